@@ -1,0 +1,57 @@
+"""mlmanage-jupyter: Azure ML v1's model-management loop from a notebook.
+
+The public Python API uses Azure ML v1's names so that existing notebooks work with an
+import change::
+
+    from mlmanage_jupyter import Workspace, Model, Environment, InferenceConfig
+    from mlmanage_jupyter import LocalWebservice, Webservice
+
+``%load_ext mlmanage_jupyter`` loads the IPython magics. Heavy modules are imported
+lazily so that ``import mlmanage_jupyter`` stays cheap inside scoring containers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "Workspace": "mlmanage_jupyter.core.workspace",
+    "Model": "mlmanage_jupyter.core.registry",
+    "ModelList": "mlmanage_jupyter.core.registry",
+    "Environment": "mlmanage_jupyter.core.environment",
+    "InferenceConfig": "mlmanage_jupyter.core.environment",
+    "Image": "mlmanage_jupyter.core.images",
+    "Webservice": "mlmanage_jupyter.core.services",
+    "LocalWebservice": "mlmanage_jupyter.core.services",
+    "DockerWebservice": "mlmanage_jupyter.core.services",
+    "AciWebservice": "mlmanage_jupyter.core.services",
+    "AksWebservice": "mlmanage_jupyter.core.services",
+    "MlManageError": "mlmanage_jupyter.core.errors",
+    "WebserviceException": "mlmanage_jupyter.core.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlmanage_jupyter' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Entry point of ``%load_ext mlmanage_jupyter``: registers the magics."""
+    from mlmanage_jupyter.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from mlmanage_jupyter.magics import unload_ipython_extension as _unload
+
+    _unload(ipython)

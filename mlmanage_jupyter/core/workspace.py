@@ -1,0 +1,241 @@
+"""Workspace: the root that holds a metadata store and an artifact store.
+
+Where a workspace is, in order of precedence:
+
+1. ``Workspace(path)`` / ``Workspace.create(path=...)``;
+2. the ``MLMANAGE_WORKSPACE`` environment variable;
+3. ``Workspace.from_config()``: a ``config.json`` found in the current folder, its
+   ``.mlmanage/`` or ``.azureml/`` subfolder, or any parent folder (Azure ML's search);
+4. ``./.mlmanage`` (created on first use).
+
+A workspace folder contains::
+
+    config.json        {"name", "metadata_url"?, "artifact_store"?: {...}}
+    metadata.db        SQLite (WAL) unless metadata_url names another database
+    artifacts/         the local artifact store (objects/, blobs/, tmp/)
+    models/            materialized model files for get_model_path (a cache)
+    images/            image build contexts
+    services/          per-service run folders (logs, status files) of the local target
+
+``config.json`` fields: ``metadata_url`` (any SQLAlchemy URL, default the SQLite file);
+``artifact_store``: ``{"type": "local"}`` (default) or ``{"type": "azure_blob",
+"container": "mlmanage", "connection_string": "..."}`` — the connection string may also come
+from ``AZURE_STORAGE_CONNECTION_STRING`` (Azure's variable), the container from
+``MLMANAGE_BLOB_CONTAINER``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert
+
+from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
+from mlmanage_jupyter.core.store import metadata as md
+from mlmanage_jupyter.core.store.artifacts import ArtifactStore, LocalArtifactStore
+
+CONFIG_FILE = "config.json"
+DEFAULT_DIRNAME = ".mlmanage"
+
+_default: Workspace | None = None
+
+
+class Workspace:
+    """A workspace rooted at a folder.
+
+    Args:
+        path: the workspace folder; default ``$MLMANAGE_WORKSPACE`` or ``./.mlmanage``.
+            Created (with its config) when missing.
+        metadata_url: a SQLAlchemy URL overriding the config's (e.g. PostgreSQL).
+        artifact_store: an :class:`ArtifactStore` overriding the config's.
+
+    Raises:
+        ValidationError: the path exists and is a file, or the config is not valid JSON.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        metadata_url: str | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> None:
+        if path is None:
+            path = os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME
+        self.path = Path(path).expanduser().resolve()
+        if self.path.exists() and not self.path.is_dir():
+            raise ValidationError(f"workspace path {self.path} is a file; give a folder")
+        self.path.mkdir(parents=True, exist_ok=True)
+        cfg_file = self.path / CONFIG_FILE
+        if cfg_file.exists():
+            try:
+                self.config: dict[str, Any] = json.loads(cfg_file.read_text() or "{}")
+            except json.JSONDecodeError as e:
+                raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
+        else:
+            self.config = {"name": self.path.parent.name or "workspace"}
+            _write_json_atomic(cfg_file, self.config)
+        self.name: str = self.config.get("name") or self.path.parent.name
+        self.metadata_url = metadata_url or self.config.get("metadata_url") or f"sqlite:///{self.path / 'metadata.db'}"
+        self.engine: Engine = md.make_engine(self.metadata_url)
+        md.create_schema(self.engine)
+        self.artifacts: ArtifactStore = artifact_store or self._make_artifact_store()
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        metadata_url: str | None = None,
+        artifact_store: dict[str, Any] | None = None,
+        exist_ok: bool = True,
+    ) -> Workspace:
+        """Create a workspace folder with its ``config.json`` and return it.
+
+        ``artifact_store`` is the config form, e.g. ``{"type": "azure_blob", "container": "ml"}``.
+        Raises ValidationError when it exists and ``exist_ok`` is False.
+        """
+        p = Path(path or os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME).expanduser().resolve()
+        if (p / CONFIG_FILE).exists() and not exist_ok:
+            raise ValidationError(f"a workspace already exists at {p}")
+        p.mkdir(parents=True, exist_ok=True)
+        cfg: dict[str, Any] = {}
+        if (p / CONFIG_FILE).exists():
+            cfg = json.loads((p / CONFIG_FILE).read_text() or "{}")
+        cfg["name"] = name or cfg.get("name") or p.parent.name or "workspace"
+        if metadata_url:
+            cfg["metadata_url"] = metadata_url
+        if artifact_store:
+            cfg["artifact_store"] = artifact_store
+        _write_json_atomic(p / CONFIG_FILE, cfg)
+        return cls(p)
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None) -> Workspace:
+        """Find a ``config.json`` (Azure ML's search: the folder, its ``.mlmanage/`` or
+        ``.azureml/`` subfolder, then each parent) and open the workspace it names.
+
+        The config may hold ``"workspace": "<folder>"`` (relative to the config file) to
+        point elsewhere; otherwise the folder holding the config is the workspace.
+        Raises NotFoundError when no config is found.
+        """
+        name = _file_name or CONFIG_FILE
+        start = Path(path or Path.cwd()).expanduser().resolve()
+        if start.is_file():
+            return cls._from_config_file(start)
+        for d in [start, *start.parents]:
+            for cand in (d / DEFAULT_DIRNAME / name, d / ".azureml" / name, d / name):
+                if cand.is_file():
+                    return cls._from_config_file(cand)
+        raise NotFoundError(
+            f"no {name} found in {start} or its parents (looked in ./, ./.mlmanage/, ./.azureml/); "
+            f"create one with Workspace.create(path=...) or `mlmanage workspace create`"
+        )
+
+    @classmethod
+    def _from_config_file(cls, cfg_file: Path) -> Workspace:
+        try:
+            cfg = json.loads(cfg_file.read_text() or "{}")
+        except json.JSONDecodeError as e:
+            raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
+        target = cfg.get("workspace")
+        if target:
+            return cls((cfg_file.parent / target).resolve())
+        return cls(cfg_file.parent)
+
+    @classmethod
+    def get_default(cls) -> Workspace:
+        """The process-wide default workspace (``MLMANAGE_WORKSPACE`` or ``./.mlmanage``)."""
+        global _default
+        wanted = Path(os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME).expanduser().resolve()
+        if _default is None or _default.path != wanted:
+            _default = cls(wanted)
+        return _default
+
+    @classmethod
+    def set_default(cls, workspace: Workspace | None) -> None:
+        global _default
+        _default = workspace
+
+    # ------------------------------------------------------------------ stores
+    def _make_artifact_store(self) -> ArtifactStore:
+        spec = dict(self.config.get("artifact_store") or {"type": "local"})
+        kind = spec.get("type", "local")
+        if kind == "local":
+            return LocalArtifactStore(Path(spec.get("path") or self.path / "artifacts"))
+        if kind == "azure_blob":
+            from mlmanage_jupyter.core.store.blob import AzureBlobArtifactStore
+
+            conn = spec.get("connection_string") or os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+            container = spec.get("container") or os.environ.get("MLMANAGE_BLOB_CONTAINER") or "mlmanage"
+            if not conn:
+                raise ValidationError(
+                    "artifact_store type azure_blob needs a connection string: set "
+                    "AZURE_STORAGE_CONNECTION_STRING or artifact_store.connection_string in config.json"
+                )
+            return AzureBlobArtifactStore(conn, container)
+        raise ValidationError(f"unknown artifact_store type {kind!r} in {self.path / CONFIG_FILE}: use local or azure_blob")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (locks the SQLite database at BEGIN; commits on exit)."""
+        with self.engine.connect().execution_options(mlmanage_write=True) as conn:
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def log_event(self, conn: Connection, kind: str, subject: str, **detail: Any) -> None:
+        conn.execute(insert(md.events).values(time=md.utcnow(), kind=kind, subject=subject, detail=detail))
+
+    # ------------------------------------------------------------------ folders
+    def subdir(self, *parts: str) -> Path:
+        p = self.path.joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r}, path={str(self.path)!r}, artifacts={self.artifacts.describe()!r})"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return (
+            f"<b>Workspace</b> {escape(self.name)}<br><code>{escape(str(self.path))}</code><br>"
+            f"metadata: <code>{escape(self.metadata_url.split('@')[-1])}</code>, "
+            f"artifacts: <code>{escape(self.artifacts.describe())}</code>"
+        )
+
+    def get_details(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "metadata_url": self.metadata_url,
+            "artifact_store": self.artifacts.describe(),
+        }
+
+
+def resolve_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
+    """Accept a Workspace, a path, or None (the default workspace)."""
+    if workspace is None:
+        return Workspace.get_default()
+    if isinstance(workspace, Workspace):
+        return workspace
+    return Workspace(workspace)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
