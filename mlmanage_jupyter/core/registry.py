@@ -450,6 +450,43 @@ class Model:
             return _path_in_model_dir(Path(model_dir), model_name, version)
         return str(Model(_workspace, model_name, version)._materialize())
 
+    # ------------------------------------------------------------------ deploy
+    @staticmethod
+    def deploy(
+        workspace: Workspace | str | os.PathLike[str] | None,
+        name: str,
+        models: Sequence[Model],
+        inference_config: Any = None,
+        deployment_config: Any = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Any:
+        """Deploy ``models`` as web service ``name`` (Azure ML v1's ``Model.deploy``).
+
+        See :func:`mlmanage_jupyter.core.services.deploy`; returns a ``Webservice`` that is
+        Transitioning — call ``wait_for_deployment(show_output=True)``.
+        """
+        from mlmanage_jupyter.core.services import deploy
+
+        return deploy(workspace, name, models, inference_config, deployment_config, deployment_target, overwrite,
+                      show_output=show_output)
+
+    @staticmethod
+    def package(
+        workspace: Workspace | str | os.PathLike[str] | None,
+        models: Sequence[Model],
+        inference_config: Any,
+        generate_dockerfile: bool = False,
+        image_name: str | None = None,
+    ) -> Any:
+        """Build an :class:`~mlmanage_jupyter.core.images.Image` without deploying it (Azure's
+        ``Model.package``); ``image_name`` defaults to the first model's name, lowercased."""
+        from mlmanage_jupyter.core.images import Image
+
+        name = image_name or re.sub(r"[^a-z0-9._-]", "-", models[0].name.lower())
+        return Image.create(workspace, name, models, inference_config)
+
     # ------------------------------------------------------------------ tags
     def add_tags(self, tags: dict[str, str]) -> None:
         """Add or overwrite tags (dict[str, str])."""

@@ -1,0 +1,325 @@
+"""Environment and InferenceConfig, with Azure ML v1's names and file formats.
+
+``Environment`` holds the Python dependencies of an entry script: pip requirements
+and/or a conda specification, and Docker settings (``env.docker.base_image``,
+``env.docker.base_dockerfile`` is not supported). ``InferenceConfig`` names the entry
+script (``init()`` / ``run(data)``), its source directory and its environment, and can be
+read from Azure's ``inferenceconfig.json``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlmanage_jupyter.core.errors import ValidationError
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+
+
+@dataclass
+class DockerSection:
+    """Azure's ``env.docker``: ``base_image`` (None = ``MLMANAGE_BASE_IMAGE`` or a slim
+    Python image of the running version) and ``extra_docker_file_steps`` (Dockerfile lines
+    added before the model and code layers)."""
+
+    base_image: str | None = None
+    extra_docker_file_steps: str | None = None
+    enabled: bool = False  # Azure v1 field; ignored (targets decide)
+
+
+@dataclass
+class PythonSection:
+    """Azure's ``env.python``: ``user_managed_dependencies`` (True: install nothing)."""
+
+    user_managed_dependencies: bool = False
+    interpreter_path: str = "python"
+
+
+class Environment:
+    """A named set of Python dependencies (Azure ML v1: ``azureml.core.Environment``).
+
+    Attributes:
+        name: environment name.
+        pip_requirements: list of requirement lines (``["scikit-learn==1.5.0", ...]``).
+        conda_dependencies: the parsed conda YAML (dict) when created from a conda file.
+        docker: :class:`DockerSection`; python: :class:`PythonSection`.
+        python_version: ``"3.11"`` style, from the conda file when it pins python.
+        environment_variables: dict[str, str] set in the scoring process.
+    """
+
+    def __init__(self, name: str = "default") -> None:
+        if not isinstance(name, str) or not _ENV_NAME_RE.match(name):
+            raise ValidationError(f"invalid environment name {name!r}: letters, digits, '.', '_' and '-'")
+        self.name = name
+        self.version: str | None = None
+        self.pip_requirements: list[str] = []
+        self.conda_dependencies: dict[str, Any] | None = None
+        self.docker = DockerSection()
+        self.python = PythonSection()
+        self.python_version: str | None = None
+        self.environment_variables: dict[str, str] = {}
+        self.inferencing_stack_version: str | None = None
+
+    # ---------------------------------------------------------------- constructors
+    @staticmethod
+    def from_pip_requirements(name: str, file_path: str | os.PathLike[str]) -> Environment:
+        """An environment from a ``requirements.txt`` (comments and blank lines dropped).
+
+        Raises ValidationError when the file is missing or a line is an option pip can't use
+        offline (``-e``/``--editable``).
+        """
+        p = Path(file_path)
+        if not p.is_file():
+            raise ValidationError(f"requirements file not found: {p}")
+        env = Environment(name)
+        env.pip_requirements = _parse_requirements(p.read_text(), str(p))
+        return env
+
+    @staticmethod
+    def from_conda_specification(name: str, file_path: str | os.PathLike[str]) -> Environment:
+        """An environment from a conda ``environment.yml``/``myenv.yml`` (Azure's format).
+
+        The ``pip:`` sub-list becomes ``pip_requirements``; conda packages other than
+        ``python`` and ``pip`` are also installed with pip under the same name and version
+        (this engine installs with pip, not conda), and the ``python=3.x`` pin sets
+        ``python_version``. Raises ValidationError for a missing file or invalid YAML.
+        """
+        p = Path(file_path)
+        if not p.is_file():
+            raise ValidationError(f"conda specification file not found: {p}")
+        try:
+            spec = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ValidationError(f"{p} is not valid YAML: {e}")
+        if not isinstance(spec, dict):
+            raise ValidationError(f"{p} must be a YAML mapping with a 'dependencies' list")
+        env = Environment(name)
+        env.conda_dependencies = spec
+        env.pip_requirements, env.python_version = _conda_to_pip(spec, str(p))
+        return env
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Environment:
+        """Inverse of :meth:`to_dict`; also accepts Azure's environment JSON
+        (``{"name", "python": {"condaDependencies": {...}}, "docker": {"baseImage"}}``)."""
+        env = Environment(d.get("name") or "default")
+        env.version = d.get("version")
+        env.pip_requirements = list(d.get("pip_requirements") or [])
+        env.python_version = d.get("python_version")
+        env.environment_variables = dict(d.get("environment_variables") or d.get("environmentVariables") or {})
+        docker = d.get("docker") or {}
+        env.docker.base_image = docker.get("base_image") or docker.get("baseImage")
+        env.docker.extra_docker_file_steps = docker.get("extra_docker_file_steps")
+        py = d.get("python") or {}
+        env.python.user_managed_dependencies = bool(
+            py.get("user_managed_dependencies", py.get("userManagedDependencies", False))
+        )
+        conda = d.get("conda_dependencies") or py.get("condaDependencies")
+        if conda:
+            env.conda_dependencies = conda
+            pip, pyv = _conda_to_pip(conda, "environment")
+            if not env.pip_requirements:
+                env.pip_requirements = pip
+            env.python_version = env.python_version or pyv
+        return env
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "pip_requirements": list(self.pip_requirements),
+            "conda_dependencies": self.conda_dependencies,
+            "python_version": self.python_version,
+            "environment_variables": dict(self.environment_variables),
+            "docker": {
+                "base_image": self.docker.base_image,
+                "extra_docker_file_steps": self.docker.extra_docker_file_steps,
+            },
+            "python": {"user_managed_dependencies": self.python.user_managed_dependencies},
+        }
+
+    def requirements_text(self) -> str:
+        return "".join(line + "\n" for line in self.pip_requirements)
+
+    def __repr__(self) -> str:
+        return f"Environment(name={self.name!r}, pip_requirements={self.pip_requirements!r})"
+
+
+def _parse_requirements(text: str, source: str) -> list[str]:
+    out = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(("-e", "--editable")):
+            raise ValidationError(f"{source}: editable requirement {line!r} can't be packed into an image")
+        out.append(line)
+    return out
+
+
+def _conda_to_pip(spec: dict[str, Any], source: str) -> tuple[list[str], str | None]:
+    deps = spec.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise ValidationError(f"{source}: 'dependencies' must be a list")
+    pip: list[str] = []
+    pyv = None
+    for d in deps:
+        if isinstance(d, dict) and "pip" in d:
+            pip.extend(str(x) for x in d["pip"] or [])
+        elif isinstance(d, str):
+            pkg = d.split("::")[-1].strip()
+            m = re.match(r"^([A-Za-z0-9_.-]+)\s*(?:=+|>=|<=|>|<)?\s*([^=\s]*)", pkg)
+            if not m:
+                continue
+            nm, ver = m.group(1), m.group(2)
+            if nm == "python":
+                pyv = ".".join(ver.split(".")[:2]) if ver else None
+            elif nm != "pip":
+                pip.append(f"{nm}=={ver}" if ver and "*" not in ver else nm)
+    return pip, pyv
+
+
+@dataclass
+class InferenceConfig:
+    """How to run a model (Azure ML v1: ``azureml.core.model.InferenceConfig``).
+
+    Args:
+        entry_script: the script with ``init()`` and ``run(data)``; relative to
+            ``source_directory`` when one is given.
+        source_directory: a folder copied with the script (helpers, config files).
+        environment: an :class:`Environment`; default: the running interpreter's packages.
+        runtime: ``"python"`` (the only runtime, as in Azure v1's last releases).
+        conda_file: a conda YAML (Azure's older parameter); becomes the environment.
+
+    Raises ValidationError when the script or folder is missing, the runtime is unknown,
+    or the script does not parse / lacks ``init`` or ``run`` (see :meth:`validate`).
+    """
+
+    entry_script: str
+    source_directory: str | None = None
+    environment: Environment | None = None
+    runtime: str = "python"
+    conda_file: str | None = None
+    extra_docker_file_steps: str | None = None
+    description: str | None = None
+    _base: Path = field(default_factory=Path.cwd, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.runtime.lower() != "python":
+            raise ValidationError(f"runtime {self.runtime!r} is not supported: use 'python'")
+        if self.environment is None and self.conda_file:
+            self.environment = Environment.from_conda_specification("conda-env", self._resolve(self.conda_file))
+
+    def _resolve(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        if not path.is_absolute() and self.source_directory:
+            cand = self.source_dir_path() / path
+            if cand.exists():
+                return cand
+        return path if path.is_absolute() else (self._base / path)
+
+    def source_dir_path(self) -> Path:
+        if not self.source_directory:
+            return self.entry_script_path().parent
+        p = Path(self.source_directory).expanduser()
+        return p if p.is_absolute() else self._base / p
+
+    def entry_script_path(self) -> Path:
+        p = Path(self.entry_script).expanduser()
+        if p.is_absolute():
+            return p
+        if self.source_directory:
+            sd = Path(self.source_directory).expanduser()
+            return (sd if sd.is_absolute() else self._base / sd) / p
+        return self._base / p
+
+    def entry_script_relpath(self) -> str:
+        """The entry script's path relative to the source directory (posix)."""
+        try:
+            return self.entry_script_path().resolve().relative_to(self.source_dir_path().resolve()).as_posix()
+        except ValueError:
+            raise ValidationError(
+                f"entry script {self.entry_script_path()} is not inside source_directory {self.source_dir_path()}"
+            )
+
+    def validate(self) -> None:
+        """Check the script exists, parses, and defines ``init`` and ``run`` (without running it)."""
+        if self.source_directory and not self.source_dir_path().is_dir():
+            raise ValidationError(f"source_directory not found: {self.source_dir_path()}")
+        check_entry_script(self.entry_script_path())
+        self.entry_script_relpath()
+
+    # Azure's inferenceconfig.json: entryScript, sourceDirectory, runtime, condaFile,
+    # environment (an Azure environment JSON), extraDockerfileSteps, description.
+    @staticmethod
+    def from_json(source: str | os.PathLike[str] | dict[str, Any], base_dir: str | os.PathLike[str] | None = None) -> InferenceConfig:
+        """Read Azure ML's ``inferenceconfig.json`` (a path or a dict), paths relative to
+        the file's folder (or ``base_dir``). Raises ValidationError for a missing file,
+        bad JSON or a missing ``entryScript``."""
+        if isinstance(source, dict):
+            d = source
+            base = Path(base_dir or Path.cwd())
+        else:
+            p = Path(source)
+            if not p.is_file():
+                raise ValidationError(f"inference config file not found: {p}")
+            try:
+                d = json.loads(p.read_text())
+            except json.JSONDecodeError as e:
+                raise ValidationError(f"{p} is not valid JSON: {e}")
+            base = Path(base_dir) if base_dir else p.resolve().parent
+        if not isinstance(d, dict) or not d.get("entryScript"):
+            raise ValidationError("inference config needs an 'entryScript'")
+        env = None
+        if isinstance(d.get("environment"), dict):
+            env = Environment.from_dict(d["environment"])
+        cfg = InferenceConfig(
+            entry_script=d["entryScript"],
+            source_directory=d.get("sourceDirectory"),
+            environment=env,
+            runtime=d.get("runtime", "python"),
+            conda_file=None,
+            extra_docker_file_steps=d.get("extraDockerfileSteps"),
+            description=d.get("description"),
+            _base=base,
+        )
+        if d.get("condaFile") and env is None:
+            cfg.environment = Environment.from_conda_specification("conda-env", cfg._resolve(d["condaFile"]))
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entryScript": self.entry_script,
+            "sourceDirectory": self.source_directory,
+            "runtime": self.runtime,
+            "environment": self.environment.to_dict() if self.environment else None,
+            "extraDockerfileSteps": self.extra_docker_file_steps,
+            "description": self.description,
+        }
+
+
+def check_entry_script(path: str | os.PathLike[str]) -> None:
+    """Parse an entry script and check it defines ``init`` and ``run`` at module level.
+
+    Raises ValidationError naming the file and line of a syntax error, or what is missing.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValidationError(f"entry script not found: {p}")
+    try:
+        tree = ast.parse(p.read_text(), filename=str(p))
+    except SyntaxError as e:
+        raise ValidationError(f"entry script {p.name} has a syntax error at line {e.lineno}: {e.msg}")
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    missing = [f for f in ("init", "run") if f not in defined]
+    if missing:
+        raise ValidationError(f"entry script {p.name} must define {' and '.join(f'{m}()' for m in missing)}")
