@@ -1,0 +1,21 @@
+"""The scoring engine: runs an Azure ML v1 entry script (``init()`` / ``run(data)``) as a web service.
+
+It runs inside every deployment (a local process, a container, a pod) and imports nothing
+from ``mlmanage_jupyter.core``; its dependencies are the ``serve`` extra (starlette, uvicorn,
+prometheus-client, inference-schema).
+
+``python -m mlmanage_jupyter.server`` starts the supervisor (:mod:`.supervisor`), which opens
+ONE listening socket and runs ``MLMANAGE_WORKERS`` worker processes (:mod:`.worker`) that
+accept on it. Routes (compatible with ``azureml-inference-server-http``):
+
+* ``GET /``: liveness, ``Healthy``;
+* ``POST /score``: calls ``run()`` (raw JSON string when undecorated; keyword arguments
+  converted by the ``inference_schema`` decorators when decorated, as Azure does);
+* ``GET /swagger.json``: OpenAPI 3 from the decorators' samples (no auth);
+* ``GET /health/ready``: 200 once ``init()`` succeeded;
+* ``GET /metrics``: Prometheus text format.
+
+Every error answers ``{"error": {"code": str, "message": str}}``.
+
+Configuration: environment variables only (see CONTRIBUTING.md and :mod:`.config`).
+"""

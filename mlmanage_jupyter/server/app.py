@@ -1,0 +1,195 @@
+"""The Starlette app of one worker: ``/``, ``/score``, ``/swagger.json``, ``/health/ready``, ``/metrics``.
+
+Every error answers ``{"error": {"code": <str>, "message": <str>}}`` with codes
+``BadRequest`` (400), ``Unauthorized`` (401), ``NotFound`` (404), ``PayloadTooLarge`` (413),
+``ScoringError`` (500), ``NotReady`` (503), ``ScoringTimeout`` (504). Each response carries
+``x-ms-request-id`` (the request's ``x-ms-request-id``/``x-request-id`` or a new UUID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from mlmanage_jupyter.server.auth import KeyStore
+from mlmanage_jupyter.server.config import Settings
+from mlmanage_jupyter.server.entry import BadInput, EntryScript, dumps
+from mlmanage_jupyter.server.telemetry import LATENCY, REQUESTS, TelemetryWriter, metrics_text
+
+log = logging.getLogger("mlmanage.server")
+
+
+def error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise _TooLarge(int(declared))
+        except ValueError:
+            pass
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    settings: Settings,
+    script: EntryScript | None,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    failure: str | None = None,
+) -> Starlette:
+    """The app of one worker, serving an initialised ``script``.
+
+    ``failure`` (a message/traceback) instead makes every route but ``/`` and ``/metrics``
+    answer 503 NotReady: what a generation whose init() failed serves.
+    """
+    keys = KeyStore(settings.keys_file, settings.primary_key, settings.secondary_key)
+    telemetry = TelemetryWriter(settings.run_dir, settings.service_name, settings.models)
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run")
+    timeout_s = settings.scoring_timeout_ms / 1000
+    swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
+
+    def instrumented(route: str, handler: Callable[[Request, str], Awaitable[tuple[Response, int]]]):
+        async def endpoint(request: Request) -> Response:
+            t0 = time.perf_counter()
+            rid = request.headers.get("x-ms-request-id") or request.headers.get("x-request-id") or str(uuid.uuid4())
+            response, nbytes = await handler(request, rid)
+            response.headers["x-ms-request-id"] = rid
+            elapsed = time.perf_counter() - t0
+            status = response.status_code
+            REQUESTS.labels(route, str(status)).inc()
+            LATENCY.labels(route).observe(elapsed)
+            telemetry.record(
+                request_id=rid,
+                route=route,
+                status=status,
+                latency_ms=elapsed * 1000,
+                request_bytes=nbytes,
+                response_bytes=len(response.body) if hasattr(response, "body") else 0,
+            )
+            return response
+
+        return endpoint
+
+    async def score(request: Request, rid: str) -> tuple[Response, int]:
+        if failure is not None:
+            return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
+        if settings.auth_enabled:
+            problem = keys.check(request.headers.get("authorization"))
+            if problem:
+                return error(401, "Unauthorized", problem), 0
+        try:
+            body = await _read_body(request, settings.max_request_bytes)
+        except _TooLarge as e:
+            return (
+                error(
+                    413,
+                    "PayloadTooLarge",
+                    f"request body of {e.args[0]} bytes or more exceeds the limit of {settings.max_request_bytes} bytes "
+                    "(max_request_bytes)",
+                ),
+                e.args[0],
+            )
+        if not body.strip():
+            return error(400, "BadRequest", "the request body is empty: send a JSON document"), 0
+        try:
+            json.loads(body)
+        except UnicodeDecodeError as e:
+            return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}"), len(body)
+        except json.JSONDecodeError as e:
+            return (
+                error(400, "BadRequest", f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"),
+                len(body),
+            )
+        assert script is not None
+        headers = dict(request.headers)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await asyncio.wait_for(loop.run_in_executor(executor, script.call, body, headers), timeout_s)
+        except asyncio.TimeoutError:
+            log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
+            return (
+                error(504, "ScoringTimeout", f"run() did not finish within {settings.scoring_timeout_ms} ms (scoring_timeout_ms)"),
+                len(body),
+            )
+        except BadInput as e:
+            return error(400, "BadRequest", str(e)), len(body)
+        except Exception as e:
+            log.error("request %s: run() raised:\n%s", rid, traceback.format_exc())
+            return error(500, "ScoringError", f"run() raised {type(e).__name__}: {e}"), len(body)
+        if isinstance(result, Response):
+            return result, len(body)
+        try:
+            payload = dumps(result)
+        except (TypeError, ValueError) as e:
+            return error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {e}"), len(body)
+        return Response(payload, media_type="application/json"), len(body)
+
+    async def liveness(request: Request, rid: str) -> tuple[Response, int]:
+        return PlainTextResponse("Healthy"), 0
+
+    async def ready(request: Request, rid: str) -> tuple[Response, int]:
+        if failure is not None or script is None:
+            return error(503, "NotReady", f"init() failed:\n{failure}"), 0
+        return PlainTextResponse("Ready"), 0
+
+    async def swagger(request: Request, rid: str) -> tuple[Response, int]:
+        if failure is not None:
+            return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
+        return Response(swagger_body, media_type="application/json"), 0
+
+    async def metrics(request: Request) -> Response:
+        data, ctype = metrics_text()
+        return Response(data, media_type=ctype)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error(404, "NotFound", f"no route {request.method} {request.url.path}: use POST /score")
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        return error(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        telemetry.start()
+        if on_ready:
+            on_ready()
+        try:
+            yield
+        finally:
+            await telemetry.stop()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    routes = [
+        Route("/", instrumented("/", liveness), methods=["GET"]),
+        Route("/score", instrumented("/score", score), methods=["POST"]),
+        Route("/swagger.json", instrumented("/swagger.json", swagger), methods=["GET"]),
+        Route("/health/ready", instrumented("/health/ready", ready), methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: method_not_allowed})

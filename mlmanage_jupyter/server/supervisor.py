@@ -1,0 +1,313 @@
+"""The supervisor: one listening socket, generations of workers, rolling reloads, status.json.
+
+``python -m mlmanage_jupyter.server`` runs :func:`main`. The supervisor
+
+* opens ONE listening socket on ``MLMANAGE_HOST:MLMANAGE_PORT`` and never closes it until
+  it exits: workers inherit it (``pass_fds``) and accept on it, so connections queued in
+  its backlog are never lost while workers come and go;
+* starts a generation of ``MLMANAGE_WORKERS`` workers (:mod:`.worker`) with the environment
+  of ``$MLMANAGE_RUN_DIR/spec.json`` (``{"id": str, "env": {VAR: value}}``, on top of its
+  own environment) when that file exists;
+* on SIGHUP re-reads spec.json and starts the next generation on the same socket; once
+  every new worker reports ready (``init()`` done) it stops the old workers gracefully
+  (in-flight requests finish). If the new generation fails, it is killed, the old one keeps
+  serving and ``last_update_error`` holds the traceback;
+* restarts a worker that dies; SIGTERM/SIGINT stops everything gracefully.
+
+``$MLMANAGE_RUN_DIR/status.json``::
+
+    {"state": "Transitioning|Healthy|Unhealthy|Failed", "generation": int, "pid": int,
+     "port": int, "workers": [pid, ...], "error": str|null, "last_update_error": str|null,
+     "spec_id": str|null (spec of the serving generation),
+     "last_update_spec_id": str|null (spec of the last SIGHUP handled), "updated": ISO 8601 UTC}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mlmanage_jupyter.server.config import Settings
+
+log = logging.getLogger("mlmanage.server.supervisor")
+
+POLL_S = 0.05
+
+
+@dataclass
+class Generation:
+    number: int
+    env: dict[str, str]
+    spec_id: str | None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self) -> None:
+        base = Settings.from_env()
+        self.run_dir = base.run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.spec_file = self.run_dir / "spec.json"
+        self.status_file = self.run_dir / "status.json"
+        self.workers_dir = self.run_dir / "workers"
+        shutil.rmtree(self.workers_dir, ignore_errors=True)
+        self.workers_dir.mkdir()
+        self.prom_dir = self.run_dir / "prometheus"
+        shutil.rmtree(self.prom_dir, ignore_errors=True)
+        self.prom_dir.mkdir()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.prom_dir)
+        os.environ["MLMANAGE_RUN_DIR"] = str(self.run_dir)
+        self.sock = socket.create_server((base.host, base.port), backlog=2048)
+        self.sock.set_inheritable(True)
+        self.port = self.sock.getsockname()[1]
+        self.status: dict[str, Any] = {
+            "state": "Transitioning",
+            "generation": 0,
+            "pid": os.getpid(),
+            "port": self.port,
+            "workers": [],
+            "error": None,
+            "last_update_error": None,
+            "spec_id": None,
+            "last_update_spec_id": None,
+        }
+        self.current: Generation | None = None
+        self.failure_proc: subprocess.Popen[bytes] | None = None
+        self.hup = False
+        self.stop = False
+        self.init_timeout_s = float(os.environ.get("MLMANAGE_INIT_TIMEOUT_S") or 600)
+
+    # -- status ---------------------------------------------------------------------------
+    def write_status(self, **changes: Any) -> None:
+        self.status.update(changes)
+        procs = list(self.current.procs) if self.current else []
+        if self.failure_proc:
+            procs.append(self.failure_proc)
+        self.status["workers"] = [p.pid for p in procs]
+        self.status["updated"] = datetime.now(timezone.utc).isoformat()
+        tmp = self.status_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status, indent=1))
+        os.replace(tmp, self.status_file)
+
+    # -- specs and workers ------------------------------------------------------------------
+    def read_spec(self) -> tuple[dict[str, str], str | None]:
+        env = dict(os.environ)
+        spec_id = None
+        if self.spec_file.is_file():
+            spec = json.loads(self.spec_file.read_text())
+            env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+            spec_id = spec.get("id")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.prom_dir)
+        env["MLMANAGE_RUN_DIR"] = str(self.run_dir)
+        return env, spec_id
+
+    def spawn(self, env: dict[str, str], extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        status = self.workers_dir / f"w{time.monotonic_ns()}.json"
+        wenv = dict(env, MLMANAGE_LISTEN_FD=str(self.sock.fileno()), MLMANAGE_WORKER_STATUS=str(status), **(extra or {}))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlmanage_jupyter.server.worker"], env=wenv, pass_fds=(self.sock.fileno(),)
+        )
+        proc.status_path = status  # type: ignore[attr-defined]
+        log.info("started worker %d", proc.pid)
+        return proc
+
+    def wait_ready(self, procs: list[subprocess.Popen[bytes]]) -> str | None:
+        """None when every worker is ready, else the error (traceback) of the first that failed."""
+        deadline = time.monotonic() + self.init_timeout_s
+        pending = list(procs)
+        while pending:
+            for p in list(pending):
+                path: Path = p.status_path  # type: ignore[attr-defined]
+                state: dict[str, Any] = {}
+                if path.is_file():
+                    try:
+                        state = json.loads(path.read_text())
+                    except ValueError:
+                        state = {}
+                if state.get("state") == "ready":
+                    pending.remove(p)
+                elif state.get("state") == "failed":
+                    return str(state.get("error") or "init() failed")
+                elif p.poll() is not None:
+                    return f"worker {p.pid} exited with code {p.returncode} before it was ready (see the log)"
+            if self.stop:
+                return "the service is stopping"
+            if time.monotonic() > deadline:
+                return f"init() did not finish within {self.init_timeout_s:.0f} s (MLMANAGE_INIT_TIMEOUT_S)"
+            time.sleep(POLL_S)
+        return None
+
+    def terminate(self, procs: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker %d did not stop within %.0f s: killing it", p.pid, grace_s)
+                p.kill()
+                p.wait()
+            self._forget(p)
+
+    def _forget(self, p: subprocess.Popen[bytes]) -> None:
+        try:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(p.pid, str(self.prom_dir))
+        except Exception:  # noqa: BLE001 - metrics cleanup must never stop the supervisor
+            pass
+        try:
+            p.status_path.unlink()  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+    def grace_s(self, env: dict[str, str]) -> float:
+        return Settings.from_env(env).scoring_timeout_ms / 1000 + 10
+
+    # -- generations ------------------------------------------------------------------------
+    def start_generation(self, env: dict[str, str], spec_id: str | None) -> tuple[Generation | None, str | None]:
+        number = self.status["generation"] + 1
+        try:
+            n = Settings.from_env(env).workers
+        except ValueError as e:
+            return None, str(e)
+        gen = Generation(number, env, spec_id)
+        gen.procs = [self.spawn(env) for _ in range(n)]
+        err = self.wait_ready(gen.procs)
+        if err is not None:
+            for p in gen.procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+                self._forget(p)
+            return None, err
+        self.status["generation"] = number
+        return gen, None
+
+    def serve_failure(self, env: dict[str, str], error: str) -> None:
+        """Answer 503 with the error on the socket instead of leaving clients hanging."""
+        failure_file = self.run_dir / "failure.txt"
+        failure_file.write_text(error)
+        if self.failure_proc is None or self.failure_proc.poll() is not None:
+            self.failure_proc = self.spawn(env, {"MLMANAGE_FAILURE_FILE": str(failure_file), "MLMANAGE_WORKERS": "1"})
+
+    def first_start(self) -> None:
+        env, spec_id = self.read_spec()
+        self.write_status(state="Transitioning")
+        gen, err = self.start_generation(env, spec_id)
+        if gen is None:
+            log.error("the service failed to start:\n%s", err)
+            if not self.stop:
+                self.serve_failure(env, err or "")
+            self.write_status(state="Failed", error=err, last_update_spec_id=spec_id)
+            return
+        self.current = gen
+        self.write_status(state="Healthy", error=None, spec_id=spec_id, last_update_spec_id=spec_id)
+        log.info("generation %d is serving on port %d with workers %s", gen.number, self.port, self.status["workers"])
+
+    def reload(self) -> None:
+        try:
+            env, spec_id = self.read_spec()
+        except (OSError, ValueError) as e:
+            self.write_status(last_update_error=f"cannot read {self.spec_file}: {e}")
+            return
+        log.info("SIGHUP: starting the next generation (spec %s)", spec_id)
+        previous_state = self.status["state"]
+        if self.current is None:
+            self.write_status(state="Transitioning")
+        gen, err = self.start_generation(env, spec_id)
+        if gen is None:
+            log.error("the new generation failed; the previous one keeps serving:\n%s", err)
+            changes: dict[str, Any] = {"last_update_error": err, "last_update_spec_id": spec_id}
+            if self.current is None:
+                changes.update(state="Failed", error=err)
+                self.serve_failure(env, err or "")
+            else:
+                changes["state"] = previous_state
+            self.write_status(**changes)
+            return
+        old, self.current = self.current, gen
+        old_procs = list(old.procs) if old else []
+        if self.failure_proc is not None:
+            old_procs.append(self.failure_proc)
+            self.failure_proc = None
+        self.write_status(
+            state="Healthy", error=None, last_update_error=None, spec_id=spec_id, last_update_spec_id=spec_id
+        )
+        log.info("generation %d is serving; stopping the previous workers", gen.number)
+        self.terminate(old_procs, self.grace_s(old.env if old else env))
+        self.write_status()
+
+    def check_workers(self) -> None:
+        if self.current is None:
+            return
+        for i, p in enumerate(self.current.procs):
+            if p.poll() is None:
+                continue
+            self._forget(p)
+            msg = f"worker {p.pid} exited with code {p.returncode}; restarting it"
+            log.error(msg)
+            self.write_status(state="Unhealthy", error=msg)
+            new = self.spawn(self.current.env)
+            self.current.procs[i] = new
+            err = self.wait_ready([new])
+            if err is None:
+                self.write_status(state="Healthy", error=None)
+            else:
+                self.write_status(state="Unhealthy", error=err)
+                time.sleep(2)  # back off before the next restart
+
+    # -- main loop --------------------------------------------------------------------------
+    def run(self) -> int:
+        def on_hup(_s: int, _f: Any) -> None:
+            self.hup = True
+
+        def on_term(_s: int, _f: Any) -> None:
+            self.stop = True
+
+        signal.signal(signal.SIGHUP, on_hup)
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        log.info("supervisor %d listening on %s port %d", os.getpid(), self.sock.getsockname()[0], self.port)
+        self.first_start()
+        while not self.stop:
+            if self.hup:
+                self.hup = False
+                self.reload()
+                continue
+            self.check_workers()
+            time.sleep(POLL_S)
+        log.info("stopping")
+        procs = list(self.current.procs) if self.current else []
+        if self.failure_proc:
+            procs.append(self.failure_proc)
+        self.terminate(procs, self.grace_s(self.current.env if self.current else dict(os.environ)))
+        self.current, self.failure_proc = None, None
+        self.write_status(state="Stopped")
+        self.sock.close()
+        return 0
+
+
+def main() -> int:
+    from mlmanage_jupyter.server.worker import setup_logging
+
+    setup_logging()
+    try:
+        sup = Supervisor()
+    except (OSError, ValueError) as e:
+        log.error("cannot start the scoring engine: %s", e)
+        return 2
+    return sup.run()
