@@ -68,7 +68,9 @@ class Supervisor:
         self.prom_dir.mkdir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.prom_dir)
         os.environ["MLMANAGE_RUN_DIR"] = str(self.run_dir)
-        self.sock = socket.create_server((base.host, base.port), backlog=2048)
+        self.sock = socket.create_server(
+            (base.host, base.port), backlog=2048, reuse_port=os.environ.get("MLMANAGE_REUSEPORT") == "1"
+        )
         self.sock.set_inheritable(True)
         self.port = self.sock.getsockname()[1]
         self.status: dict[str, Any] = {
