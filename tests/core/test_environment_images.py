@@ -1,0 +1,127 @@
+"""Environment, InferenceConfig (incl. Azure's JSON files) and Image build contexts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlmanage_jupyter.core.environment import Environment, InferenceConfig, check_entry_script
+from mlmanage_jupyter.core.errors import InUseError, ValidationError
+from mlmanage_jupyter.core.images import Image
+from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.targets.base import AciDeploymentConfig, LocalDeploymentConfig, config_from_json
+from mlmanage_jupyter.core.workspace import Workspace
+
+SCRIPT = "import json\n\ndef init():\n    pass\n\ndef run(data):\n    return json.loads(data)\n"
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+def test_environment_from_files(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("# deps\nscikit-learn==1.5.0\n\nnumpy>=1.24  # pinned\n")
+    env = Environment.from_pip_requirements("e", req)
+    assert env.pip_requirements == ["scikit-learn==1.5.0", "numpy>=1.24"]
+    conda = tmp_path / "myenv.yml"
+    conda.write_text(
+        "name: project_environment\ndependencies:\n  - python=3.11.7\n  - pip\n  - scikit-learn=1.5.0\n"
+        "  - pip:\n    - azureml-defaults\n    - inference-schema[numpy-support]\n"
+    )
+    env2 = Environment.from_conda_specification("c", conda)
+    assert env2.python_version == "3.11"
+    assert env2.pip_requirements == ["scikit-learn==1.5.0", "azureml-defaults", "inference-schema[numpy-support]"]
+    env2.docker.base_image = "local/python:3.11-bookworm"
+    assert Environment.from_dict(env2.to_dict()).docker.base_image == "local/python:3.11-bookworm"
+    with pytest.raises(ValidationError, match="not found"):
+        Environment.from_pip_requirements("e", tmp_path / "nope.txt")
+    (tmp_path / "bad.yml").write_text("dependencies: [unclosed")
+    with pytest.raises(ValidationError, match="not valid YAML"):
+        Environment.from_conda_specification("c", tmp_path / "bad.yml")
+
+
+def test_entry_script_checks(tmp_path: Path) -> None:
+    good = tmp_path / "good.py"
+    good.write_text(SCRIPT)
+    check_entry_script(good)
+    (tmp_path / "syntax.py").write_text("def init(:\n")
+    with pytest.raises(ValidationError, match="syntax error at line 1"):
+        check_entry_script(tmp_path / "syntax.py")
+    (tmp_path / "norun.py").write_text("def init():\n    pass\n")
+    with pytest.raises(ValidationError, match=r"must define run\(\)"):
+        check_entry_script(tmp_path / "norun.py")
+
+
+def test_inferenceconfig_json_as_azure_writes_it(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "score.py").write_text(SCRIPT)
+    (tmp_path / "myenv.yml").write_text("dependencies:\n  - python=3.11\n  - pip:\n    - numpy\n")
+    (tmp_path / "inferenceconfig.json").write_text(
+        json.dumps({"entryScript": "score.py", "sourceDirectory": "src", "runtime": "python", "condaFile": "myenv.yml"})
+    )
+    ic = InferenceConfig.from_json(tmp_path / "inferenceconfig.json")
+    assert ic.entry_script_path() == src / "score.py"
+    assert ic.environment is not None and ic.environment.pip_requirements == ["numpy"]
+    ic.validate()
+    with pytest.raises(ValidationError, match="entryScript"):
+        InferenceConfig.from_json({"runtime": "python"})
+    with pytest.raises(ValidationError, match="not supported"):
+        InferenceConfig(entry_script="score.py", runtime="spark-py")
+
+
+def test_deploymentconfig_json(tmp_path: Path) -> None:
+    cfg = config_from_json({"computeType": "local", "port": 6789, "authEnabled": True})
+    assert isinstance(cfg, LocalDeploymentConfig) and cfg.port == 6789 and cfg.auth_enabled
+    aci = config_from_json({"computeType": "ACI", "containerResourceRequirements": {"cpu": 0.5, "memoryInGB": 1.0}})
+    assert isinstance(aci, AciDeploymentConfig) and (aci.cpu_cores, aci.memory_gb) == (0.5, 1.0)
+    with pytest.raises(ValidationError, match="unknown computeType"):
+        config_from_json({"computeType": "mainframe"})
+    with pytest.raises(ValidationError, match="port must be"):
+        config_from_json({"computeType": "local", "port": 70000})
+    with pytest.raises(ValidationError, match="not found"):
+        config_from_json(tmp_path / "nope.json")
+
+
+def test_image_context_layout_and_content_hash(ws: Workspace, tmp_path: Path) -> None:
+    f = tmp_path / "model.pkl"
+    f.write_bytes(b"weights")
+    m1 = Model.register(ws, f, "m")
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "score.py").write_text(SCRIPT)
+    (src / "pkg" / "helper.py").write_text("X = 1\n")
+    (src / "__pycache__").mkdir()
+    (src / "__pycache__" / "junk.pyc").write_bytes(b"\0")
+    ic = InferenceConfig(entry_script="score.py", source_directory=str(src))
+    img = Image.create(ws, "svc", [m1], ic)
+    ctx = img.context_path
+    assert (ctx / "app" / "score.py").read_text() == SCRIPT
+    assert (ctx / "app" / "pkg" / "helper.py").exists()
+    assert not (ctx / "app" / "__pycache__").exists()
+    assert (ctx / "azureml-models" / "m" / "1" / "model.pkl").read_bytes() == b"weights"
+    assert img.model_dir_env() == "azureml-models/m/1"
+    assert json.loads((ctx / "image.json").read_text())["entry_script"] == "score.py"
+    # same inputs: same image; a changed script: a new version
+    assert Image.create(ws, "svc", [m1], ic).id == "svc:1"
+    (src / "score.py").write_text(SCRIPT + "\n# edit\n")
+    img2 = Image.create(ws, "svc", [m1], ic)
+    assert img2.version == 2 and img2.content_hash != img.content_hash
+    m2 = Model.register(ws, f, "n")
+    both = Image.create(ws, "both", [m1, m2], ic)
+    assert both.model_dir_env() == "azureml-models"
+    assert [i.id for i in Image.list(ws, name="svc")] == ["svc:2", "svc:1"]
+    with pytest.raises(ValidationError, match="one version per model name"):
+        Image.create(ws, "dup", [m1, Model(ws, "m", 1)], ic)
+    with pytest.raises(ValidationError, match="invalid image name"):
+        Image.create(ws, "../x", [m1], ic)
+    out = Path(img.save(tmp_path / "export"))
+    assert (out / "app" / "score.py").exists()
+    with pytest.raises(ValidationError, match="already exists"):
+        img.save(tmp_path / "export")
+    with pytest.raises(InUseError):
+        m1.delete()
