@@ -1,0 +1,263 @@
+"""The ``local`` target: the scoring engine as a detached child process on 127.0.0.1.
+
+Layout per service (``<workspace>/services/<name>/``)::
+
+    service.log        stdout + stderr of the supervisor and its workers
+    run/               MLMANAGE_RUN_DIR: spec.json, keys.json (0600), status.json,
+                       telemetry/<worker-pid>.jsonl, prometheus/
+
+The supervisor (``python -m mlmanage_jupyter.server``, the current interpreter) runs in its
+own session (``start_new_session=True``) so the service outlives the notebook kernel.
+``runtime`` (stored with the service) is ``{"pid", "port", "run_dir", "log"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError
+from mlmanage_jupyter.core.targets.base import (
+    FAILED,
+    HEALTHY,
+    TRANSITIONING,
+    UNHEALTHY,
+    DeployRequest,
+    DeployResult,
+    LocalDeploymentConfig,
+    Target,
+    TargetStatus,
+    register_target,
+)
+
+#: how long update() waits for the new generation (seconds)
+UPDATE_TIMEOUT_S = 300.0
+#: how long delete() waits after SIGTERM before SIGKILL (seconds)
+DELETE_GRACE_S = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _check_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise ValidationError(
+                f"port {port} on 127.0.0.1 is already in use: pick another port in "
+                "LocalWebservice.deploy_configuration(port=...), or port=None for a free one, "
+                "or delete the service that uses it"
+            )
+
+
+def _write_atomic(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def _data_collection_env(workspace: Any) -> dict[str, str]:
+    """Where collected model data goes (core/telemetry.py): the workspace's artifact store."""
+    from mlmanage_jupyter.core.telemetry import data_collection_env
+
+    return data_collection_env(workspace)
+
+
+def _alive(pid: int) -> bool:
+    """True when ``pid`` runs (not a zombie) and is a scoring-engine supervisor."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
+    try:
+        import psutil
+
+        p = psutil.Process(pid)
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return "mlmanage_jupyter.server" in " ".join(p.cmdline())
+    except Exception:  # noqa: BLE001 - NoSuchProcess, AccessDenied, ...
+        return False
+
+
+class LocalTarget(Target):
+    """Runs services as local processes (see the module docstring)."""
+
+    compute_type = "local"
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _service_dir(req: DeployRequest) -> Path:
+        return req.workspace.subdir("services", req.name)
+
+    @staticmethod
+    def generation_env(req: DeployRequest, run_dir: Path) -> dict[str, str]:
+        """The scoring-engine environment of one generation (see CONTRIBUTING.md)."""
+        image = req.image
+        cfg = req.config
+        ctx = Path(image.context_path).resolve()
+        model_dir = str(ctx / image.model_dir_env())
+        models = ",".join(f"{m['name']}:{m['version']}" for m in image.spec.get("models", []))
+        return {
+            "MLMANAGE_APP_ROOT": str(ctx / "app"),
+            "MLMANAGE_ENTRY_SCRIPT": str(image.spec.get("entry_script") or "score.py"),
+            "AZUREML_MODEL_DIR": model_dir,
+            "MLMANAGE_MODEL_DIR": model_dir,
+            "MLMANAGE_MODELS": models,
+            "MLMANAGE_SERVICE_NAME": req.name,
+            "MLMANAGE_WORKERS": str(cfg.workers),
+            "MLMANAGE_AUTH_ENABLED": "1" if cfg.auth_enabled else "0",
+            "MLMANAGE_KEYS_FILE": str(run_dir / "keys.json"),
+            "MLMANAGE_SCORING_TIMEOUT_MS": str(cfg.scoring_timeout_ms),
+            "MLMANAGE_MAX_REQUEST_BYTES": str(cfg.max_request_bytes),
+            "MLMANAGE_COLLECT_MODEL_DATA": "1" if cfg.collect_model_data else "0",
+            "MLMANAGE_RUN_DIR": str(run_dir),
+            **(_data_collection_env(req.workspace) if cfg.collect_model_data else {}),
+        }
+
+    @staticmethod
+    def _result(port: int, pid: int, run_dir: Path, log: Path) -> DeployResult:
+        base = f"http://127.0.0.1:{port}"
+        return DeployResult(
+            scoring_uri=f"{base}/score",
+            swagger_uri=f"{base}/swagger.json",
+            runtime={"pid": pid, "port": port, "run_dir": str(run_dir), "log": str(log)},
+        )
+
+    @staticmethod
+    def _read_status(runtime: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return json.loads((Path(runtime["run_dir"]) / "status.json").read_text())
+        except (OSError, ValueError, KeyError):
+            return None
+
+    # -- Target -------------------------------------------------------------------------------
+    def deploy(self, req: DeployRequest) -> DeployResult:
+        cfg = req.config
+        if not isinstance(cfg, LocalDeploymentConfig):
+            cfg = LocalDeploymentConfig(**{k: v for k, v in cfg.to_dict().items() if k in LocalDeploymentConfig.__dataclass_fields__})
+        cfg.validate()
+        if cfg.port is None:
+            port = _free_port()
+        else:
+            _check_port_free(cfg.port)
+            port = cfg.port
+        sdir = self._service_dir(req)
+        run_dir = sdir / "run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        log = sdir / "service.log"
+        _write_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
+        gen_env = self.generation_env(req, run_dir)
+        _write_atomic(run_dir / "spec.json", {"id": uuid.uuid4().hex, "env": gen_env})
+        env = dict(os.environ, **gen_env, MLMANAGE_HOST="127.0.0.1", MLMANAGE_PORT=str(port))
+        req.progress(f"starting the scoring engine on 127.0.0.1:{port} (log: {log})")
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mlmanage_jupyter.server"],
+                env=env,
+                cwd=str(run_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self._result(port, proc.pid, run_dir, log)
+
+    def update(self, req: DeployRequest, runtime: dict[str, Any]) -> DeployResult:
+        run_dir = Path(runtime["run_dir"])
+        pid = int(runtime["pid"])
+        if not _alive(pid):
+            req.progress("the service's process is gone: starting it again")
+            cfg = req.config
+            if isinstance(cfg, LocalDeploymentConfig) and cfg.port is None:
+                cfg.port = int(runtime["port"])
+            return self.deploy(req)
+        req.config.validate()
+        _write_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
+        spec_id = uuid.uuid4().hex
+        _write_atomic(run_dir / "spec.json", {"id": spec_id, "env": self.generation_env(req, run_dir)})
+        req.progress("starting the new version next to the running one")
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + UPDATE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            st = self._read_status(runtime) or {}
+            if st.get("spec_id") == spec_id and st.get("state") == HEALTHY:
+                req.progress("the new version is serving; the old one stopped")
+                return self._result(int(runtime["port"]), pid, run_dir, Path(runtime["log"]))
+            if st.get("last_update_spec_id") == spec_id and st.get("spec_id") != spec_id:
+                err = st.get("last_update_error") or st.get("error") or "the new version failed to start"
+                raise DeploymentFailedError(
+                    f"the new version of service {req.name!r} failed to start; the previous version keeps serving:\n{err}",
+                    logs=self.logs(req.name, runtime, tail=200),
+                )
+            if not _alive(pid):
+                raise DeploymentFailedError(
+                    f"the process of service {req.name!r} exited during the update", logs=self.logs(req.name, runtime, tail=200)
+                )
+            time.sleep(0.1)
+        raise DeploymentFailedError(
+            f"the new version of service {req.name!r} was not ready within {UPDATE_TIMEOUT_S:.0f} s",
+            logs=self.logs(req.name, runtime, tail=200),
+        )
+
+    def delete(self, name: str, runtime: dict[str, Any]) -> None:
+        pid = int(runtime.get("pid") or 0)
+        if pid and _alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + DELETE_GRACE_S
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.1)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        if runtime.get("run_dir"):
+            shutil.rmtree(runtime["run_dir"], ignore_errors=True)
+
+    def status(self, name: str, runtime: dict[str, Any]) -> TargetStatus:
+        st = self._read_status(runtime)
+        alive = _alive(int(runtime.get("pid") or 0))
+        if not alive:
+            if st and st.get("state") == FAILED:
+                return TargetStatus(FAILED, st.get("error"))
+            return TargetStatus(
+                UNHEALTHY,
+                f"the service's process (pid {runtime.get('pid')}) is gone (stopped, or the machine restarted): "
+                "update() or redeploy the service to start it again",
+            )
+        if st is None:
+            return TargetStatus(TRANSITIONING)
+        state = st.get("state")
+        if state not in (TRANSITIONING, HEALTHY, UNHEALTHY, FAILED):
+            return TargetStatus(UNHEALTHY, f"the service is {state}")
+        return TargetStatus(state, st.get("error"))
+
+    def logs(self, name: str, runtime: dict[str, Any], *, tail: int | None = None) -> str:
+        try:
+            text = Path(runtime["log"]).read_text(encoding="utf-8", errors="replace")
+        except (OSError, KeyError):
+            return ""
+        if tail is not None:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-tail:]) if tail > 0 else ""
+        return text
+
+    def set_keys(self, name: str, runtime: dict[str, Any], keys: dict[str, str]) -> None:
+        _write_atomic(Path(runtime["run_dir"]) / "keys.json", dict(keys), mode=0o600)
+
+
+register_target("local", LocalTarget)
