@@ -81,8 +81,10 @@ class DeploymentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DeploymentConfig:
-        ct = d.get("compute_type")
-        klass = CONFIG_CLASSES.get(ct or cls.compute_type) or cls
+        ct = d.get("compute_type") or cls.compute_type
+        if ct in ("kubernetes", "aks") and ct not in CONFIG_CLASSES:
+            import mlmanage_jupyter.core.targets.kubernetes  # noqa: F401  (registers its config class)
+        klass = CONFIG_CLASSES.get(ct) or cls
         names = {f.name for f in dataclasses.fields(klass)}
         return klass(**{k: v for k, v in d.items() if k in names})
 
