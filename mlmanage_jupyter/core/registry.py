@@ -487,6 +487,26 @@ class Model:
         name = image_name or re.sub(r"[^a-z0-9._-]", "-", models[0].name.lower())
         return Image.create(workspace, name, models, inference_config)
 
+    @staticmethod
+    def profile(
+        workspace: Workspace | str | os.PathLike[str] | None,
+        profile_name: str,
+        models: Sequence[Model],
+        inference_config: Any,
+        input_dataset: Any,
+        cpu: float | None = None,
+        memory_in_gb: float | None = None,
+        description: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Azure ML v1's ``Model.profile``: deploy a temporary local service, load-test it with
+        ``input_dataset`` and delete it; returns a ``ModelProfile``. See
+        :func:`mlmanage_jupyter.core.profiling.profile_models` (``concurrency``, ``duration_s``)."""
+        from mlmanage_jupyter.core.profiling import profile_models
+
+        return profile_models(workspace, profile_name, models, inference_config, input_dataset, cpu, memory_in_gb,
+                              description, **kwargs)
+
     # ------------------------------------------------------------------ tags
     def add_tags(self, tags: dict[str, str]) -> None:
         """Add or overwrite tags (dict[str, str])."""

@@ -364,6 +364,42 @@ class Webservice:
                 conn.execute(delete(md.services).where(md.services.c.name == self.name))
                 self.workspace.log_event(conn, "service.delete", self.name)
 
+    # ---------------------------------------------------------------- monitoring (core/telemetry.py, core/profiling.py)
+    def get_telemetry(self, since: Any = None, route: str | None = "/score") -> pd.DataFrame:
+        """Per-request records (``time`` UTC datetime64, request_id, route, status, latency_ms,
+        request_bytes, response_bytes, models, service, worker), oldest first, of ``route``
+        (None: every route). ``since``: datetime (naive = UTC) / ISO string; records after it.
+        Raises WebserviceException when a remote engine can't be reached."""
+        from mlmanage_jupyter.core import telemetry
+
+        return telemetry.get_telemetry(self, since, route)
+
+    def get_telemetry_summary(self, since: Any = None, route: str | None = "/score") -> Any:
+        """A ``TelemetrySummary``: requests, errors, error_rate, p50_ms/p95_ms/p99_ms, req_per_s."""
+        from mlmanage_jupyter.core import telemetry
+
+        return telemetry.summarize(telemetry.get_telemetry(self, since, route))
+
+    def get_collected_data(self, start: Any = None, end: Any = None, model: str | None = None) -> pd.DataFrame:
+        """Inputs and predictions collected with ``collect_model_data=True`` (start <= time < end),
+        read from the workspace's artifact store; see ``core.telemetry.get_collected_data``."""
+        from mlmanage_jupyter.core import telemetry
+
+        return telemetry.get_collected_data(self.workspace, self.name, start, end, model)
+
+    def profile(
+        self,
+        samples: Sequence[Any],
+        concurrency: Sequence[int] = (1, 2, 4, 8),
+        duration_s: float = 5.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Load-test this service with ``samples`` (any JSON) at each concurrency level for
+        ``duration_s`` seconds; returns a ``ModelProfile`` (see ``core.profiling.profile_service``)."""
+        from mlmanage_jupyter.core import profiling
+
+        return profiling.profile_service(self, samples, concurrency=concurrency, duration_s=duration_s, **kwargs)
+
     # ---------------------------------------------------------------- display
     def serialize(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mlmanage_jupyter.server.auth import KeyStore
+from mlmanage_jupyter.server.collector import ModelDataCollector, parse_since, read_telemetry
 from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.entry import BadInput, EntryScript, dumps
 from mlmanage_jupyter.server.telemetry import LATENCY, REQUESTS, TelemetryWriter, metrics_text
@@ -71,6 +72,7 @@ def create_app(
     """
     keys = KeyStore(settings.keys_file, settings.primary_key, settings.secondary_key)
     telemetry = TelemetryWriter(settings.run_dir, settings.service_name, settings.models)
+    collector = ModelDataCollector.from_env(settings.service_name, settings.models) if script else None
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run")
     timeout_s = settings.scoring_timeout_ms / 1000
     swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
@@ -149,6 +151,8 @@ def create_app(
             payload = dumps(result)
         except (TypeError, ValueError) as e:
             return error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {e}"), len(body)
+        if collector is not None:
+            collector.collect(rid, body, payload)
         return Response(payload, media_type="application/json"), len(body)
 
     async def liveness(request: Request, rid: str) -> tuple[Response, int]:
@@ -164,6 +168,20 @@ def create_app(
             return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
         return Response(swagger_body, media_type="application/json"), 0
 
+    async def telemetry_records(request: Request) -> Response:
+        # GET /telemetry?since=<ISO 8601 | unix s>&limit=<n>: {"records": [...]}, auth like /score
+        if settings.auth_enabled:
+            problem = keys.check(request.headers.get("authorization"))
+            if problem:
+                return error(401, "Unauthorized", problem)
+        try:
+            since = parse_since(request.query_params.get("since"))
+            limit = int(request.query_params["limit"]) if request.query_params.get("limit") else None
+        except ValueError as e:
+            return error(400, "BadRequest", f"since must be ISO 8601 or Unix seconds, limit an integer: {e}")
+        telemetry.flush()
+        return JSONResponse({"records": read_telemetry(settings.run_dir, since, limit)})
+
     async def metrics(request: Request) -> Response:
         data, ctype = metrics_text()
         return Response(data, media_type=ctype)
@@ -177,12 +195,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         telemetry.start()
+        if collector is not None:
+            collector.start()
         if on_ready:
             on_ready()
         try:
             yield
         finally:
             await telemetry.stop()
+            if collector is not None:
+                collector.stop()
             executor.shutdown(wait=False, cancel_futures=True)
 
     routes = [
@@ -191,5 +213,6 @@ def create_app(
         Route("/swagger.json", instrumented("/swagger.json", swagger), methods=["GET"]),
         Route("/health/ready", instrumented("/health/ready", ready), methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/telemetry", telemetry_records, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: method_not_allowed})

@@ -1,0 +1,369 @@
+"""Model data collection (inputs and predictions) and the ``GET /telemetry`` reader.
+
+Data collection is opt-in (``MLMANAGE_COLLECT_MODEL_DATA=1``, set from the deployment's
+``collect_model_data=True``, Azure's parameter). Each worker keeps a bounded in-memory
+buffer; the request path only appends ``(time, request_id, body, answer)`` to it (no JSON
+parsing, no I/O). A background thread writes the buffer in batches of JSON Lines, one new
+file per batch, partitioned like Azure's model data::
+
+    <service>/<model>/<version>/<yyyy>/<mm>/<dd>/<worker>-<seq>.jsonl
+
+``<worker>`` is ``<pid>x<8 hex>`` (unique per worker start, also across containers and
+pods whose pids repeat); ``<seq>`` is the batch number in that worker, 6 digits from
+``000000``; the date is the UTC date of the batch's first record. With several models the
+partition is the first one of ``MLMANAGE_MODELS`` (every record lists all of them).
+
+One line per request answered 2xx by ``/score``::
+
+    {"time": ISO 8601 UTC, "request_id": str, "service": str, "model": str,
+     "model_version": str, "models": ["name:version", ...], "worker": str, "seq": int,
+     "input": <the request's JSON>, "prediction": <the answer's JSON>}
+
+``seq`` numbers the records of one worker from 0, so reading a worker's files in order
+gives its records in the order they were answered.
+
+Where the files go (see CONTRIBUTING.md):
+
+* ``MLMANAGE_DATA_COLLECTION_DIR``: a local folder (the local target passes
+  ``<workspace>/artifacts/blobs/modeldata``, the local artifact store's blob folder); files
+  are written under a temporary name and renamed, so readers never see half a batch;
+* otherwise ``AZURE_STORAGE_CONNECTION_STRING`` + ``MLMANAGE_DATA_COLLECTION_CONTAINER``:
+  Azure Blob Storage through ``azure-storage-blob`` (one Put Blob per batch), names prefixed
+  with ``MLMANAGE_DATA_COLLECTION_PREFIX`` (default ``blobs/modeldata/``: where the
+  workspace's ``AzureBlobArtifactStore`` keeps the keyed blob ``modeldata/...``).
+
+Durability: a batch is written every ``MLMANAGE_DATA_COLLECTION_FLUSH_MS`` (default 1000 ms)
+or as soon as ``MLMANAGE_DATA_COLLECTION_BATCH`` records (default 1000) are waiting, and at
+shutdown (the app's lifespan end, after uvicorn's graceful shutdown let in-flight requests
+finish): **a clean stop loses nothing; a crash (SIGKILL, OOM) loses at most the records
+not yet written, i.e. about one flush interval.** A batch that fails to upload is retried
+at the next flush. The buffer holds at most ``MLMANAGE_DATA_COLLECTION_MAX_BUFFER`` records
+(default 100000): beyond that new records are dropped (never blocking scoring) and counted
+in the Prometheus counter ``mlmanage_collected_dropped_total`` and in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Counter
+
+log = logging.getLogger("mlmanage.server.collector")
+
+COLLECTED = Counter("mlmanage_collected_records", "Model data records written by data collection")
+DROPPED = Counter("mlmanage_collected_dropped", "Model data records dropped because the buffer was full")
+
+DEFAULT_PREFIX = "blobs/modeldata/"
+_SAFE = re.compile(r"[^A-Za-z0-9._=-]")
+
+
+def _safe(segment: str) -> str:
+    return _SAFE.sub("_", segment) or "_"
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}")
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1, got {v}")
+    return v
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data.decode("utf-8", errors="replace")
+
+
+class _Sink:
+    def write(self, key: str, data: bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _FolderSink(_Sink):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def write(self, key: str, data: bytes) -> None:
+        p = self.root / key
+        p.parent.mkdir(parents=True, exist_ok=True)
+        # ".partial-" is the prefix the local artifact store's list_blobs() skips
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".partial-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, p)
+
+    def describe(self) -> str:
+        return str(self.root)
+
+
+class _BlobSink(_Sink):
+    def __init__(self, connection_string: str, container: str, prefix: str) -> None:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import BlobServiceClient
+
+        self.prefix = prefix
+        svc = BlobServiceClient.from_connection_string(connection_string, connection_timeout=10, retry_total=3)
+        self.container = svc.get_container_client(container)
+        try:
+            self.container.create_container()
+        except ResourceExistsError:
+            pass
+
+    def write(self, key: str, data: bytes) -> None:
+        self.container.upload_blob(self.prefix + key, data, overwrite=True)
+
+    def describe(self) -> str:
+        return f"{self.container.url}/{self.prefix}"
+
+
+class ModelDataCollector:
+    """Buffers inputs/predictions of one worker and writes them in batches (module docstring).
+
+    Args:
+        sink: where batches go (built by :meth:`from_env`).
+        service: service name. models: ``("name:version", ...)`` served.
+        batch: records per batch (at most). flush_ms: longest wait before a batch is written (ms).
+        max_buffer: records kept in memory at most; more are dropped and counted.
+    """
+
+    def __init__(
+        self,
+        sink: _Sink,
+        service: str,
+        models: tuple[str, ...],
+        *,
+        batch: int = 1000,
+        flush_ms: int = 1000,
+        max_buffer: int = 100_000,
+    ) -> None:
+        self.sink = sink
+        self.service = service
+        self.models = list(models)
+        first = models[0] if models else "unknown:0"
+        name, _, version = first.partition(":")
+        self.model, self.model_version = name, version or "0"
+        self.batch = batch
+        self.flush_s = flush_ms / 1000
+        self.max_buffer = max_buffer
+        self.worker = f"{os.getpid()}x{uuid.uuid4().hex[:8]}"
+        self._buf: deque[tuple[str, str, bytes, bytes]] = deque()
+        self._pending: list[tuple[str, bytes]] = []  # (key, data) that failed to write
+        self._seq = 0  # next record number
+        self._batch_no = 0  # next file number
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one writer at a time (thread or stop())
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    @classmethod
+    def from_env(cls, service: str, models: tuple[str, ...], env: Mapping[str, str] | None = None) -> ModelDataCollector | None:
+        """The collector configured by the environment, or None when collection is off.
+
+        Raises ValueError naming the variable when collection is on but has nowhere to write.
+        """
+        env = os.environ if env is None else env
+        if env.get("MLMANAGE_COLLECT_MODEL_DATA", "0").lower() not in ("1", "true", "yes"):
+            return None
+        folder = env.get("MLMANAGE_DATA_COLLECTION_DIR")
+        conn = env.get("AZURE_STORAGE_CONNECTION_STRING")
+        container = env.get("MLMANAGE_DATA_COLLECTION_CONTAINER")
+        sink: _Sink
+        if folder:
+            sink = _FolderSink(Path(folder))
+        elif conn and container:
+            sink = _BlobSink(conn, container, env.get("MLMANAGE_DATA_COLLECTION_PREFIX", DEFAULT_PREFIX))
+        elif env.get("MLMANAGE_RUN_DIR"):
+            sink = _FolderSink(Path(env["MLMANAGE_RUN_DIR"]) / "modeldata")
+        else:
+            raise ValueError(
+                "MLMANAGE_COLLECT_MODEL_DATA=1 needs MLMANAGE_DATA_COLLECTION_DIR, or "
+                "AZURE_STORAGE_CONNECTION_STRING and MLMANAGE_DATA_COLLECTION_CONTAINER"
+            )
+        return cls(
+            sink,
+            service,
+            models,
+            batch=_int_env(env, "MLMANAGE_DATA_COLLECTION_BATCH", 1000),
+            flush_ms=_int_env(env, "MLMANAGE_DATA_COLLECTION_FLUSH_MS", 1000),
+            max_buffer=_int_env(env, "MLMANAGE_DATA_COLLECTION_MAX_BUFFER", 100_000),
+        )
+
+    # -------------------------------------------------------------- request path
+    def collect(self, request_id: str, body: bytes, answer: bytes) -> None:
+        """Queue one request's input and prediction (O(1), no I/O, never blocks)."""
+        if len(self._buf) >= self.max_buffer:
+            self.dropped += 1
+            DROPPED.inc()
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.warning("data collection buffer full (%d records): %d records dropped", self.max_buffer, self.dropped)
+            return
+        self._buf.append((datetime.now(timezone.utc).isoformat(), request_id, body, answer))
+        if len(self._buf) >= self.batch:
+            self._wake.set()
+
+    # -------------------------------------------------------------- writer
+    def _take_batch(self) -> list[tuple[str, str, bytes, bytes]]:
+        out = []
+        while self._buf and len(out) < self.batch:
+            out.append(self._buf.popleft())
+        return out
+
+    def _encode(self, items: list[tuple[str, str, bytes, bytes]]) -> tuple[str, bytes]:
+        lines = []
+        for t, rid, body, answer in items:
+            rec = {
+                "time": t,
+                "request_id": rid,
+                "service": self.service,
+                "model": self.model,
+                "model_version": self.model_version,
+                "models": self.models,
+                "worker": self.worker,
+                "seq": self._seq,
+                "input": _decode(body),
+                "prediction": _decode(answer),
+            }
+            self._seq += 1
+            lines.append(json.dumps(rec, separators=(",", ":")))
+        day = datetime.fromisoformat(items[0][0])
+        key = "/".join(
+            [
+                _safe(self.service),
+                _safe(self.model),
+                _safe(self.model_version),
+                f"{day:%Y}",
+                f"{day:%m}",
+                f"{day:%d}",
+                f"{self.worker}-{self._batch_no:06d}.jsonl",
+            ]
+        )
+        self._batch_no += 1
+        return key, ("\n".join(lines) + "\n").encode("utf-8")
+
+    def flush(self) -> int:
+        """Write every buffered record now (in batches); return how many were written.
+        A batch that cannot be written is kept and retried at the next flush."""
+        written = 0
+        with self._lock:
+            while self._pending:
+                key, data = self._pending[0]
+                try:
+                    self.sink.write(key, data)
+                except Exception as e:  # noqa: BLE001 - storage errors of any kind
+                    log.warning("data collection: writing %s to %s failed (will retry): %s", key, self.sink.describe(), e)
+                    return written
+                self._pending.pop(0)
+                n = data.count(b"\n")
+                written += n
+                COLLECTED.inc(n)
+            while self._buf:
+                items = self._take_batch()
+                key, data = self._encode(items)
+                try:
+                    self.sink.write(key, data)
+                except Exception as e:  # noqa: BLE001
+                    log.warning("data collection: writing %s to %s failed (will retry): %s", key, self.sink.describe(), e)
+                    self._pending.append((key, data))
+                    return written
+                written += len(items)
+                COLLECTED.inc(len(items))
+        return written
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - keep the thread alive whatever happens
+                log.exception("data collection flush failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="model-data-collector", daemon=True)
+        self._thread.start()
+        log.info("collecting model data to %s (worker %s)", self.sink.describe(), self.worker)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the thread and write everything still buffered (bounded by ``timeout_s``)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while (self._buf or self._pending) and time.monotonic() < deadline:
+            before = len(self._buf) + len(self._pending)
+            self.flush()
+            if len(self._buf) + len(self._pending) >= before:
+                time.sleep(0.5)  # storage failing: retry until the deadline
+        if self._buf or self._pending:
+            log.error("data collection: %d records could not be written before shutdown", len(self._buf) + len(self._pending))
+
+
+# ------------------------------------------------------------------ GET /telemetry
+def read_telemetry(run_dir: Path, since: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Records of ``run_dir/telemetry/*.jsonl`` (every worker's) with ``time > since``, by time.
+
+    ``since`` must be timezone-aware (UTC); ``limit`` keeps the most recent ones. A line
+    being written (no trailing newline yet) is skipped.
+    """
+    out: list[dict[str, Any]] = []
+    folder = Path(run_dir) / "telemetry"
+    if not folder.is_dir():
+        return out
+    for f in sorted(folder.glob("*.jsonl")):
+        try:
+            text = f.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for line in text.split("\n")[:-1]:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if since is not None:
+                try:
+                    if datetime.fromisoformat(rec["time"]) <= since:
+                        continue
+                except (KeyError, ValueError, TypeError):
+                    continue
+            out.append(rec)
+    out.sort(key=lambda r: r.get("time", ""))
+    if limit is not None:
+        out = out[-limit:] if limit > 0 else []
+    return out
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    """``since`` query value: ISO 8601 (naive means UTC) or Unix seconds. Raises ValueError."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return datetime.fromtimestamp(float(raw), timezone.utc)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
