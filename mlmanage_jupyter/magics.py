@@ -1,0 +1,581 @@
+"""IPython magics: the model-management loop from notebook cells (``%load_ext mlmanage_jupyter``).
+
+=====================================  ===================================================
+magic                                  core call
+=====================================  ===================================================
+``%mlmanage_workspace [PATH]``         ``Workspace(PATH)`` becomes the default
+``%register_model NAME PATH``          ``Model.register`` (``--object VAR``: ``register_object``)
+``%models [NAME]``                     ``Model.list(...).to_dataframe()`` (``--browse``: RegistryBrowser)
+``%%score_script NAME``                ``check_entry_script`` (``--test``: init()+run() in a subprocess)
+``%deploy SERVICE``                    ``services.deploy`` + ``wait_for_deployment``
+``%services``                          ``Webservice.list(...).to_dataframe()``
+``%update SERVICE``                    ``Webservice.update``
+``%logs SERVICE``                      ``Webservice.get_logs`` (``--follow``: LiveLogs)
+``%test_endpoint SERVICE [JSON]``      ``Webservice.run`` (no JSON: EndpointConsole)
+``%profile SERVICE --samples VAR``     ``Webservice.profile`` + ProfileChart
+``%undeploy SERVICE``                  ``Webservice.delete``
+=====================================  ===================================================
+
+Every magic returns what it shows, so ``df = %models`` or ``svc = %deploy ...`` work. Errors a
+user can fix (bad arguments, any :class:`~mlmanage_jupyter.core.errors.MlManageError`)
+raise IPython's ``UsageError``: one message, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+from IPython.utils.process import arg_split
+
+from mlmanage_jupyter.cli import parse_filter, parse_kv, parse_model_ref
+from mlmanage_jupyter.core.errors import DeploymentFailedError, MlManageError, ValidationError
+
+#: model registrations at least this big (bytes) show a progress bar
+PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+#: how long ``%%score_script --test`` lets init()+run() take (seconds)
+SCRIPT_TEST_TIMEOUT_S = 300
+#: how long ``%deploy`` / ``%update`` wait for Healthy (seconds)
+DEPLOY_TIMEOUT_S = 600
+
+_TARGET_FLAGS = {
+    "local": {"port", "workers", "auth"},
+    "docker": {"port", "workers", "auth", "cpu", "memory"},
+    "aci": {"port", "auth", "cpu", "memory"},
+    "kubernetes": {"auth", "cpu", "memory", "replicas"},
+}
+
+# runs in a fresh interpreter for %%score_script --test: the scoring engine's own loader,
+# so the script is called exactly as a deployment calls it
+_SCRIPT_RUNNER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from mlmanage_jupyter.server.entry import EntryScript, dumps
+    script = Path(sys.argv[1])
+    es = EntryScript(script.parent, script.name)
+    es.init()
+    out = es.call(sys.stdin.buffer.read(), {})
+    sys.stdout.flush()
+    print("\\n__MLMANAGE_RESULT__" + dumps(out).decode())
+    """
+)
+
+
+def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors a user can fix into ``UsageError`` (shown without a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeploymentFailedError as e:
+            tail = "\n".join((e.logs or "").splitlines()[-40:])
+            raise UsageError(f"{e}\n--- last lines of the service log ---\n{tail}" if tail else str(e)) from None
+        except MlManageError as e:
+            raise UsageError(str(e)) from None
+
+    return wrapper
+
+
+def _widget(name: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        from mlmanage_jupyter import widgets
+    except ImportError as e:
+        raise UsageError(f"the widgets are not available: {e}") from None
+    klass = getattr(widgets, name, None)
+    if klass is None:
+        raise UsageError(f"mlmanage_jupyter.widgets.{name} is not available in this version")
+    return klass(*args, **kwargs)
+
+
+def parse_argstring(magic: Any, line: str) -> Any:
+    """Parse a magic's arguments with shell quoting (``--description 'two words'``, JSON in
+    single quotes); IPython's own ``parse_argstring`` keeps the quotes. Raises UsageError."""
+    try:
+        argv = arg_split(line, posix=True)
+    except ValueError as e:
+        raise UsageError(f"cannot parse {line!r}: {e}") from None
+    return magic.parser.parse_args(argv)
+
+
+def _print_progress(msg: str) -> None:
+    print(msg, flush=True)
+
+
+@magics_class
+class MlManageMagics(Magics):
+    """The mlmanage magics; the workspace is ``Workspace.get_default()`` unless switched with
+    ``%mlmanage_workspace``."""
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        self._ws: Any = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def workspace(self) -> Any:
+        from mlmanage_jupyter.core.workspace import Workspace
+
+        if self._ws is not None:
+            return self._ws
+        return Workspace.get_default()
+
+    def _user_value(self, name: str, flag: str) -> Any:
+        ns = self.shell.user_ns if self.shell is not None else {}
+        if name not in ns:
+            raise UsageError(f"{flag} {name}: no variable named {name!r} in the notebook")
+        return ns[name]
+
+    def _model(self, ref: str) -> Any:
+        from mlmanage_jupyter.core.registry import Model
+
+        name, version = parse_model_ref(ref)
+        return Model(self.workspace, name, version)
+
+    def _script_path(self, name_or_path: str) -> Path:
+        """A path to an existing file, or a name saved with ``%%score_script``."""
+        p = Path(name_or_path).expanduser()
+        if p.is_file():
+            return p.resolve()
+        saved = self.workspace.path / "scripts" / (name_or_path if name_or_path.endswith(".py") else f"{name_or_path}.py")
+        if saved.is_file():
+            return saved
+        raise ValidationError(
+            f"entry script {name_or_path!r} not found: give a file path or a name saved with %%score_script "
+            f"(looked in {saved.parent})"
+        )
+
+    def _service(self, name: str) -> Any:
+        from mlmanage_jupyter.core.services import Webservice
+
+        return Webservice(self.workspace, name)
+
+    # ------------------------------------------------------------------ workspace
+    @magic_arguments()
+    @argument("path", nargs="?", help="workspace folder (created when missing); none: show the current one")
+    @line_magic
+    @_user_errors
+    def mlmanage_workspace(self, line: str) -> Any:
+        """Show the workspace, or switch to the one at PATH (also for code in this kernel,
+        through ``MLMANAGE_WORKSPACE``)."""
+        from mlmanage_jupyter.core.workspace import Workspace
+
+        args = parse_argstring(self.mlmanage_workspace, line)
+        if args.path:
+            ws = Workspace(args.path)
+            os.environ["MLMANAGE_WORKSPACE"] = str(ws.path)
+            Workspace.set_default(ws)
+            self._ws = ws
+        return self.workspace
+
+    # ------------------------------------------------------------------ models
+    @magic_arguments()
+    @argument("name", help="model name")
+    @argument("path", nargs="?", help="a file or a folder")
+    @argument("--object", dest="obj", metavar="VAR", help="register the notebook variable VAR (serialized with joblib)")
+    @argument("--tag", action="append", default=[], metavar="K=V", help="a tag (repeatable)")
+    @argument("--property", action="append", default=[], metavar="K=V", help="a property (repeatable)")
+    @argument("--description", help="a description (quote it)")
+    @argument("--framework", help="ScikitLearn, Onnx, TensorFlow, PyTorch, ...")
+    @argument("--framework-version", help="the framework's version")
+    @line_magic
+    @_user_errors
+    def register_model(self, line: str) -> Any:
+        """Register a file, a folder or a notebook variable as the next version of NAME."""
+        from mlmanage_jupyter.core.registry import Model
+
+        args = parse_argstring(self.register_model, line)
+        common = dict(
+            tags=parse_kv(args.tag, "tag"),
+            properties=parse_kv(args.property, "property"),
+            description=args.description,
+            model_framework=args.framework,
+            model_framework_version=args.framework_version,
+        )
+        if args.obj:
+            if args.path:
+                raise UsageError("give either PATH or --object VAR, not both")
+            return Model.register_object(self.workspace, self._user_value(args.obj, "--object"), args.name, **common)
+        if not args.path:
+            raise UsageError("give the model's PATH (a file or a folder), or --object VAR")
+        bar: list[Any] = []
+
+        def progress(done: int, total: int) -> None:
+            if not bar and total >= PROGRESS_MIN_BYTES:
+                from tqdm.auto import tqdm
+
+                bar.append(tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"registering {args.name}"))
+            if bar:
+                bar[0].update(done - bar[0].n)
+
+        try:
+            return Model.register(self.workspace, args.path, args.name, progress=progress, **common)
+        finally:
+            if bar:
+                bar[0].close()
+
+    @magic_arguments()
+    @argument("name", nargs="?", help="only this model name")
+    @argument("--latest", action="store_true", help="only the latest version of each name")
+    @argument("--tag", action="append", default=[], metavar="K[=V]", help="has this tag (repeatable)")
+    @argument("--property", action="append", default=[], metavar="K[=V]", help="has this property (repeatable)")
+    @argument("--browse", action="store_true", help="open the RegistryBrowser widget")
+    @line_magic
+    @_user_errors
+    def models(self, line: str) -> Any:
+        """The registered models as a DataFrame (name, version, tags, ..., newest first)."""
+        from mlmanage_jupyter.core.registry import Model
+
+        args = parse_argstring(self.models, line)
+        if args.browse:
+            return _widget("RegistryBrowser", self.workspace)
+        return Model.list(
+            self.workspace,
+            name=args.name,
+            tags=parse_filter(args.tag),
+            properties=parse_filter(args.property),
+            latest=args.latest,
+        ).to_dataframe()
+
+    # ------------------------------------------------------------------ entry scripts
+    @magic_arguments()
+    @argument("name", help="script name: saved as <workspace>/scripts/NAME.py")
+    @argument("--test", metavar="SAMPLE_JSON", help="run init() and run(SAMPLE) once: a JSON text or a variable")
+    @argument("--model", action="append", default=[], metavar="NAME[:VERSION]", help="model(s) for --test")
+    @cell_magic
+    @_user_errors
+    def score_script(self, line: str, cell: str) -> Any:
+        """Save the cell as an entry script and check it defines init() and run(data);
+        with ``--test`` run it once in a fresh Python, as a deployment would."""
+        from mlmanage_jupyter.core.environment import check_entry_script
+
+        args = parse_argstring(self.score_script, line)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
+            raise UsageError(f"script name {args.name!r}: use letters, digits and '_' (it becomes NAME.py)")
+        path = self.workspace.subdir("scripts") / f"{args.name}.py"
+        path.write_text(cell)
+        check_entry_script(path)
+        if args.test is None:
+            print(f"saved {path}: defines init() and run()")
+            return path
+        return self._test_script(path, args.test, args.model)
+
+    def _test_script(self, path: Path, sample: str, model_refs: list[str]) -> Any:
+        from mlmanage_jupyter.core.registry import Model
+
+        ns = self.shell.user_ns if self.shell is not None else {}
+        if sample in ns:
+            value = ns[sample]
+            body = value if isinstance(value, (str, bytes)) else json.dumps(value, default=_json_default)
+        else:
+            try:
+                json.loads(sample)
+            except json.JSONDecodeError as e:
+                raise UsageError(f"--test: {sample!r} is neither valid JSON ({e}) nor a notebook variable") from None
+            body = sample
+        env = dict(os.environ)
+        models = [self._model(r) for r in model_refs]
+        if models:
+            paths = [Model.get_model_path(m.name, m.version, _workspace=self.workspace) for m in models]
+            # Azure's layout: one model -> the folder holding its files; several -> <name>/<version>/
+            model_dir = str(Path(paths[0]).parent) if len(models) == 1 else str(self.workspace.path / "models")
+            env.update(
+                AZUREML_MODEL_DIR=model_dir,
+                MLMANAGE_MODEL_DIR=model_dir,
+                MLMANAGE_MODELS=",".join(m.id for m in models),
+            )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", _SCRIPT_RUNNER, str(path)],
+                input=body.encode() if isinstance(body, str) else body,
+                capture_output=True,
+                env=env,
+                cwd=path.parent,
+                timeout=SCRIPT_TEST_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"{path.name}: init()+run() did not finish in {SCRIPT_TEST_TIMEOUT_S} s") from None
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        printed, marker, result = out.rpartition("\n__MLMANAGE_RESULT__")
+        if proc.returncode != 0 or not marker:
+            raise UsageError(f"{path.name} failed (exit code {proc.returncode}):\n{(out + err).strip()[-6000:]}")
+        if printed.strip() or err.strip():
+            print((printed + err).strip())
+        return json.loads(result)
+
+    # ------------------------------------------------------------------ deploy
+    @magic_arguments()
+    @argument("service", help="service name (3-32 lowercase letters, digits, '-')")
+    @argument("--model", action="append", default=[], metavar="NAME[:VERSION]", help="model to serve (repeatable)")
+    @argument("--script", metavar="NAME_OR_PATH", help="entry script: a %%score_script name or a file")
+    @argument("--target", choices=sorted(_TARGET_FLAGS), default=None, help="where to run it (default local)")
+    @argument("--port", type=int, help="port (local/docker; default: a free one)")
+    @argument("--workers", type=int, help="scoring worker processes")
+    @argument("--auth", action="store_true", default=None, help="require a key on /score")
+    @argument("--cpu", type=float, help="CPU cores (docker/aci/kubernetes)")
+    @argument("--memory", type=float, help="memory in GiB (docker/aci/kubernetes)")
+    @argument("--replicas", type=int, help="replica count (kubernetes)")
+    @argument("--ic", metavar="FILE", help="Azure's inferenceconfig.json (instead of --script)")
+    @argument("--dc", metavar="FILE", help="Azure's deploymentconfig.json (instead of --target and its flags)")
+    @argument("--overwrite", action="store_true", help="replace a service of that name")
+    @argument("--dry-run", action="store_true", help="show what would be deployed (kubernetes: the manifests)")
+    @argument("--form", action="store_true", help="open the DeploymentForm widget instead")
+    @line_magic
+    @_user_errors
+    def deploy(self, line: str) -> Any:
+        """Build an image from the models and the entry script and deploy it; waits until
+        it is Healthy and returns the Webservice."""
+        from mlmanage_jupyter.core.services import deploy, validate_service_name
+
+        if line.strip() == "--form":
+            return _widget("DeploymentForm", self.workspace)
+        args = parse_argstring(self.deploy, line)
+        if args.form:
+            return _widget("DeploymentForm", self.workspace)
+        if not args.model:
+            raise UsageError("give at least one --model NAME[:VERSION]")
+        inference_config = self._inference_config(args.script, args.ic)
+        cfg = self._deploy_config(args)
+        models = [self._model(r) for r in args.model]
+        if args.dry_run:
+            from mlmanage_jupyter.cli import dry_run_text
+
+            validate_service_name(args.service)
+            return PlainText(dry_run_text(self.workspace, args.service, models, inference_config, cfg))
+        svc = deploy(
+            self.workspace, args.service, models, inference_config, cfg, overwrite=args.overwrite, progress=_print_progress
+        )
+        svc.wait_for_deployment(timeout_sec=DEPLOY_TIMEOUT_S)
+        return svc
+
+    def _inference_config(self, script: str | None, ic: str | None) -> Any:
+        from mlmanage_jupyter.core.environment import InferenceConfig
+
+        if ic:
+            if script:
+                raise UsageError("give either --script or --ic, not both")
+            return InferenceConfig.from_json(ic)
+        if not script:
+            raise UsageError("give the entry script: --script NAME_OR_PATH (or --ic inferenceconfig.json)")
+        return InferenceConfig(entry_script=str(self._script_path(script)))
+
+    def _deploy_config(self, args: Any) -> Any:
+        from mlmanage_jupyter.core.services import (
+            AciWebservice,
+            AksWebservice,
+            DockerWebservice,
+            LocalWebservice,
+        )
+        from mlmanage_jupyter.core.targets.base import config_from_json
+
+        given = {f for f in ("port", "workers", "auth", "cpu", "memory", "replicas") if getattr(args, f) is not None}
+        if args.dc:
+            if given or args.target:
+                raise UsageError(f"--dc sets the target and its settings: drop --target/--{', --'.join(sorted(given))}")
+            return config_from_json(args.dc)
+        target = args.target or "local"
+        bad = sorted(given - _TARGET_FLAGS[target])
+        if bad:
+            raise UsageError(f"--{', --'.join(bad)} do(es) not apply to --target {target}")
+        if target == "local":
+            kw = dict(port=args.port, workers=args.workers, auth_enabled=args.auth)
+            factory: Callable[..., Any] = LocalWebservice.deploy_configuration
+        elif target == "docker":
+            kw = dict(port=args.port, workers=args.workers, auth_enabled=args.auth, cpu_cores=args.cpu, memory_gb=args.memory)
+            factory = DockerWebservice.deploy_configuration
+        elif target == "aci":
+            kw = dict(port=args.port, auth_enabled=args.auth, cpu_cores=args.cpu, memory_gb=args.memory)
+            factory = AciWebservice.deploy_configuration
+        else:
+            kw = dict(auth_enabled=args.auth, cpu_cores=args.cpu, memory_gb=args.memory, num_replicas=args.replicas)
+            factory = AksWebservice.deploy_configuration
+        return factory(**{k: v for k, v in kw.items() if v is not None})
+
+    # ------------------------------------------------------------------ services
+    @magic_arguments()
+    @argument("--target", dest="compute_type", help="only this target (local, docker, aci, kubernetes)")
+    @argument("--model", dest="model_name", help="only services serving this model name")
+    @line_magic
+    @_user_errors
+    def services(self, line: str) -> Any:
+        """The services as a DataFrame, with their live state."""
+        from mlmanage_jupyter.core.services import Webservice
+
+        args = parse_argstring(self.services, line)
+        return Webservice.list(self.workspace, compute_type=args.compute_type, model_name=args.model_name).to_dataframe()
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @argument("--model", action="append", default=[], metavar="NAME:VERSION", help="the new model list (repeatable)")
+    @argument("--script", metavar="NAME_OR_PATH", help="a new entry script")
+    @line_magic
+    @_user_errors
+    def update(self, line: str) -> Any:
+        """Rolling update of SERVICE to new models and/or a new entry script."""
+        from mlmanage_jupyter.core.environment import InferenceConfig
+
+        args = parse_argstring(self.update, line)
+        if not args.model and not args.script:
+            raise UsageError("nothing to update: give --model NAME:VERSION and/or --script NAME_OR_PATH")
+        svc = self._service(args.service)
+        svc.update(
+            models=[self._model(r) for r in args.model] or None,
+            inference_config=InferenceConfig(entry_script=str(self._script_path(args.script))) if args.script else None,
+            progress=_print_progress,
+        )
+        return svc
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @argument("--tail", type=int, default=100, help="last N lines (default 100)")
+    @argument("--follow", action="store_true", help="open the LiveLogs widget")
+    @line_magic
+    @_user_errors
+    def logs(self, line: str) -> Any:
+        """Print the last lines the service wrote (init tracebacks included)."""
+        args = parse_argstring(self.logs, line)
+        svc = self._service(args.service)
+        if args.follow:
+            return _widget("LiveLogs", svc)
+        print(svc.get_logs(num_lines=args.tail), end="")
+        return None
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @argument("data", nargs="*", help="JSON body (or a notebook variable); none: open the EndpointConsole widget")
+    @line_magic
+    @_user_errors
+    def test_endpoint(self, line: str) -> Any:
+        """Call the service once; shows and returns status, latency (ms) and the response."""
+        from mlmanage_jupyter.core.errors import WebserviceException
+
+        service, _, raw = line.strip().partition(" ")
+        if not service or service.startswith("-"):
+            parse_argstring(self.test_endpoint, line)  # prints usage / raises UsageError
+        svc = self._service(service)
+        raw = raw.strip()
+        if not raw:
+            return _widget("EndpointConsole", svc)
+        ns = self.shell.user_ns if self.shell is not None else {}
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw) and raw in ns:
+            value = ns[raw]
+            body = value if isinstance(value, (str, bytes)) else json.dumps(value, default=_json_default)
+        else:
+            try:
+                json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise UsageError(f"{raw[:80]!r} is neither valid JSON ({e}) nor a notebook variable") from None
+            body = raw
+        start = time.perf_counter()
+        try:
+            response: Any = svc.run(body)
+            status = 200
+        except WebserviceException as e:
+            m = re.search(r"answered (\d{3}): (.*)", str(e), re.S)
+            status, response = (int(m.group(1)), m.group(2)) if m else (None, str(e))
+        result = EndpointResult(status, (time.perf_counter() - start) * 1000, response)
+        return result
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @argument("--samples", required=True, metavar="VAR", help="notebook variable: a list of request bodies")
+    @argument("--concurrency", default="1,2,4", help="concurrency levels, comma-separated (default 1,2,4)")
+    @argument("--duration", type=float, default=5.0, help="seconds per level (default 5)")
+    @line_magic
+    @_user_errors
+    def profile(self, line: str) -> Any:
+        """Load-test SERVICE at each concurrency; returns the ModelProfile (shows a ProfileChart)."""
+        args = parse_argstring(self.profile, line)
+        try:
+            levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--concurrency {args.concurrency!r}: give integers like 1,2,4") from None
+        if not levels or min(levels) < 1:
+            raise UsageError("--concurrency needs positive integers like 1,2,4")
+        samples = self._user_value(args.samples, "--samples")
+        svc = self._service(args.service)
+        if not hasattr(svc, "profile"):
+            raise UsageError("profiling is not available in this version (Webservice.profile is missing)")
+        prof = svc.profile(samples, concurrency=levels, duration_s=args.duration)
+        try:
+            display(_widget("ProfileChart", prof))
+        except UsageError:
+            pass
+        return prof
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @line_magic
+    @_user_errors
+    def undeploy(self, line: str) -> None:
+        """Stop SERVICE and forget it."""
+        args = parse_argstring(self.undeploy, line)
+        self._service(args.service).delete()
+        print(f"deleted service {args.service}")
+
+
+class PlainText(str):
+    """A string shown as is in a notebook (not as a quoted repr): ``--dry-run``'s YAML or JSON."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+class EndpointResult:
+    """What ``%test_endpoint`` got: ``status`` (HTTP code, None when unreachable),
+    ``latency_ms`` (client-side round trip, ms) and ``response`` (decoded JSON or text)."""
+
+    def __init__(self, status: int | None, latency_ms: float, response: Any) -> None:
+        self.status = status
+        self.latency_ms = latency_ms
+        self.response = response
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def __repr__(self) -> str:
+        body = json.dumps(self.response, default=str)
+        return f"status {self.status} in {self.latency_ms:.1f} ms\n{body[:2000]}"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        color = "#1a7f37" if self.ok else "#cf222e"
+        body = json.dumps(self.response, indent=1, default=str)
+        return (
+            f"<div><b style='color:{color}'>status {self.status}</b> in {self.latency_ms:.1f} ms"
+            f"<pre style='max-height:12em;overflow:auto'>{escape(body[:5000])}</pre></div>"
+        )
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return obj.tolist()
+    if hasattr(obj, "to_dict"):  # pandas
+        return obj.to_dict(orient="list") if hasattr(obj, "columns") else obj.to_dict()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics (``%load_ext mlmanage_jupyter``)."""
+    ipython.register_magics(MlManageMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Nothing to release: the magics stay until the kernel restarts (IPython can't unregister them)."""
