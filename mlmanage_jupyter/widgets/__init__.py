@@ -1,0 +1,21 @@
+"""ipywidgets panels over the core API: each is a composed ``ipywidgets.VBox`` usable on its
+own, testable from Python by setting ``.value``s and calling ``button.click()``.
+
+- :class:`RegistryBrowser` (``%models --browse``): models, versions, tags, detail, download,
+  add tag, deploy.
+- :class:`DeploymentForm` (``%deploy --form``): deploy a model version as a web service.
+- :class:`LiveLogs` (``%logs SERVICE --follow``): a service's logs, streamed.
+- :class:`EndpointConsole` (``%test_endpoint SERVICE``): send requests, read answers.
+- :class:`ProfileChart` (``%profile SERVICE``): latency/throughput/CPU/memory by concurrency.
+
+Background work (deploying, log streaming, profiling, the registry's auto-refresh) runs in
+daemon threads so the kernel stays free; ``close()`` stops it.
+"""
+
+from mlmanage_jupyter.widgets.deployment_form import DeploymentForm
+from mlmanage_jupyter.widgets.endpoint_console import Call, EndpointConsole
+from mlmanage_jupyter.widgets.live_logs import LiveLogs
+from mlmanage_jupyter.widgets.profile_chart import ProfileChart, load_test
+from mlmanage_jupyter.widgets.registry_browser import RegistryBrowser
+
+__all__ = ["Call", "DeploymentForm", "EndpointConsole", "LiveLogs", "ProfileChart", "RegistryBrowser", "load_test"]

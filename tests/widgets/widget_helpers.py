@@ -1,0 +1,76 @@
+"""Shared by tests/widgets and tests/browser: the entry script, a workspace with a registered
+scikit-learn model and a saved script (as ``%%score_script`` writes it), a bounded wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+SCORE = '''
+import os, joblib
+import numpy as np
+from inference_schema.schema_decorators import input_schema, output_schema
+from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+
+def init():
+    global model
+    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "sklearn_regression_model.pkl"))
+    print("widget-test: model loaded", flush=True)
+
+@input_schema("data", NumpyParameterType(np.array([[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]])))
+@output_schema(StandardPythonParameterType([152.1]))
+def run(data):
+    print(f"widget-test: scoring {len(data)} rows", flush=True)
+    return model.predict(data).tolist()
+'''
+SAMPLE = [[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]]
+INIT_RAISES = "def init():\n    raise ValueError('cannot load the model: boom')\ndef run(data):\n    return data\n"
+
+
+class Env(NamedTuple):
+    workspace: Any
+    model: Any
+    script: Path
+    sklearn: Any
+
+
+def make_env(ws: Any, tmp: Path) -> Env:
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    from mlmanage_jupyter.core.registry import Model
+
+    X, y = load_diabetes(return_X_y=True)
+    est = LinearRegression().fit(X, y)
+    path = tmp / "model" / "sklearn_regression_model.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(est, path)
+    model = Model.register(ws, path, "diabetes", tags={"area": "health"}, description="diabetes regression",
+                           model_framework="ScikitLearn", model_framework_version="1")  # fmt: skip
+    script = ws.subdir("scripts") / "diabetes.py"  # what %%score_script diabetes writes
+    script.write_text(SCORE)
+    return Env(ws, model, script, est)
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll ``cond`` until truthy (returned) or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def shown(widget: Any) -> str:
+    """The text an HTML widget shows (tags removed, entities decoded)."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", widget.value))
