@@ -50,8 +50,8 @@ def test_counts_errors_and_percentiles(deploy_service: Callable[..., Any], sklea
 
     df = _wait_rows(svc.get_telemetry, len(sent))
     assert len(df) == len(sent)
-    assert str(df["time"].dtype) == "datetime64[ns, UTC]" or str(df["time"].dtype).endswith("UTC]")
-    assert dict(zip(df["request_id"], df["status"])) == sent
+    assert isinstance(df["time"].dtype, pd.DatetimeTZDtype) and str(df["time"].dt.tz) == "UTC"
+    assert dict(zip(df["request_id"], df["status"], strict=True)) == sent
     assert set(df["route"]) == {"/score"}
     assert df["worker"].nunique() >= 1 and set(df["service"]) == {"telem"}
     assert (df.loc[df["status"] == 200, "response_bytes"] > 0).all()
