@@ -200,8 +200,10 @@ def normalize(df: Any) -> Any:
     if out["memory_mib"].isna().all():
         if "memory_gb" in df.columns:
             out["memory_mib"] = df["memory_gb"] * 1024
-        elif "memory_bytes" in df.columns:
-            out["memory_mib"] = df["memory_bytes"] / 2**20
+        for col in ("peak_memory_bytes", "memory_bytes"):
+            if col in df.columns:
+                out["memory_mib"] = df[col].astype(float) / 2**20
+                break
     return out
 
 
@@ -357,8 +359,12 @@ class ProfileChart(W.VBox):
         fmt = {c: "{:.1f}".format for c in COLUMNS if c not in ("concurrency", "requests", "errors")}
         self.table.value = data.to_html(index=False, na_rep="—", formatters=fmt, classes="mlmanage-profile")
         errs = int(data["errors"].fillna(0).sum())
+        rec = ""
+        prof = self.profile if kind == "profile" else None
+        if prof is not None and getattr(prof, "recommended_cpu_cores", None) is not None:
+            rec = f"; recommended: {prof.recommended_cpu_cores:g} cores, {prof.recommended_memory_gb:g} GiB"
         self.status.value = status_html(
-            f"done: {int(data['requests'].fillna(0).sum())} requests, {errs} errors", "error" if errs else "ok"
+            f"done: {int(data['requests'].fillna(0).sum())} requests, {errs} errors{rec}", "error" if errs else "ok"
         )
         self.run_button.disabled = self.service is None
 
