@@ -72,6 +72,9 @@ class Supervisor:
             (base.host, base.port), backlog=2048, reuse_port=os.environ.get("MLMANAGE_REUSEPORT") == "1"
         )
         self.sock.set_inheritable(True)
+        # accepted connections inherit it: no Nagle/delayed-ACK stall between the
+        # response's header and body writes (uvloop does not set it on an fd it is given)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = self.sock.getsockname()[1]
         self.status: dict[str, Any] = {
             "state": "Transitioning",
