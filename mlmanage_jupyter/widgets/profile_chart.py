@@ -280,7 +280,7 @@ class ProfileChart(W.VBox):
         is_service = hasattr(source, "scoring_uri")
         self.service = source if is_service else None
         self.samples = list(samples) if samples is not None else None
-        self.concurrency = W.Text(value=",".join(str(c) for c in concurrency), description="Concurrency",
+        self.concurrency = W.Text(value=",".join(str(c) for c in concurrency), description="Concurrency", style={"description_width": "90px"},
                                   layout=W.Layout(width="220px"))
         self.duration = W.BoundedFloatText(value=duration_s, min=0.5, max=600, step=0.5, description="Seconds/level",
                                            style={"description_width": "100px"}, layout=W.Layout(width="200px"))

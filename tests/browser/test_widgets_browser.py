@@ -1,0 +1,177 @@
+"""The widget panels in JupyterLab in headless Chromium, against a real local service: the
+test clicks Deploy in the DeploymentForm, sees the service become Healthy, sends a request
+from the EndpointConsole and reads the prediction on the page. Screenshots go to
+``artifacts/screenshots/widgets-*.png``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SERVICE = "diab-browser"
+SAMPLE = [[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]]
+
+SETUP = '''
+import os, joblib
+from pathlib import Path
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
+from mlmanage_jupyter.core.workspace import Workspace
+from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.widgets import DeploymentForm, EndpointConsole, LiveLogs, ProfileChart, RegistryBrowser
+
+ws = Workspace()  # MLMANAGE_WORKSPACE, set by the test's JupyterLab
+X, y = load_diabetes(return_X_y=True)
+joblib.dump(LinearRegression().fit(X, y), "sklearn_regression_model.pkl")
+model = Model.register(ws, "sklearn_regression_model.pkl", "diabetes", tags={"area": "health"}, model_framework="ScikitLearn")
+(ws.subdir("scripts") / "diabetes.py").write_text(SCORE)
+print("registered", model.id)
+'''
+SCORE = '''
+import os, joblib
+import numpy as np
+from inference_schema.schema_decorators import input_schema, output_schema
+from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+
+def init():
+    global model
+    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "sklearn_regression_model.pkl"))
+
+@input_schema("data", NumpyParameterType(np.array([[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]])))
+@output_schema(StandardPythonParameterType([152.1]))
+def run(data):
+    return model.predict(data).tolist()
+'''
+
+CELLS = [
+    f"SCORE = {SCORE!r}\n" + SETUP,
+    f'form = DeploymentForm(ws, model=model, entry_script="diabetes", service_name="{SERVICE}")\nform',
+    f'svc = Webservice(ws, "{SERVICE}")\nconsole = EndpointConsole(svc)\nconsole',
+    "LiveLogs(svc)",
+    "ProfileChart(svc, concurrency=(1, 2), duration_s=1.0)",
+    "browser = RegistryBrowser(ws)\nbrowser.models.value = model.id\nbrowser",
+]
+
+_JS_READY = """(path) => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!w || !w.context || w.context.path !== path || !w.content || !w.content.widgets) return false;
+  const k = w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.connectionStatus === 'connected' && k.status === 'idle' && w.content.widgets.length > 0;
+}"""
+_JS_RUN_CELL = """async (i) => {
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget;
+  nb.content.activeCellIndex = i;
+  await app.commands.execute('notebook:run-cell');
+}"""
+_JS_CELL_DONE = """(i) => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  const c = w.content.widgets[i];
+  return !!k && k.status === 'idle' && c.model.executionCount !== null;
+}"""
+_JS_CELL_ERRORS = """(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.outputs.toJSON()
+  .filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue)"""
+
+
+@pytest.fixture
+def widget_notebook(jupyter_root: Path) -> Iterator[str]:
+    """The notebook (relative path) in JupyterLab's root; the service is deleted afterwards."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = jupyter_root / "widgets_browser.ipynb"
+    nbformat.write(nb, path)
+    yield path.name
+    from mlmanage_jupyter.core.services import ServiceNotFoundError, Webservice
+    from mlmanage_jupyter.core.workspace import Workspace
+
+    ws = Workspace(jupyter_root / ".mlmanage")
+    try:
+        Webservice(ws, SERVICE).delete()
+    except ServiceNotFoundError:
+        pass
+    ws.engine.dispose()
+
+
+def _run_cell(page: Any, i: int, timeout_ms: int = 180_000) -> None:
+    for _attempt in range(3):  # a run issued while the kernel settles can be dropped: retry
+        page.evaluate(_JS_RUN_CELL, i)
+        try:
+            page.wait_for_function(_JS_CELL_DONE, arg=i, timeout=min(timeout_ms, 60_000))
+            break
+        except Exception:  # noqa: BLE001 - playwright TimeoutError: try again
+            continue
+    page.wait_for_function(_JS_CELL_DONE, arg=i, timeout=timeout_ms)
+    errors = page.evaluate(_JS_CELL_ERRORS, i)
+    assert not errors, f"cell {i} raised: {errors}"
+
+
+def test_deploy_then_call_from_the_panels(
+    jupyter_lab: str, jupyter_root: Path, widget_notebook: str, browser_page: Any, screenshot: Callable[..., Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.goto(f"{jupyter_lab}/lab/tree/{widget_notebook}", wait_until="domcontentloaded")
+    page.wait_for_function(_JS_READY, arg=widget_notebook, timeout=120_000)
+    cells = page.locator(".jp-Notebook .jp-Cell")
+
+    _run_cell(page, 0)
+    _run_cell(page, 1)
+    form = cells.nth(1).locator(".jp-OutputArea-output")
+    deploy = form.locator(".widget-button", has_text=re.compile(r"^\s*Deploy\s*$"))
+    expect(deploy).to_be_enabled(timeout=60_000)
+    expect(form.get_by_text("ready to deploy")).to_be_visible()
+    deploy.click()  # the real click: the kernel deploys in a thread
+    service_table = form.locator(".mlmanage-service")
+    expect(service_table.get_by_text("Healthy")).to_be_visible(timeout=180_000)
+    expect(service_table.get_by_text(re.compile(r"http://127\.0\.0\.1:\d+/score"))).to_be_visible()
+    cells.nth(1).scroll_into_view_if_needed()
+    screenshot("widgets-deployment-form")
+
+    for i in range(2, len(CELLS)):
+        _run_cell(page, i)
+    console = cells.nth(2).locator(".jp-OutputArea-output")
+    editor = console.locator("textarea")
+    expect(editor).to_have_value(re.compile(r'"data"'))
+    assert json.loads(editor.input_value()) == {"data": SAMPLE}
+    console.locator(".widget-button", has_text="Send").click()
+    expect(console.locator(".mlmanage-status")).to_have_text("200", timeout=60_000)
+    expect(console.locator(".mlmanage-latency")).to_have_text(re.compile(r"^\d+\.\d ms$"))
+    response = console.locator("pre").first
+    expect(response).to_contain_text(re.compile(r"\d+\.\d+"))
+    predicted = json.loads(response.inner_text())
+    import joblib  # the prediction on the page is the model's
+
+    est = joblib.load(jupyter_root / "sklearn_regression_model.pkl")
+    assert predicted == pytest.approx(est.predict(SAMPLE).tolist())
+    cells.nth(2).scroll_into_view_if_needed()
+    screenshot("widgets-endpoint-console")
+
+    logs = cells.nth(3).locator(".jp-OutputArea-output")
+    expect(logs.get_by_text(re.compile("init\\(\\) completed"))).to_be_visible(timeout=30_000)
+    cells.nth(3).scroll_into_view_if_needed()
+    screenshot("widgets-live-logs")
+
+    profile = cells.nth(4).locator(".jp-OutputArea-output")
+    profile.locator(".widget-button", has_text="Run profile").click()
+    expect(profile.get_by_text(re.compile(r"done: \d+ requests, 0 errors"))).to_be_visible(timeout=120_000)
+    expect(profile.locator("img")).to_be_visible()
+    cells.nth(4).scroll_into_view_if_needed()
+    screenshot("widgets-profile-chart")
+
+    registry = cells.nth(5).locator(".jp-OutputArea-output")
+    expect(registry.get_by_text(SERVICE).first).to_be_visible(timeout=30_000)  # "services" row of the detail
+    cells.nth(5).scroll_into_view_if_needed()
+    screenshot("widgets-registry-browser")
