@@ -26,6 +26,10 @@ def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     return pytester
 
 
+# inner runs skip the heavy plugins this suite does not need there (nbval imports nbformat: ~4 s)
+FAST = ("-p", "no:cacheprovider", "-p", "no:nbval", "-p", "no:kmock")
+
+
 # ---------------------------------------------------------------------------- require()
 def test_require_skips_or_fails_a_missing_component(inner: pytest.Pytester, monkeypatch):
     inner.makepyfile(
@@ -42,11 +46,11 @@ def test_require_skips_or_fails_a_missing_component(inner: pytest.Pytester, monk
     monkeypatch.setenv("MLMANAGE_BASE_IMAGE", "local/does-not-exist:0")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     monkeypatch.delenv("MLMANAGE_REQUIRE_COMPONENTS", raising=False)
-    res = inner.runpytest_subprocess("-rs", "-p", "no:cacheprovider")
+    res = inner.runpytest_subprocess("-rs", *FAST)
     res.assert_outcomes(skipped=1, failed=1)  # unknown component: ValueError
     res.stdout.fnmatch_lines(["*Docker Engine not reachable*scripts/setup.sh*"])
     monkeypatch.setenv("MLMANAGE_REQUIRE_COMPONENTS", "1")
-    res = inner.runpytest_subprocess("-p", "no:cacheprovider")
+    res = inner.runpytest_subprocess(*FAST)
     res.assert_outcomes(failed=2)
     res.stdout.fnmatch_lines(["*required component missing: Docker Engine not reachable*"])
 
@@ -60,7 +64,7 @@ def test_component_fixtures_add_markers(inner: pytest.Pytester):
         def test_plain(tmp_path): pass
         """
     )
-    res = inner.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q",
+    res = inner.runpytest_subprocess(*FAST, "--collect-only", "-q",
                                         "-m", "not docker and not azurite and not browser")
     res.stdout.fnmatch_lines(["*test_plain*", "*1/4 tests collected (3 deselected)*"])
 
