@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install/start every component (scripts/setup.sh), then run the whole test suite with all
-# markers (docker, browser, azurite, kubernetes, slow, notebook) against real components,
-# then `ruff check`. Extra arguments go to pytest (e.g. `bash scripts/test.sh tests/core -x`).
+# markers (docker, browser, azurite, kubernetes, slow, notebook) against real components:
+# tests/ and the tutorial notebooks/ (nbval --nbval-lax: every cell must run without error),
+# then `ruff check`. Arguments replace the default paths and go to pytest
+# (e.g. `bash scripts/test.sh tests/core -x`).
 #
 # Exit code: pytest's (5, "no tests collected", counts as a failure). ruff findings are
 # reported; they fail the run only with MLMANAGE_STRICT_LINT=1.
@@ -25,14 +27,16 @@ export DOCKER_BUILDKIT=0
 export PYTHONDONTWRITEBYTECODE=1
 
 mkdir -p artifacts/screenshots
+[ $# -gt 0 ] || set -- tests notebooks
 t1=$SECONDS
 .venv/bin/python -m pytest -ra --timeout="${MLMANAGE_TEST_TIMEOUT:-600}" \
+    --nbval-lax --nbval-current-env --ignore-glob='tests/**/*.ipynb' \
     --junitxml=artifacts/junit.xml "$@" 2>&1 | tee artifacts/pytest.log
 rc=${PIPESTATUS[0]}
 test_s=$((SECONDS - t1))
 [ "$rc" = 5 ] && echo "test.sh: pytest collected no tests: that is a failure" >&2
 
-.venv/bin/ruff check . >artifacts/ruff.log 2>&1
+.venv/bin/ruff check --output-format=concise . >artifacts/ruff.log 2>&1
 ruff_rc=$?
 if [ "$ruff_rc" != 0 ]; then
   cat artifacts/ruff.log

@@ -70,9 +70,12 @@ __all__ = ["AZURITE_KEY", "require", "free_port", "azurite_conn_string"]
 # ---------------------------------------------------------------------------- hooks
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give each test the markers of the component fixtures it uses (before ``-m`` selects)."""
+    """Give each test the markers of the component fixtures it uses (before ``-m`` selects);
+    notebook cells collected by nbval get the ``notebook`` marker."""
     for item in items:
         present = {m.name for m in item.iter_markers()}
+        if item.path.suffix == ".ipynb" and "notebook" not in present:
+            item.add_marker(pytest.mark.notebook)
         for fixture in getattr(item, "fixturenames", ()):
             marker = FIXTURE_MARKERS.get(fixture)
             if marker and marker not in present:
