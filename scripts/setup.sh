@@ -15,7 +15,7 @@ t0=$SECONDS
 step() { local t=$SECONDS; "$@"; log "$1 done in $((SECONDS - t)) s"; }
 
 setup_packages() {
-  apt_install ca-certificates curl docker.io debootstrap chromium chromium-driver wrk git
+  apt_install ca-certificates curl git docker.io debootstrap chromium chromium-driver fonts-liberation fonts-dejavu-core wrk
   command -v npm >/dev/null || apt_install nodejs npm
 }
 
