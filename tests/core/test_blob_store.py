@@ -202,3 +202,27 @@ def test_workspace_register_and_download_model_through_blob(
     # the model from the blob store for get_model_path
     path = registry.Model.get_model_path("diabetes", _workspace=Workspace(ws.path))
     assert Path(path).read_bytes() == sklearn_model.path.read_bytes()
+
+
+def test_file_changing_during_upload_commits_nothing(store, azurite_connection_string, blob_container, tmp_path, monkeypatch):
+    from mlmanage_jupyter.core.store import blob as blob_mod
+
+    src = tmp_path / "growing.log"
+    src.write_bytes(os.urandom(200_000))
+    real = blob_mod.sha256_file
+
+    def hash_then_append(path):
+        result = real(path)
+        with open(path, "ab") as f:  # another writer appends between hashing and uploading
+            f.write(b"more")
+        return result
+
+    monkeypatch.setattr(blob_mod, "sha256_file", hash_then_append)
+    with pytest.raises(ValidationError, match="changed while it was uploaded"):
+        store.put_file(src)
+    # the staged blocks are uncommitted: no blob exists under objects/<sha256>
+    assert list(_container(azurite_connection_string, blob_container).list_blob_names()) == []
+    assert list(store.iter_objects()) == []
+    monkeypatch.setattr(blob_mod, "sha256_file", real)
+    sha, size = store.put_file(src)  # once the file is stable it stores fine
+    assert size == 200_004 and store.verify(sha)
