@@ -654,11 +654,13 @@ def build_image(
     client: docker.DockerClient | None = None,
     pip_index: bool | None = None,
     force: bool = False,
+    nocache: bool = False,
 ) -> str:
     """Build ``image`` into a Docker image on the engine; return its local tag
     (:func:`image_tag`), also recorded with ``image.set_docker_image(tag)``.
 
-    Nothing is built when that tag already exists (unless ``force``). ``progress`` gets each
+    Nothing is built when that tag already exists (unless ``force``); ``nocache`` also
+    ignores the engine's layer cache (a cold build). ``progress`` gets each
     line of the build output as it is printed. Raises ImageBuildError (failing step + its
     log) when the build fails, WebserviceException when the engine can't be reached.
     """
@@ -667,7 +669,7 @@ def build_image(
     try:
         files = prepare(image, client, progress, pip_index)
         tag = image_tag(image, files)
-        if not force:
+        if not (force or nocache):
             import docker
 
             try:
@@ -687,7 +689,8 @@ def build_image(
                 f"{LABEL_PREFIX}.engine-version": __version__,
             }
             stream = client.api.build(
-                fileobj=ctx, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True, labels=labels, pull=False
+                fileobj=ctx, custom_context=True, tag=tag, rm=True, forcerm=True, decode=True, labels=labels, pull=False,
+                nocache=nocache,
             )
             _follow_build(stream, progress, tag)
         image.set_docker_image(tag)
