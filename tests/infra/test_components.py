@@ -138,7 +138,7 @@ def kmock_url(tmp_path):
     port = free_port()
     log = tmp_path / "kmock.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(HERE / "kmock_server.py"), str(port)], stdout=out,
+        proc = subprocess.Popen([sys.executable, str(HERE.parents[1] / "scripts" / "kmock_server.py"), str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
