@@ -249,12 +249,13 @@ class Supervisor:
         if self.failure_proc is not None:
             old_procs.append(self.failure_proc)
             self.failure_proc = None
+        log.info("generation %d is serving; stopping the previous workers", gen.number)
+        # The update is reported done only once the old workers are gone: until then one of
+        # them could still accept a request and answer with the previous version.
+        self.terminate(old_procs, self.grace_s(old.env if old else env))
         self.write_status(
             state="Healthy", error=None, last_update_error=None, spec_id=spec_id, last_update_spec_id=spec_id
         )
-        log.info("generation %d is serving; stopping the previous workers", gen.number)
-        self.terminate(old_procs, self.grace_s(old.env if old else env))
-        self.write_status()
 
     def check_workers(self) -> None:
         if self.current is None:
