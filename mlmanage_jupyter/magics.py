@@ -30,7 +30,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -462,8 +461,6 @@ class MlManageMagics(Magics):
     @_user_errors
     def test_endpoint(self, line: str) -> Any:
         """Call the service once; shows and returns status, latency (ms) and the response."""
-        from mlmanage_jupyter.core.errors import WebserviceException
-
         service, _, raw = line.strip().partition(" ")
         if not service or service.startswith("-"):
             parse_argstring(self.test_endpoint, line)  # prints usage / raises UsageError
@@ -481,15 +478,8 @@ class MlManageMagics(Magics):
             except json.JSONDecodeError as e:
                 raise UsageError(f"{raw[:80]!r} is neither valid JSON ({e}) nor a notebook variable") from None
             body = raw
-        start = time.perf_counter()
-        try:
-            response: Any = svc.run(body)
-            status = 200
-        except WebserviceException as e:
-            m = re.search(r"answered (\d{3}): (.*)", str(e), re.S)
-            status, response = (int(m.group(1)), m.group(2)) if m else (None, str(e))
-        result = EndpointResult(status, (time.perf_counter() - start) * 1000, response)
-        return result
+        res = svc.call(body)
+        return EndpointResult(res.status_code or None, res.latency_ms, res.body)
 
     @magic_arguments()
     @argument("service", help="service name")

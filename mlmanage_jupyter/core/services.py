@@ -17,6 +17,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,21 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+@dataclass
+class ScoringResponse:
+    """One call to a scoring endpoint: ``status_code`` (HTTP; 0 = unreachable),
+    ``latency_ms`` (client-side round trip), ``body`` (decoded JSON or text), ``request_id``."""
+
+    status_code: int
+    latency_ms: float
+    body: Any
+    request_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
 
 
 class ServiceNotFoundError(NotFoundError, WebserviceException):
@@ -219,11 +235,40 @@ class Webservice:
             time.sleep(0.2)
 
     # ---------------------------------------------------------------- consume
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, key: str | None = "primary") -> dict[str, str]:
         h = {"Content-Type": "application/json"}
-        if self.auth_enabled and self._keys.get("primaryKey"):
-            h["Authorization"] = f"Bearer {self._keys['primaryKey']}"
+        if key not in ("primary", "secondary", None, "none"):
+            raise ValidationError(f"key must be 'primary', 'secondary' or None, got {key!r}")
+        if self.auth_enabled and key in ("primary", "secondary") and self._keys.get(f"{key}Key"):
+            h["Authorization"] = f"Bearer {self._keys[f'{key}Key']}"
         return h
+
+    def call(self, input_data: Any, *, key: str | None = "primary", timeout: float | None = None) -> ScoringResponse:
+        """POST ``input_data`` to ``scoring_uri`` once and report what happened, never raising
+        for an HTTP error: a :class:`ScoringResponse` with ``status_code`` (0 when the service
+        could not be reached), ``latency_ms`` (client-side round trip, ms), ``body`` (decoded
+        JSON, or text) and ``request_id``. ``key``: ``"primary"``, ``"secondary"`` or None
+        (send no key, e.g. to see the 401). What the endpoint console and ``%test_endpoint`` show.
+        """
+        if not self.scoring_uri:
+            raise WebserviceException(f"service {self.name} has no scoring_uri (state {self._state})")
+        body = input_data if isinstance(input_data, (str, bytes)) else json.dumps(input_data)
+        t0 = time.perf_counter()
+        try:
+            r = requests.post(
+                self.scoring_uri,
+                data=body,
+                headers=self._headers(key),
+                timeout=timeout or self.deploy_config.scoring_timeout_ms / 1000 + 10,
+            )
+        except requests.RequestException as e:
+            return ScoringResponse(0, (time.perf_counter() - t0) * 1000, f"could not reach {self.scoring_uri}: {e}", None)
+        ms = (time.perf_counter() - t0) * 1000
+        try:
+            decoded: Any = r.json()
+        except ValueError:
+            decoded = r.text
+        return ScoringResponse(r.status_code, ms, decoded, r.headers.get("x-ms-request-id"))
 
     def run(self, input_data: Any, timeout: float | None = None) -> Any:
         """Call the service: POST ``input_data`` (a JSON string, or anything JSON-serializable)
@@ -232,24 +277,16 @@ class Webservice:
         Raises WebserviceException with the status code and the service's message on any
         non-2xx answer, or when the service can't be reached.
         """
-        if not self.scoring_uri:
-            raise WebserviceException(f"service {self.name} has no scoring_uri (state {self._state})")
-        body = input_data if isinstance(input_data, (str, bytes)) else json.dumps(input_data)
-        try:
-            r = requests.post(self.scoring_uri, data=body, headers=self._headers(), timeout=timeout or self.deploy_config.scoring_timeout_ms / 1000 + 10)
-        except requests.RequestException as e:
-            raise WebserviceException(f"could not reach {self.scoring_uri}: {e}")
-        if not r.ok:
-            try:
-                msg = r.json()
-                msg = msg.get("error", {}).get("message", msg) if isinstance(msg, dict) else msg
-            except ValueError:
-                msg = r.text
-            raise WebserviceException(f"{self.name} answered {r.status_code}: {msg}")
-        try:
-            return r.json()
-        except ValueError:
-            return r.text
+        res = self.call(input_data, timeout=timeout)
+        if res.status_code == 0:
+            raise WebserviceException(str(res.body))
+        if not res.ok:
+            msg = res.body
+            if isinstance(msg, dict):
+                err = msg.get("error")
+                msg = err.get("message", msg) if isinstance(err, dict) else msg
+            raise WebserviceException(f"{self.name} answered {res.status_code}: {msg}")
+        return res.body
 
     def get_swagger(self) -> dict[str, Any]:
         """The service's OpenAPI document (``swagger_uri``)."""

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import ipywidgets as W
-import requests
 
 from mlmanage_jupyter.core.errors import ValidationError
 from mlmanage_jupyter.core.services import Webservice
@@ -95,13 +93,6 @@ class EndpointConsole(W.VBox):
             ]
         )
 
-    def _headers(self) -> dict[str, str]:
-        h = {"Content-Type": "application/json"}
-        if self.key.value != "none" and self.service.auth_enabled:
-            primary, secondary = self.service.get_keys()
-            h["Authorization"] = f"Bearer {primary if self.key.value == 'primary' else secondary}"
-        return h
-
     def _fail(self, msg: str) -> None:
         self.last_error = msg
         self.message.value = status_html(msg, "error")
@@ -126,18 +117,12 @@ class EndpointConsole(W.VBox):
         self.message.value = status_html("sending…", "busy")
         self.send_button.disabled = True
         key = self.key.value
-        headers = self._headers()
 
         def job() -> None:
             when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            t0 = time.perf_counter()
-            try:
-                r = requests.post(self.service.scoring_uri, data=body.encode(), headers=headers, timeout=self.timeout_s)
-                status, text = r.status_code, r.text
-            except requests.RequestException as e:
-                status, text = 0, f"could not reach {self.service.scoring_uri}: {e}"
-            ms = (time.perf_counter() - t0) * 1000
-            call = Call(when, body, status, ms, text, key)
+            res = self.service.call(body, key=None if key == "none" else key, timeout=self.timeout_s)
+            text = res.body if isinstance(res.body, str) else json.dumps(res.body)
+            call = Call(when, body, res.status_code, res.latency_ms, text, key)
             self.calls.append(call)
             self._show(call)
             self.history.options = [
