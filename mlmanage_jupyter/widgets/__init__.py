@@ -15,7 +15,7 @@ daemon threads so the kernel stays free; ``close()`` stops it.
 from mlmanage_jupyter.widgets.deployment_form import DeploymentForm
 from mlmanage_jupyter.widgets.endpoint_console import Call, EndpointConsole
 from mlmanage_jupyter.widgets.live_logs import LiveLogs
-from mlmanage_jupyter.widgets.profile_chart import ProfileChart, load_test
+from mlmanage_jupyter.widgets.profile_chart import ProfileChart
 from mlmanage_jupyter.widgets.registry_browser import RegistryBrowser
 
-__all__ = ["Call", "DeploymentForm", "EndpointConsole", "LiveLogs", "ProfileChart", "RegistryBrowser", "load_test"]
+__all__ = ["Call", "DeploymentForm", "EndpointConsole", "LiveLogs", "ProfileChart", "RegistryBrowser"]

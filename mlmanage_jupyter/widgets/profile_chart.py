@@ -1,25 +1,21 @@
 """``ProfileChart``: latency, throughput, CPU and memory of a service by concurrency.
 
-Fed by ``Webservice.profile(...)`` (``core/profiling.py``) when the core has it; otherwise
-by a small bounded load test run here (:func:`load_test`). Every number shown was measured.
+Fed by ``Webservice.profile(...)`` (``core/profiling.py``), a real bounded load test of the
+service, or by a ``ModelProfile`` already measured. Every number shown was measured.
 """
 
 from __future__ import annotations
 
 import html
 import io
-import json
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as W
-import requests
 
 from mlmanage_jupyter.widgets._common import Worker, error_text, status_html, swagger_sample
 
-#: columns of :func:`load_test`'s DataFrame (latencies in ms, memory in MiB, CPU in cores)
+#: columns shown (latencies in ms, memory in MiB, CPU in cores)
 COLUMNS = [
     "concurrency", "requests", "errors", "throughput_rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
     "cpu_cores", "memory_mib",
@@ -36,153 +32,6 @@ _ALIASES = {
     "cpu_cores": ["cpu_cores", "cpu_cores_used", "cpu"],
     "memory_mib": ["memory_mib", "memory_mb", "memory_used_mb"],
 }
-
-
-def _percentile(sorted_ms: list[float], q: float) -> float | None:
-    if not sorted_ms:
-        return None
-    k = (len(sorted_ms) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(sorted_ms) - 1)
-    return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (k - lo)
-
-
-class _ProcessMeter:
-    """CPU (cores) and peak RSS (MiB) of a local service's process tree while a level runs.
-    Only for the ``local`` target (its ``runtime["pid"]``); None elsewhere."""
-
-    def __init__(self, service: Any) -> None:
-        self.procs: list[Any] = []
-        pid = (service.runtime or {}).get("pid") if service.compute_type == "local" else None
-        if pid:
-            try:
-                import psutil
-
-                root = psutil.Process(int(pid))
-                self.procs = [root, *root.children(recursive=True)]
-            except Exception:  # noqa: BLE001 - gone: nothing measured
-                self.procs = []
-
-    def _cpu_s(self) -> float:
-        total = 0.0
-        for p in self.procs:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except Exception:  # noqa: BLE001
-                pass
-        return total
-
-    def _rss_mib(self) -> float:
-        total = 0
-        for p in self.procs:
-            try:
-                total += p.memory_info().rss
-            except Exception:  # noqa: BLE001
-                pass
-        return total / 2**20
-
-    def measure(self, stop: threading.Event, interval: float = 0.2) -> tuple[float | None, float | None]:
-        """Sample until ``stop`` is set; returns (cpu cores used on average, peak MiB)."""
-        if not self.procs:
-            stop.wait()
-            return None, None
-        c0, t0, peak = self._cpu_s(), time.perf_counter(), self._rss_mib()
-        while not stop.wait(interval):
-            peak = max(peak, self._rss_mib())
-        wall = time.perf_counter() - t0
-        return ((self._cpu_s() - c0) / wall if wall > 0 else None), max(peak, self._rss_mib())
-
-
-def load_test(
-    service: Any,
-    samples: Sequence[Any],
-    concurrency: Sequence[int] = (1, 2, 4),
-    duration_s: float = 3.0,
-    *,
-    timeout_s: float = 30.0,
-) -> Any:
-    """A small, bounded load test of ``service``: for each concurrency level, that many
-    threads POST the samples (round robin) to ``scoring_uri`` for ``duration_s`` seconds.
-
-    Returns a pandas DataFrame with :data:`COLUMNS` (one row per level): requests, errors
-    (non-2xx or no answer), throughput_rps (successful requests / s), latency percentiles
-    of successful requests (ms), cpu_cores (average cores used) and memory_mib (peak RSS)
-    of the service's processes — measured for the ``local`` target only, NaN elsewhere.
-
-    Raises ValueError for empty samples or a concurrency below 1.
-    """
-    import pandas as pd
-
-    if not samples:
-        raise ValueError("load_test needs at least one sample request")
-    if not concurrency or min(concurrency) < 1:
-        raise ValueError(f"concurrency levels must be >= 1, got {list(concurrency)!r}")
-    bodies = [s.encode() if isinstance(s, str) else json.dumps(s).encode() for s in samples]
-    headers = {"Content-Type": "application/json"}
-    if service.auth_enabled:
-        headers["Authorization"] = f"Bearer {service.get_keys()[0]}"
-    rows = [_run_level(service, bodies, headers, level, duration_s, timeout_s) for level in concurrency]
-    return pd.DataFrame(rows, columns=COLUMNS).astype({c: float for c in COLUMNS if c not in ("concurrency", "requests", "errors")})
-
-
-def _run_level(
-    service: Any, bodies: list[bytes], headers: dict[str, str], level: int, duration_s: float, timeout_s: float
-) -> dict[str, Any]:
-    """One concurrency level of :func:`load_test` (bounded: ``duration_s`` + one request timeout)."""
-    lat: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    deadline = time.monotonic() + duration_s
-
-    def client(i: int) -> None:
-        n = i
-        with requests.Session() as s:
-            while time.monotonic() < deadline:
-                body = bodies[n % len(bodies)]
-                n += 1
-                t0 = time.perf_counter()
-                try:
-                    ok = s.post(service.scoring_uri, data=body, headers=headers, timeout=timeout_s).ok
-                except requests.RequestException:
-                    ok = False
-                ms = (time.perf_counter() - t0) * 1000
-                with lock:
-                    if ok:
-                        lat.append(ms)
-                    else:
-                        errors[0] += 1
-
-    meter = _ProcessMeter(service)
-    done = threading.Event()
-    usage: list[Any] = [None, None]
-
-    def sample_usage() -> None:
-        usage[:] = meter.measure(done)
-
-    mt = threading.Thread(target=sample_usage, daemon=True)
-    mt.start()
-    t_start = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(level)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(duration_s + timeout_s + 5)
-    wall = time.perf_counter() - t_start
-    done.set()
-    mt.join(5)
-    lat.sort()
-    return {
-        "concurrency": level,
-        "requests": len(lat) + errors[0],
-        "errors": errors[0],
-        "throughput_rps": len(lat) / wall if wall > 0 else float("nan"),
-        "p50_ms": _percentile(lat, 0.50),
-        "p90_ms": _percentile(lat, 0.90),
-        "p95_ms": _percentile(lat, 0.95),
-        "p99_ms": _percentile(lat, 0.99),
-        "cpu_cores": usage[0],
-        "memory_mib": usage[1],
-    }
 
 
 def normalize(df: Any) -> Any:
@@ -261,8 +110,8 @@ class ProfileChart(W.VBox):
 
     Attributes:
         data: the measured DataFrame (columns :data:`COLUMNS`) or None.
-        profile: the ModelProfile from ``service.profile`` when the core has it, else None.
-        source_kind: ``"profile"`` (core profiling API) or ``"load_test"`` (this module's).
+        profile: the ModelProfile shown (from ``service.profile`` or given), else None.
+        source_kind: ``"profile"`` once something is shown.
     """
 
     def __init__(
@@ -339,16 +188,8 @@ class ProfileChart(W.VBox):
         self.status.value = status_html(f"measuring {len(levels)} levels × {duration:g} s (about {total:.0f} s)…", "busy")
 
         def job() -> None:
-            if hasattr(svc, "profile"):
-                try:
-                    prof = svc.profile(samples, concurrency=levels, duration_s=duration)
-                except ImportError:  # core.profiling not there yet
-                    prof = None
-                if prof is not None:
-                    self.profile = prof
-                    self._show(prof.to_dataframe(), "profile")
-                    return
-            self._show(load_test(svc, samples, levels, duration), "load_test")
+            self.profile = svc.profile(samples, concurrency=levels, duration_s=duration)
+            self._show(self.profile.to_dataframe(), "profile")
 
         self._worker.start(job, f"ProfileChart-{self.name}")
 

@@ -1,14 +1,12 @@
-"""ProfileChart: measured by the core profiling API from a click, a given ModelProfile, and
-the widget's own bounded load test (used when the core has no profiling API)."""
+"""ProfileChart: measured by the core profiling API from a click, or a given ModelProfile."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from widget_helpers import SAMPLE, shown
 
-from mlmanage_jupyter.widgets import ProfileChart, load_test
+from mlmanage_jupyter.widgets import ProfileChart
 from mlmanage_jupyter.widgets.profile_chart import COLUMNS
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -36,16 +34,6 @@ def test_shows_a_given_profile(served: Any) -> None:
     assert pc.run_button.disabled  # nothing to measure: it is a result
     assert bytes(pc.chart.value).startswith(PNG)
     assert pc.data["requests"].iloc[0] == prof.levels[0].requests
-
-
-def test_own_load_test_measures_latency_throughput_cpu_memory(served: Any) -> None:
-    _e, svc = served
-    df = load_test(svc, [{"data": SAMPLE}], concurrency=[1, 2], duration_s=1.0)
-    assert list(df["concurrency"]) == [1, 2]
-    assert (df["errors"] == 0).all() and (df["requests"] > 0).all()
-    assert (df["throughput_rps"] > 0).all() and (df["p50_ms"] > 0).all()
-    assert all(not math.isnan(v) and v >= 0 for v in df["cpu_cores"])  # local target: measured
-    assert (df["memory_mib"] > 10).all()
 
 
 def test_bad_concurrency_is_reported(served: Any) -> None:
