@@ -4,28 +4,12 @@ it started when the test ends."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-SCORE_PY = textwrap.dedent(
-    """
-    import json, os, joblib
-
-    def init():
-        global model
-        model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "sklearn_regression_model.pkl"))
-
-    def run(raw_data):
-        data = json.loads(raw_data)
-        if "raise" in data:
-            raise RuntimeError(data["raise"])
-        return model.predict(data["data"]).tolist()
-    """
-)
+from monitoring_scripts import SCORE_PY
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import requests
+from monitoring_scripts import SCORE_PY
 
 from mlmanage_jupyter.server.collector import ModelDataCollector, _FolderSink
 
@@ -124,8 +125,6 @@ def test_clean_stop_under_load_loses_nothing(
 
 
 def test_azurite_round_trip(tmp_path: Path, azurite_connection_string: str, blob_container: str, sklearn_model: Any) -> None:
-    from conftest import SCORE_PY  # tests/monitoring/conftest.py
-
     from mlmanage_jupyter.core.environment import InferenceConfig
     from mlmanage_jupyter.core.registry import Model
     from mlmanage_jupyter.core.services import LocalWebservice, deploy
