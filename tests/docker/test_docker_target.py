@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,11 @@ def test_build_run_score_logs_delete(
     workspace: Any, quickstart: Any, sklearn_model: Any, services: list[Any], docker_env: Any, containers_of: Any
 ) -> None:
     model, make_config = quickstart
-    svc = _deploy(workspace, "dk-quick", model, make_config(1), services)
+    ic = make_config(1)
+    # a script no earlier run has built, so this deploy really builds (and streams) its layers
+    script = Path(ic.source_directory) / "score.py"
+    script.write_text(script.read_text() + f"\n# build {uuid.uuid4().hex}\n")
+    svc = _deploy(workspace, "dk-quick", model, ic, services)
     svc.wait_for_deployment(timeout_sec=300)
     assert svc.state == "Healthy"
     # build output streamed line by line to progress
@@ -208,3 +213,21 @@ def test_failed_build_shows_the_step_log(workspace: Any, quickstart: Any, docker
         build_image(img, lines.append)
     assert "this-step-fails-on-purpose" in str(ei.value) and "exit 3" in str(ei.value)
     assert any("this-step-fails-on-purpose" in line for line in lines)
+
+
+def test_collected_model_data_lands_in_the_workspace(
+    workspace: Any, quickstart: Any, sklearn_model: Any, services: list[Any], docker_env: Any
+) -> None:
+    """collect_model_data=True on the docker target: what the container collects is read back
+    by get_collected_data() from the workspace's artifact store; a clean stop loses nothing."""
+    model, make_config = quickstart
+    svc = _deploy(workspace, "dk-collect", model, make_config(1), services, collect_model_data=True)
+    svc.wait_for_deployment(timeout_sec=300)
+    rows = sklearn_model.X[:5].tolist()
+    for i, row in enumerate(rows):
+        assert svc.call({"data": [row], "i": i}).ok
+    svc.delete()  # flushes the engine's last batch into the bind-mounted folder
+    df = svc.get_collected_data()
+    assert len(df) == len(rows)
+    assert [rec["data"] for rec in df["input"]] == [[r] for r in rows]
+

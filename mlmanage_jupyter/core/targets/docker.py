@@ -37,6 +37,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -86,6 +87,8 @@ UPDATE_TIMEOUT_S = 300.0
 CRASH_LOOP_RESTARTS = 3
 #: health probe period used for the service containers (the Dockerfile's is slower)
 HEALTH_INTERVAL_S = 2
+#: where the engine writes collected model data in the container (a bind mount of the workspace's folder)
+CONTAINER_MODELDATA_DIR = "/var/mlmanage/modeldata"
 
 
 def _workspace_id(req: DeployRequest) -> str:
@@ -195,7 +198,31 @@ class DockerTarget(Target):
             MLMANAGE_COLLECT_MODEL_DATA="1" if cfg.collect_model_data else "0",
             MLMANAGE_REUSEPORT="1",
         )
+        if cfg.collect_model_data:
+            env["MLMANAGE_DATA_COLLECTION_DIR"] = CONTAINER_MODELDATA_DIR
         return env
+
+    @staticmethod
+    def _collection_volumes(req: DeployRequest, cfg: DockerDeploymentConfig) -> dict[str, dict[str, str]]:
+        """With ``collect_model_data``, bind-mount the workspace's collected-data folder for
+        this service (``<artifacts>/blobs/modeldata/<service>``) into the container, so
+        ``service.get_collected_data()`` reads what the container wrote. The folder is made
+        writable for the container's non-root user. Needs the local artifact store and a
+        Docker Engine on this machine (a bind mount); anything else is a ValidationError."""
+        if not cfg.collect_model_data:
+            return {}
+        from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
+        from mlmanage_jupyter.core.telemetry import data_collection_env
+
+        if not isinstance(req.workspace.artifacts, LocalArtifactStore):
+            raise ValidationError(
+                "collect_model_data on the docker target needs the workspace's local artifact store "
+                f"(this workspace uses {req.workspace.artifacts.kind}); deploy locally to collect into Azure Blob Storage"
+            )
+        host = Path(data_collection_env(req.workspace)["MLMANAGE_DATA_COLLECTION_DIR"]) / req.name
+        host.mkdir(parents=True, exist_ok=True)
+        host.chmod(0o777)
+        return {str(host): {"bind": f"{CONTAINER_MODELDATA_DIR}/{req.name}", "mode": "rw"}}
 
     def _start_sandbox(self, req: DeployRequest, cfg: DockerDeploymentConfig, wsid: str, port: int | None) -> tuple[Any, int]:
         import docker
@@ -262,6 +289,7 @@ class DockerTarget(Target):
                 tag,
                 name=name,
                 environment=self._engine_env(req, cfg),
+                volumes=self._collection_volumes(req, cfg),
                 network_mode=f"container:{sandbox_id}",
                 labels=self._labels(req.name, wsid, "app"),
                 restart_policy=restart,
