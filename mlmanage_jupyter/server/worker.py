@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -75,8 +77,51 @@ def main() -> int:
         timeout_keep_alive=5,
         **kwargs,  # type: ignore[arg-type]
     )
-    uvicorn.Server(config).run()
+    DrainingServer(config, drain_s=float(os.environ.get("MLMANAGE_DRAIN_S", DRAIN_S))).run()
     return 0
+
+
+#: seconds a stopping worker keeps answering on its open keep-alive connections (each answer
+#: carrying ``Connection: close``) before it closes what is left
+DRAIN_S = 2.0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server with a drain phase on SIGTERM.
+
+    Plain uvicorn closes idle keep-alive connections as soon as it is told to stop; a client
+    that sends its next request on such a connection at that moment gets a reset, which is a
+    failed request during a rolling update. Here SIGTERM first makes every answer carry
+    ``Connection: close`` (so each client's next request opens a new connection, which the
+    next generation accepts on the shared socket) until no connection is left or ``drain_s``
+    passes; then the usual graceful shutdown runs. SIGINT, or a second signal, stops at once.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain_s: float = DRAIN_S) -> None:
+        super().__init__(config)
+        self.drain_s = drain_s
+        self._drain_deadline: float | None = None
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        if sig == signal.SIGTERM and self._drain_deadline is None and self.started and self.drain_s > 0:
+            self._drain_deadline = time.monotonic() + self.drain_s
+            self._close_connections_after_answer()
+            return
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    def _close_connections_after_answer(self) -> None:
+        headers = self.server_state.default_headers
+        if (b"connection", b"close") not in headers:
+            self.server_state.default_headers = [*headers, (b"connection", b"close")]
+
+    async def on_tick(self, counter: int) -> bool:
+        should_exit = await super().on_tick(counter)
+        if self._drain_deadline is not None:
+            self._close_connections_after_answer()  # on_tick rewrites the default headers every second
+            if not self.server_state.connections or time.monotonic() >= self._drain_deadline:
+                self.should_exit = True
+                return True
+        return should_exit
 
 
 if __name__ == "__main__":
