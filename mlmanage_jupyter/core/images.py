@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, insert, select, update
 from mlmanage_jupyter import __version__
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
 from mlmanage_jupyter.core.errors import InUseError, NotFoundError, ValidationError
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.registry import Model, split_id
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 
@@ -107,11 +107,7 @@ class Image:
     ) -> None:
         self.workspace = resolve_workspace(workspace)
         if _row is None:
-            if id is not None:
-                name, _, v = id.partition(":")
-                version = int(v) if v else None
-            if name is None:
-                raise ValidationError("Image(...) needs a name (or id='name:version')")
+            name, version = split_id("Image", name, version, id)
             q = select(md.images).where(md.images.c.name == name)
             q = q.where(md.images.c.version == version) if version is not None else q.order_by(md.images.c.version.desc()).limit(1)
             with self.workspace.read() as conn:

@@ -70,6 +70,21 @@ def validate_model_name(name: Any) -> str:
     return name
 
 
+def split_id(kind: str, name: str | None, version: int | None, id: str | None) -> tuple[str, int | None]:
+    """``(name, version)`` from ``name``/``version`` or an Azure-style ``id="name:version"``
+    (version optional). Raises ValidationError naming ``kind`` ("Model", "Image") when
+    neither is given or the version is not an integer."""
+    if id is not None:
+        name, _, v = str(id).partition(":")
+        try:
+            version = int(v) if v else None
+        except ValueError:
+            raise ValidationError(f"{kind} id {id!r}: the version after ':' must be an integer")
+    if not name:
+        raise ValidationError(f"{kind}(...) needs a name (or id='name:version')")
+    return name, version
+
+
 def _check_str_dict(d: Any, what: str) -> dict[str, str]:
     if d is None:
         return {}
@@ -147,11 +162,7 @@ class Model:
     ) -> None:
         self.workspace = resolve_workspace(workspace)
         if _row is None:
-            if id is not None:
-                name, _, v = id.partition(":")
-                version = int(v) if v else None
-            if name is None:
-                raise ValidationError("Model(...) needs a name (or id='name:version')")
+            name, version = split_id("Model", name, version, id)
             _row = _get_row(self.workspace, name, version)
         self._load(_row)
 
