@@ -586,7 +586,15 @@ def write_docker_files(image: Image, dest: str | os.PathLike[str], pip_index: bo
     except WebserviceException:
         pass
     try:
-        files = prepare(image, client, progress, pip_index)
+        try:
+            files = prepare(image, client, progress, pip_index)
+        except WebserviceException as e:
+            if client is None:
+                raise
+            # the engine answers but can't give the base image (not pulled, offline): an
+            # export needs no engine, so target this interpreter's Python as when none answers
+            progress(f"cannot probe the base image on the Docker Engine ({e}); targeting this machine's Python")
+            files = prepare(image, None, progress, pip_index)
     finally:
         if client is not None:
             client.close()
