@@ -10,7 +10,6 @@ read from Azure's ``inferenceconfig.json``.
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 
 from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.fsutil import read_json_object
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -264,19 +264,9 @@ class InferenceConfig:
         """Read Azure ML's ``inferenceconfig.json`` (a path or a dict), paths relative to
         the file's folder (or ``base_dir``). Raises ValidationError for a missing file,
         bad JSON or a missing ``entryScript``."""
-        if isinstance(source, dict):
-            d = source
-            base = Path(base_dir or Path.cwd())
-        else:
-            p = Path(source)
-            if not p.is_file():
-                raise ValidationError(f"inference config file not found: {p}")
-            try:
-                d = json.loads(p.read_text())
-            except json.JSONDecodeError as e:
-                raise ValidationError(f"{p} is not valid JSON: {e}")
-            base = Path(base_dir) if base_dir else p.resolve().parent
-        if not isinstance(d, dict) or not d.get("entryScript"):
+        d, p = read_json_object(source, "inference config")
+        base = Path(base_dir) if base_dir else (p.resolve().parent if p else Path.cwd())
+        if not d.get("entryScript"):
             raise ValidationError("inference config needs an 'entryScript'")
         env = None
         if isinstance(d.get("environment"), dict):

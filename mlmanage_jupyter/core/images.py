@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -27,6 +26,7 @@ from sqlalchemy import delete, func, insert, select, update
 from mlmanage_jupyter import __version__
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
 from mlmanage_jupyter.core.errors import InUseError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.fsutil import atomic_dir
 from mlmanage_jupyter.core.registry import Model, split_id
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
@@ -354,8 +354,7 @@ def _build_context(
     final = ws.subdir("images") / chash
     if (final / "image.json").is_file():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=ws.subdir("images")))
-    try:
+    with atomic_dir(final) as tmp:
         app = tmp / APP_DIRNAME
         app.mkdir()
         for rel, p in files:
@@ -369,11 +368,4 @@ def _build_context(
 
             (tmp / "conda.yml").write_text(yaml.safe_dump(env.conda_dependencies, sort_keys=False))
         (tmp / "image.json").write_text(json.dumps(spec, indent=2))
-        try:
-            os.rename(tmp, final)
-        except OSError:  # built concurrently by another process
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final

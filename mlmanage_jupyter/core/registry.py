@@ -29,6 +29,7 @@ from mlmanage_jupyter.core.errors import (
     ModelNotFoundError,
     ValidationError,
 )
+from mlmanage_jupyter.core.fsutil import atomic_dir
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 
@@ -427,18 +428,9 @@ class Model:
         base = self.workspace.path / "models" / self.name / str(self.version)
         done = base / ".complete"
         if not done.exists():
-            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.workspace.subdir("models")))
-            try:
+            with atomic_dir(base) as tmp:
                 self.download(tmp, exist_ok=True)
                 (tmp / ".complete").write_text(self.sha256)
-                base.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.rename(tmp, base)
-                except OSError:  # another process materialized it first
-                    shutil.rmtree(tmp, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
         return base / self.root_name
 
     @staticmethod

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert
 
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
+from mlmanage_jupyter.core.fsutil import write_json_atomic
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.store.artifacts import ArtifactStore, LocalArtifactStore
 
@@ -79,7 +80,7 @@ class Workspace:
                 raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
         else:
             self.config = {"name": self.path.parent.name or "workspace"}
-            _write_json_atomic(cfg_file, self.config)
+            write_json_atomic(cfg_file, self.config)
         self.name: str = self.config.get("name") or self.path.parent.name
         self.metadata_url = metadata_url or self.config.get("metadata_url") or f"sqlite:///{self.path / 'metadata.db'}"
         self.engine: Engine = md.make_engine(self.metadata_url)
@@ -114,7 +115,7 @@ class Workspace:
             cfg["metadata_url"] = metadata_url
         if artifact_store:
             cfg["artifact_store"] = artifact_store
-        _write_json_atomic(p / CONFIG_FILE, cfg)
+        write_json_atomic(p / CONFIG_FILE, cfg)
         return cls(p)
 
     @classmethod
@@ -234,8 +235,3 @@ def resolve_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> W
         return workspace
     return Workspace(workspace)
 
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)

@@ -14,15 +14,14 @@ parameters; :func:`config_from_json` reads Azure's ``deploymentconfig.json``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.fsutil import read_json_object
 
 if TYPE_CHECKING:
     from mlmanage_jupyter.core.images import Image
@@ -183,18 +182,7 @@ def config_from_json(source: str | os.PathLike[str] | dict[str, Any]) -> Deploym
     with ACI defaults), ``AKS``/``kubernetes``. Unknown keys are ignored, as Azure's CLI
     does. Raises ValidationError for a missing file, bad JSON or an unknown computeType.
     """
-    if isinstance(source, dict):
-        d = source
-    else:
-        p = Path(source)
-        if not p.is_file():
-            raise ValidationError(f"deployment config file not found: {p}")
-        try:
-            d = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise ValidationError(f"{p} is not valid JSON: {e}")
-    if not isinstance(d, dict):
-        raise ValidationError("a deployment config must be a JSON object")
+    d, _ = read_json_object(source, "deployment config")
     ct = str(d.get("computeType", "local")).lower()
     if ct in JSON_PARSERS:
         return JSON_PARSERS[ct](d)

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlmanage_jupyter import __version__
 from mlmanage_jupyter.core.errors import MlManageError, ValidationError, WebserviceException
+from mlmanage_jupyter.core.fsutil import atomic_dir
 
 if TYPE_CHECKING:
     import docker
@@ -438,9 +439,7 @@ def wheelhouse(requirements: list[str], target: PythonTarget, cache: Path, progr
     if (dest / ".complete").is_file():
         progress(f"dependencies: cached wheelhouse {dest}")
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
-    try:
+    with atomic_dir(dest, prefix=f".{key}-") as tmp:
         (tmp / "requirements.txt").write_text("".join(r + "\n" for r in requirements))
         if requirements:
             progress(f"dependencies: downloading wheels for Python {target.version} ({target.machine}): {', '.join(requirements)}")
@@ -464,13 +463,6 @@ def wheelhouse(requirements: list[str], target: PythonTarget, cache: Path, progr
                     "to let the build install from an index:\n" + "\n".join(lines[-30:])
                 )
         (tmp / ".complete").write_text("")
-        try:
-            os.rename(tmp, dest)
-        except OSError:  # made meanwhile by another process
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

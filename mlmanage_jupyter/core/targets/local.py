@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError
+from mlmanage_jupyter.core.fsutil import write_json_atomic
 from mlmanage_jupyter.core.targets.base import (
     FAILED,
     HEALTHY,
@@ -39,6 +40,7 @@ from mlmanage_jupyter.core.targets.base import (
     TargetStatus,
     register_target,
 )
+from mlmanage_jupyter.core.telemetry import data_collection_env
 
 #: how long update() waits for the new generation (seconds)
 UPDATE_TIMEOUT_S = 300.0
@@ -62,21 +64,6 @@ def _check_port_free(port: int) -> None:
                 "LocalWebservice.deploy_configuration(port=...), or port=None for a free one, "
                 "or delete the service that uses it"
             )
-
-
-def _write_atomic(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def _data_collection_env(workspace: Any) -> dict[str, str]:
-    """Where collected model data goes (core/telemetry.py): the workspace's artifact store."""
-    from mlmanage_jupyter.core.telemetry import data_collection_env
-
-    return data_collection_env(workspace)
 
 
 def _alive(pid: int) -> bool:
@@ -126,7 +113,7 @@ class LocalTarget(Target):
             "MLMANAGE_MAX_REQUEST_BYTES": str(cfg.max_request_bytes),
             "MLMANAGE_COLLECT_MODEL_DATA": "1" if cfg.collect_model_data else "0",
             "MLMANAGE_RUN_DIR": str(run_dir),
-            **(_data_collection_env(req.workspace) if cfg.collect_model_data else {}),
+            **(data_collection_env(req.workspace) if cfg.collect_model_data else {}),
         }
 
     @staticmethod
@@ -161,9 +148,9 @@ class LocalTarget(Target):
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
         log = sdir / "service.log"
-        _write_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
+        write_json_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
         gen_env = self.generation_env(req, run_dir)
-        _write_atomic(run_dir / "spec.json", {"id": uuid.uuid4().hex, "env": gen_env})
+        write_json_atomic(run_dir / "spec.json", {"id": uuid.uuid4().hex, "env": gen_env})
         env = dict(os.environ, **gen_env, MLMANAGE_HOST="127.0.0.1", MLMANAGE_PORT=str(port))
         req.progress(f"starting the scoring engine on 127.0.0.1:{port} (log: {log})")
         with open(log, "ab") as out:
@@ -188,9 +175,9 @@ class LocalTarget(Target):
                 cfg.port = int(runtime["port"])
             return self.deploy(req)
         req.config.validate()
-        _write_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
+        write_json_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
         spec_id = uuid.uuid4().hex
-        _write_atomic(run_dir / "spec.json", {"id": spec_id, "env": self.generation_env(req, run_dir)})
+        write_json_atomic(run_dir / "spec.json", {"id": spec_id, "env": self.generation_env(req, run_dir)})
         req.progress("starting the new version next to the running one")
         os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + UPDATE_TIMEOUT_S
@@ -257,7 +244,7 @@ class LocalTarget(Target):
         return text
 
     def set_keys(self, name: str, runtime: dict[str, Any], keys: dict[str, str]) -> None:
-        _write_atomic(Path(runtime["run_dir"]) / "keys.json", dict(keys), mode=0o600)
+        write_json_atomic(Path(runtime["run_dir"]) / "keys.json", dict(keys), mode=0o600)
 
 
 register_target("local", LocalTarget)
