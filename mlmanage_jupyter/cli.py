@@ -61,12 +61,9 @@ def parse_model_ref(ref: str) -> tuple[str, int | None]:
 
     Raises ValidationError when the version is not a positive integer.
     """
-    name, sep, ver = str(ref).partition(":")
-    if not sep:
-        return name, None
-    if not ver.isdigit() or int(ver) < 1:
-        raise ValidationError(f"model {ref!r}: the version after ':' must be a positive integer (name:version)")
-    return name, int(ver)
+    from mlmanage_jupyter.core.registry import split_id
+
+    return split_id("model", None, None, ref)
 
 
 def _workspace(ctx: click.Context) -> Any:

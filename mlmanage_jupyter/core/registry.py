@@ -74,13 +74,12 @@ def validate_model_name(name: Any) -> str:
 def split_id(kind: str, name: str | None, version: int | None, id: str | None) -> tuple[str, int | None]:
     """``(name, version)`` from ``name``/``version`` or an Azure-style ``id="name:version"``
     (version optional). Raises ValidationError naming ``kind`` ("Model", "Image") when
-    neither is given or the version is not an integer."""
+    neither is given or the version is not a positive integer."""
     if id is not None:
-        name, _, v = str(id).partition(":")
-        try:
-            version = int(v) if v else None
-        except ValueError:
-            raise ValidationError(f"{kind} id {id!r}: the version after ':' must be an integer")
+        name, sep, v = str(id).partition(":")
+        if sep and (not v.isdigit() or int(v) < 1):
+            raise ValidationError(f"{kind} {id!r}: the version after ':' must be a positive integer (name:version)")
+        version = int(v) if sep else None
     if not name:
         raise ValidationError(f"{kind}(...) needs a name (or id='name:version')")
     return name, version
