@@ -121,7 +121,7 @@ def create_app(
         if not body.strip():
             return error(400, "BadRequest", "the request body is empty: send a JSON document"), 0
         try:
-            json.loads(body)
+            parsed = json.loads(body)
         except UnicodeDecodeError as e:
             return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}"), len(body)
         except json.JSONDecodeError as e:
@@ -133,7 +133,7 @@ def create_app(
         headers = dict(request.headers)
         loop = asyncio.get_running_loop()
         try:
-            result = await asyncio.wait_for(loop.run_in_executor(executor, script.call, body, headers), timeout_s)
+            result = await asyncio.wait_for(loop.run_in_executor(executor, script.call, body, headers, parsed), timeout_s)
         except asyncio.TimeoutError:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (

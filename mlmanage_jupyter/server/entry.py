@@ -25,6 +25,9 @@ from typing import Any
 
 from inference_schema.schema_util import get_input_schema, get_output_schema, is_schema_decorated
 
+#: ``EntryScript.call``'s marker for "the caller did not decode the body"
+_UNPARSED: Any = object()
+
 
 class EntryScriptError(Exception):
     """The entry script cannot be loaded or does not define init() and run() properly."""
@@ -73,10 +76,12 @@ class EntryScript:
         os.chdir(self.app_root)
         self._init()
 
-    def call(self, body: bytes, headers: dict[str, str]) -> Any:
-        """Run the script on one request body (already checked to be valid JSON)."""
+    def call(self, body: bytes, headers: dict[str, str], parsed: Any = _UNPARSED) -> Any:
+        """Run the script on one request body (already checked to be valid JSON); ``parsed``
+        is the body already decoded, when the caller has it (the app does: no second parse)."""
         if self.decorated:
-            parsed = json.loads(body)
+            if parsed is _UNPARSED:
+                parsed = json.loads(body)
             if not isinstance(parsed, dict):
                 raise BadInput(
                     "the request body must be a JSON object with a key per run() parameter: "
