@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
 from mlmanage_jupyter.core.fsutil import write_json_atomic
@@ -199,6 +199,29 @@ class Workspace:
 
     def log_event(self, conn: Connection, kind: str, subject: str, **detail: Any) -> None:
         conn.execute(insert(md.events).values(time=md.utcnow(), kind=kind, subject=subject, detail=detail))
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when none): a cheap change mark. Anything that changes
+        the registry or a service (register, tag, deploy, update, delete, ...) logs an event,
+        so a view re-reads only when this number moved."""
+        with self.read() as conn:
+            return int(conn.execute(select(func.max(md.events.c.id))).scalar() or 0)
+
+    def get_events(self, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Events with an id greater than ``since``, oldest first, at most ``limit`` (1..10000).
+
+        Returns dicts ``{"id": int, "time": ISO-8601 UTC str, "kind": str (e.g. "model.register",
+        "service.update"), "subject": str (e.g. "diabetes:3"), "detail": dict}``.
+        Raises ValidationError for a negative ``since`` or a ``limit`` out of range.
+        """
+        if not isinstance(since, int) or since < 0:
+            raise ValidationError(f"since must be an event id >= 0, got {since!r}")
+        if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValidationError(f"limit must be between 1 and 10000, got {limit!r}")
+        ev = md.events
+        with self.read() as conn:
+            rows = conn.execute(select(ev).where(ev.c.id > since).order_by(ev.c.id).limit(limit)).all()
+        return [{"id": r.id, "time": r.time, "kind": r.kind, "subject": r.subject, "detail": dict(r.detail or {})} for r in rows]
 
     # ------------------------------------------------------------------ folders
     def subdir(self, *parts: str) -> Path:

@@ -8,11 +8,9 @@ import threading
 from typing import Any
 
 import ipywidgets as W
-from sqlalchemy import func, select
 
 from mlmanage_jupyter.core.errors import ValidationError
 from mlmanage_jupyter.core.registry import Model, format_bytes
-from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 from mlmanage_jupyter.widgets._common import error_text, status_html
 
@@ -122,11 +120,8 @@ class RegistryBrowser(W.VBox):
         return out
 
     def _change_mark(self) -> tuple[Any, ...]:
-        """Cheap: the newest event id and the number of model rows."""
-        with self.workspace.read() as conn:
-            last_event = conn.execute(select(func.max(md.events.c.id))).scalar()
-            count = conn.execute(select(func.count()).select_from(md.models)).scalar()
-        return (last_event, count)
+        """Cheap: the newest event id (every registry change logs an event)."""
+        return (self.workspace.last_event_id(),)
 
     def refresh(self) -> None:
         """Re-read the models (with the current search and tag filters) and the detail pane."""

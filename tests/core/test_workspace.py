@@ -119,3 +119,23 @@ def test_server_does_not_import_core() -> None:
         if any(m.startswith("mlmanage_jupyter.core") for m in _imports_of(p))
     }
     assert bad == {}
+
+
+def test_event_feed_reports_registry_changes_in_order(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    assert ws.last_event_id() == 0 and ws.get_events() == []
+    f = tmp_path / "m.pkl"
+    f.write_bytes(b"model")
+    Model.register(ws, model_path=str(f), model_name="feed")
+    mark = ws.last_event_id()
+    assert mark > 0
+    m2 = Model.register(ws, model_path=str(f), model_name="feed")
+    m2.add_tags({"stage": "dev"})
+    events = ws.get_events(since=mark)
+    assert [(e["kind"], e["subject"]) for e in events] == [("model.register", "feed:2"), ("model.tags", "feed:2")]
+    assert [e["id"] for e in events] == sorted(e["id"] for e in events) and events[-1]["id"] == ws.last_event_id()
+    assert len(ws.get_events(limit=1)) == 1
+    with pytest.raises(ValidationError, match="since"):
+        ws.get_events(since=-1)
+    with pytest.raises(ValidationError, match="limit"):
+        ws.get_events(limit=0)
