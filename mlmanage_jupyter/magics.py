@@ -40,7 +40,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from IPython.utils.process import arg_split
 
-from mlmanage_jupyter.cli import parse_filter, parse_kv, parse_model_ref
+from mlmanage_jupyter.core.entities.parsing import parse_filter, parse_kv, parse_model_ref
 from mlmanage_jupyter.core.errors import DeploymentFailedError, MlManageError, ValidationError
 
 #: model registrations at least this big (bytes) show a progress bar
@@ -140,7 +140,7 @@ class MlManageMagics(Magics):
         return ns[name]
 
     def _model(self, ref: str) -> Any:
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         name, version = parse_model_ref(ref)
         return Model(self.workspace, name, version)
@@ -159,7 +159,7 @@ class MlManageMagics(Magics):
         )
 
     def _service(self, name: str) -> Any:
-        from mlmanage_jupyter.core.services import Webservice
+        from mlmanage_jupyter.core.webservice import Webservice
 
         return Webservice(self.workspace, name)
 
@@ -195,7 +195,7 @@ class MlManageMagics(Magics):
     @_user_errors
     def register_model(self, line: str) -> Any:
         """Register a file, a folder or a notebook variable as the next version of NAME."""
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         args = parse_argstring(self.register_model, line)
         common = dict(
@@ -237,7 +237,7 @@ class MlManageMagics(Magics):
     @_user_errors
     def models(self, line: str) -> Any:
         """The registered models as a DataFrame (name, version, tags, ..., newest first)."""
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         args = parse_argstring(self.models, line)
         if args.browse:
@@ -274,7 +274,7 @@ class MlManageMagics(Magics):
         return self._test_script(path, args.test, args.model)
 
     def _test_script(self, path: Path, sample: str, model_refs: list[str]) -> Any:
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         ns = self.shell.user_ns if self.shell is not None else {}
         if sample in ns:
@@ -339,7 +339,8 @@ class MlManageMagics(Magics):
     def deploy(self, line: str) -> Any:
         """Build an image from the models and the entry script and deploy it; waits until
         it is Healthy and returns the Webservice."""
-        from mlmanage_jupyter.core.services import deploy, validate_service_name
+        from mlmanage_jupyter.core.deployment import dry_run_text
+        from mlmanage_jupyter.core.webservice import deploy
 
         if line.strip() == "--form":
             return _widget("DeploymentForm", self.workspace)
@@ -352,10 +353,7 @@ class MlManageMagics(Magics):
         cfg = self._deploy_config(args)
         models = [self._model(r) for r in args.model]
         if args.dry_run:
-            from mlmanage_jupyter.cli import dry_run_text
-
-            validate_service_name(args.service)
-            return PlainText(dry_run_text(self.workspace, args.service, models, inference_config, cfg))
+            return PlainText(dry_run_text(self.workspace, args.service, [m.record for m in models], inference_config, cfg))
         svc = deploy(
             self.workspace, args.service, models, inference_config, cfg, overwrite=args.overwrite, progress=_print_progress
         )
@@ -374,13 +372,13 @@ class MlManageMagics(Magics):
         return InferenceConfig(entry_script=str(self._script_path(script)))
 
     def _deploy_config(self, args: Any) -> Any:
-        from mlmanage_jupyter.core.services import (
+        from mlmanage_jupyter.core.targets.base import config_from_json
+        from mlmanage_jupyter.core.webservice import (
             AciWebservice,
             AksWebservice,
             DockerWebservice,
             LocalWebservice,
         )
-        from mlmanage_jupyter.core.targets.base import config_from_json
 
         given = {f for f in ("port", "workers", "auth", "cpu", "memory", "replicas") if getattr(args, f) is not None}
         if args.dc:
@@ -413,7 +411,7 @@ class MlManageMagics(Magics):
     @_user_errors
     def services(self, line: str) -> Any:
         """The services as a DataFrame, with their live state."""
-        from mlmanage_jupyter.core.services import Webservice
+        from mlmanage_jupyter.core.webservice import Webservice
 
         args = parse_argstring(self.services, line)
         return Webservice.list(self.workspace, compute_type=args.compute_type, model_name=args.model_name).to_dataframe()

@@ -68,3 +68,9 @@ def read_json_object(source: str | os.PathLike[str] | dict[str, Any], what: str)
     if not isinstance(d, dict):
         raise ValidationError(f"{p}: a {what} must be a JSON object")
     return d, p
+
+
+def crashpoint(name: str) -> None:
+    """Test hook: ``MLMANAGE_TEST_CRASH_AT=<name>`` kills the process here (crash tests)."""
+    if os.environ.get("MLMANAGE_TEST_CRASH_AT") == name:
+        os._exit(137)

@@ -13,8 +13,9 @@ import ipywidgets as W
 
 from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import ValidationError
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import (
+from mlmanage_jupyter.core.model import Model
+from mlmanage_jupyter.core.targets.base import DeploymentConfig
+from mlmanage_jupyter.core.webservice import (
     AksWebservice,
     DockerWebservice,
     LocalWebservice,
@@ -23,7 +24,6 @@ from mlmanage_jupyter.core.services import (
     deploy,
     validate_service_name,
 )
-from mlmanage_jupyter.core.targets.base import DeploymentConfig
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 from mlmanage_jupyter.widgets._common import COLORS, Worker, error_text, pre, status_html, target_usable
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from mlmanage_jupyter.core.workspace import Workspace
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.model import Model
+from mlmanage_jupyter.core.webservice import Webservice
 from mlmanage_jupyter.widgets import DeploymentForm, EndpointConsole, LiveLogs, ProfileChart, RegistryBrowser
 
 ws = Workspace()  # MLMANAGE_WORKSPACE, set by the test's JupyterLab
@@ -93,7 +93,7 @@ def widget_notebook(jupyter_root: Path) -> Iterator[str]:
     path = jupyter_root / "widgets_browser.ipynb"
     nbformat.write(nb, path)
     yield path.name
-    from mlmanage_jupyter.core.services import ServiceNotFoundError, Webservice
+    from mlmanage_jupyter.core.webservice import ServiceNotFoundError, Webservice
     from mlmanage_jupyter.core.workspace import Workspace
 
     ws = Workspace(jupyter_root / ".mlmanage")

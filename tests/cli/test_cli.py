@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mlmanage_jupyter.core.environment import InferenceConfig
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.workspace import Workspace
 
 SCORE = """

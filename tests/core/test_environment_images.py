@@ -9,8 +9,8 @@ import pytest
 
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig, check_entry_script
 from mlmanage_jupyter.core.errors import InUseError, ValidationError
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.targets.base import AciDeploymentConfig, LocalDeploymentConfig, config_from_json
 from mlmanage_jupyter.core.workspace import Workspace
 

@@ -17,9 +17,9 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model
+from mlmanage_jupyter.core.webservice import Webservice
 
 SCORE = """
 import json, joblib, numpy as np
