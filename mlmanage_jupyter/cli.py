@@ -546,7 +546,7 @@ def image_export(
         try:
             from mlmanage_jupyter.core.targets.docker import export_tarball
         except ImportError as e:
-            raise ValidationError(f"--docker needs the docker target (pip install 'mlmanage-jupyter[docker]'): {e}")
+            raise ValidationError(f"--docker needs the docker target (pip install 'mlmanage-jupyter[docker]'): {e}") from e
         click.echo(export_tarball(image, path))
     else:
         click.echo(image.save(path))

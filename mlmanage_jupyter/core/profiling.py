@@ -267,7 +267,7 @@ def _encode_samples(samples: Any) -> list[bytes]:
             try:
                 out.append(json.dumps(s).encode("utf-8"))
             except (TypeError, ValueError) as e:
-                raise ValidationError(f"sample {i} is not JSON-serializable: {e}")
+                raise ValidationError(f"sample {i} is not JSON-serializable: {e}") from e
     return out
 
 
@@ -488,7 +488,7 @@ def load_input_dataset(input_dataset: Any) -> list[Any]:
                 return [json.loads(line) for line in text.splitlines() if line.strip()]
             data = json.loads(text)
         except ValueError as e:
-            raise ValidationError(f"{p} is not valid JSON{' Lines' if p.suffix == '.jsonl' else ''}: {e}")
+            raise ValidationError(f"{p} is not valid JSON{' Lines' if p.suffix == '.jsonl' else ''}: {e}") from e
         if not isinstance(data, list):
             raise ValidationError(f"{p} must hold a JSON list of samples")
         return data

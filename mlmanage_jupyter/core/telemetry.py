@@ -105,7 +105,7 @@ def fetch_records(base_uri: str, since: datetime | None = None, headers: dict[st
     try:
         r = requests.get(url, params=params, headers=headers or {}, timeout=timeout_s)
     except requests.RequestException as e:
-        raise WebserviceException(f"could not reach {url}: {e}")
+        raise WebserviceException(f"could not reach {url}: {e}") from e
     if not r.ok:
         raise WebserviceException(f"{url} answered {r.status_code}: {r.text[:500]}")
     return list(r.json().get("records", []))

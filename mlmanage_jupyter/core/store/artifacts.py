@@ -201,7 +201,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return open(p, "rb")
         except FileNotFoundError:
-            raise NotFoundError(f"artifact {sha256[:12]}… is missing from {self._objects}")
+            raise NotFoundError(f"artifact {sha256[:12]}… is missing from {self._objects}") from None
 
     def delete(self, sha256: str) -> None:
         p = self.object_path(sha256)
@@ -230,7 +230,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return self._blob_path(key).read_bytes()
         except FileNotFoundError:
-            raise NotFoundError(f"no blob {key!r} in {self._blobs}")
+            raise NotFoundError(f"no blob {key!r} in {self._blobs}") from None
 
     def list_blobs(self, prefix: str = "") -> list[str]:
         out = []
