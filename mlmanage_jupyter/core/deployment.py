@@ -300,18 +300,18 @@ def dry_run_text(
     ws: Workspace, name: str, models: Sequence[ModelRecord | str], inference_config: InferenceConfig, cfg: DeploymentConfig
 ) -> str:
     """What a deploy would do, for ``--dry-run`` (CLI and ``%deploy``): Kubernetes manifests
-    (YAML) for kubernetes, else the image and configuration as JSON. Builds (or reuses) the
-    image context; starts nothing."""
+    (YAML) for kubernetes, else the image (``version`` 0 when it would be new) and the
+    configuration as JSON. Validates everything a deploy validates; writes nothing to the
+    workspace (no image row, no build context) and starts nothing."""
     validate_service_name(name)
     cfg = _check_config(cfg)
-    img = images.create_image(ws, name, model_records(ws, models), inference_config)
+    img = images.plan_image(ws, name, model_records(ws, models), inference_config).preview()
     if cfg.compute_type in ("kubernetes", "aks"):
         from mlmanage_jupyter.core.targets import kubernetes  # needs the optional kubernetes client
 
-        return kubernetes.dry_run(name, images.bind(ws, img), cfg)
+        return kubernetes.dry_run(name, img, cfg)
     return json.dumps(
         {"name": name, "computeType": cfg.compute_type, "image": images.to_dict(img), "deploymentConfig": cfg.to_dict()},
         indent=2,
         default=str,
     )
-

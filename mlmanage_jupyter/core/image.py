@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any, ClassVar
 
@@ -175,13 +176,24 @@ class ImageList(ResourceList[Image]):
         }
 
 
+@dataclass(frozen=True)
+class ContainerRegistry:
+    """Azure's ``ContainerRegistry`` (address, username, password). Here packages need no
+    registry (the Dockerfile's base image is a local one), so every field is None."""
+
+    address: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+
 class ModelPackage:
     """Azure ML v1's ``ModelPackage`` from ``Model.package(..., generate_dockerfile=True)``:
     a Dockerfile and build context to build elsewhere (nothing is built here).
 
     ``save(path)`` writes the context with its ``Dockerfile`` to ``path``;
-    ``get_container_registry()`` is None (no registry is involved);
-    ``wait_for_creation()`` returns at once (the context exists when this object does).
+    ``get_container_registry()`` gives an empty :class:`ContainerRegistry` (no registry is
+    involved); ``wait_for_creation()`` returns at once (the context exists when this object
+    does). Source: Azure ML v1's "Package models" (``how-to-deploy-package-models.md``).
     """
 
     def __init__(self, image: Image) -> None:
@@ -197,8 +209,8 @@ class ModelPackage:
         if show_output:
             print(f"package {self.image.id}: Succeeded", flush=True)
 
-    def get_container_registry(self) -> None:
-        return None
+    def get_container_registry(self) -> ContainerRegistry:
+        return ContainerRegistry()
 
     def save(self, output_directory: str | os.PathLike[str]) -> str:
         """Write the build context with its Dockerfile into ``output_directory`` (must not

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,19 +105,35 @@ def get_by_pk(ws: Workspace, pk: int | None) -> ImageRecord | None:
     return image_store.get_by_pk(ws, pk) if pk is not None else None
 
 
-def create_image(
-    ws: Workspace,
-    name: str,
-    models: Sequence[ModelRecord],
-    inference_config: InferenceConfig,
-    tags: dict[str, str] | None = None,
-    description: str | None = None,
-) -> ImageRecord:
-    """Build the context for ``models`` + ``inference_config`` and register it as the next
-    version of ``name`` — or return the existing version with the same content hash.
+@dataclass
+class ImagePlan:
+    """What an image of ``models`` + an inference config would be, computed without writing
+    anything: its ``spec`` (the ``image.json`` dict, no version yet), ``content_hash`` and the
+    ``(relative path, source path)`` files of ``app/``. ``existing`` is the recorded version
+    with the same content, if any."""
 
-    Raises ValidationError (bad name, no models, duplicate model names, broken entry
-    script) and ArtifactCorruptError (a model file no longer matches its sha256).
+    name: str
+    models: list[ModelRecord]
+    files: list[tuple[str, Path]]
+    environment: Environment
+    spec: dict[str, Any]
+    content_hash: str
+    existing: ImageRecord | None
+
+    def preview(self) -> ImageRecord:
+        """The record this plan would give (version 0 and no context folder when new)."""
+        if self.existing is not None:
+            return self.existing
+        return ImageRecord(
+            pk=0, name=self.name, version=0, content_hash=self.content_hash, description=None, tags={},
+            spec={**self.spec, "version": 0}, context_path=Path(), docker_image=None, created_time="",
+        )  # fmt: skip
+
+
+def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inference_config: InferenceConfig) -> ImagePlan:
+    """Validate the inputs and compute the image's spec and content hash; writes nothing.
+
+    Raises ValidationError (bad name, no models, duplicate model names, broken entry script).
     """
     validate_image_name(name)
     models = list(models)
@@ -136,11 +153,6 @@ def create_image(
     if inference_config.extra_docker_file_steps and not env_d["docker"]["extra_docker_file_steps"]:
         env_d["docker"]["extra_docker_file_steps"] = inference_config.extra_docker_file_steps
     chash = _content_hash(models, files, entry, env_d)
-
-    existing = image_store.find_by_hash(ws, name, chash)
-    if existing is not None and (existing.context_path / "image.json").is_file():
-        return existing
-
     spec = {
         "name": name,
         "content_hash": chash,
@@ -152,16 +164,39 @@ def create_image(
         "environment": env_d,
         "engine_version": __version__,
     }
-    ctx = _build_context(ws, chash, models, files, spec, env)
+    existing = image_store.find_by_hash(ws, name, chash)
+    if existing is not None and not (existing.context_path / "image.json").is_file():
+        existing = None
+    return ImagePlan(name, models, files, env, spec, chash, existing)
+
+
+def create_image(
+    ws: Workspace,
+    name: str,
+    models: Sequence[ModelRecord],
+    inference_config: InferenceConfig,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+) -> ImageRecord:
+    """Build the context for ``models`` + ``inference_config`` and register it as the next
+    version of ``name`` — or return the existing version with the same content hash.
+
+    Raises ValidationError (see :func:`plan_image`) and ArtifactCorruptError (a model file
+    no longer matches its sha256).
+    """
+    plan = plan_image(ws, name, models, inference_config)
+    if plan.existing is not None:
+        return plan.existing
+    ctx = _build_context(ws, plan.content_hash, plan.models, plan.files, plan.spec, plan.environment)
     return image_store.insert_version(
         ws,
         name=name,
-        content_hash=chash,
+        content_hash=plan.content_hash,
         description=description,
         tags=dict(tags or {}),
-        spec=spec,
+        spec=plan.spec,
         context_path=ctx,
-        models=models,
+        models=plan.models,
     )
 
 
@@ -258,5 +293,5 @@ def to_dict(img: ImageRecord) -> dict[str, Any]:
         "models": img.models,
         "entryScript": img.entry_script,
         "dockerImage": img.docker_image,
-        "contextPath": str(img.context_path),
+        "contextPath": str(img.context_path) if img.pk else None,
     }

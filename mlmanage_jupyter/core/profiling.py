@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +95,11 @@ class ModelProfile:
             None when the service's processes were not measurable from here.
         recommendation_rule: the rule, in words, with the measured figures it used.
         samples: number of distinct samples. started, ended: UTC times. state: "Succeeded".
+        requested_cpu_cores / requested_memory_gb: ``Model.profile``'s ``cpu``/``memory_in_gb``
+            (recorded only: the local target sets no limits).
+
+    ``get_details()`` holds all of these under Azure's keys (``recommendedCpu``,
+    ``recommendedMemoryInGB``, ``requestedCpu``, ``requestedMemoryInGB``, ...).
     """
 
     name: str
@@ -110,7 +115,8 @@ class ModelProfile:
     ended: datetime
     state: str = "Succeeded"
     description: str | None = None
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    requested_cpu_cores: float | None = None
+    requested_memory_gb: float | None = None
 
     # -------------------------------------------------------------- Azure surface
     def wait_for_completion(self, show_output: bool = False) -> None:
@@ -148,6 +154,8 @@ class ModelProfile:
             "recommendedCpu": self.recommended_cpu_cores,
             "recommendedMemoryInGB": self.recommended_memory_gb,
             "recommendationRule": self.recommendation_rule,
+            "requestedCpu": self.requested_cpu_cores,
+            "requestedMemoryInGB": self.requested_memory_gb,
             "levels": [asdict(lv) for lv in self.levels],
         }
 
@@ -530,7 +538,7 @@ def profile_models(
         deployment.wait_for_deployment(workspace, svc, show_output=show_output, timeout_sec=300)
         svc = deployment.get(workspace, svc_name)
         prof = profile_service(svc, samples, concurrency, duration_s, name=profile_name, description=description)
-        prof._extra.update({"requestedCpu": cpu, "requestedMemoryInGB": memory_in_gb})
+        prof.requested_cpu_cores, prof.requested_memory_gb = cpu, memory_in_gb
         return prof
     finally:
         deployment.delete(workspace, deployment.get(workspace, svc_name))

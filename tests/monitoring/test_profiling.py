@@ -69,6 +69,8 @@ def test_model_profile_deploys_profiles_and_deletes(workspace: Any, quickstart: 
                          concurrency=[1, 2], duration_s=1.0)
     assert prof.name == "quick" and prof.samples == 5
     _check_profile(prof, [1, 2])
+    d = prof.get_details()
+    assert (d["requestedCpu"], d["requestedMemoryInGB"]) == (1, 0.5)
     assert list(Webservice.list(workspace)) == []
     assert not any((workspace.path / "services").glob("profile-*/run"))
 
