@@ -104,11 +104,29 @@ class Model:
         return Model(ws, _record=rec)
 
     @staticmethod
-    def register_object(workspace: WorkspaceLike, obj: Any, model_name: str, **kwargs: Any) -> Model:
-        """Serialize a live Python object and register it; see
-        :func:`mlmanage_jupyter.core.registry.register_object` (``serializer``, ``file_name``, ...)."""
+    def register_object(
+        workspace: WorkspaceLike,
+        obj: Any,
+        model_name: str,
+        *,
+        file_name: str | None = None,
+        serializer: str = "joblib",
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+    ) -> Model:
+        """Serialize a live Python object (a fitted estimator, a pipeline, ...) and register it;
+        ``serializer`` is ``"joblib"`` (default), ``"skops"`` or ``"pickle"``. See
+        :func:`mlmanage_jupyter.core.registry.register_object` (file names, framework detection,
+        errors)."""
         ws = resolve_workspace(workspace)
-        return Model(ws, _record=registry.register_object(ws, obj, model_name, **kwargs))
+        rec = registry.register_object(
+            ws, obj, model_name, file_name=file_name, serializer=serializer, tags=tags, properties=properties,
+            description=description, model_framework=model_framework, model_framework_version=model_framework_version,
+        )  # fmt: skip
+        return Model(ws, _record=rec)
 
     @staticmethod
     def list(

@@ -31,11 +31,12 @@ import requests
 from mlmanage_jupyter.core.client import ScoringClient
 from mlmanage_jupyter.core.entities.records import ServiceRecord
 from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
+from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
+from mlmanage_jupyter.core.workspace import Workspace
+from mlmanage_jupyter.server.collector import read_telemetry
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mlmanage_jupyter.core.workspace import Workspace
 
 #: the blob-key prefix of collected model data in the artifact store
 MODELDATA_PREFIX = "modeldata/"
@@ -89,8 +90,6 @@ def to_utc(value: Any, what: str = "time") -> datetime | None:
 # ------------------------------------------------------------------ telemetry
 def read_run_dir(run_dir: str | os.PathLike[str], since: datetime | None = None) -> list[dict[str, Any]]:
     """Telemetry records of a local run folder (every worker's file), ``time > since``."""
-    from mlmanage_jupyter.server.collector import read_telemetry
-
     return read_telemetry(Path(run_dir), since)
 
 
@@ -223,8 +222,6 @@ def data_collection_env(workspace: Workspace) -> dict[str, str]:
     ``MLMANAGE_DATA_COLLECTION_PREFIX=blobs/modeldata/``. Does not set
     ``MLMANAGE_COLLECT_MODEL_DATA`` (the deployment config does).
     """
-    from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
-
     store = workspace.artifacts
     if isinstance(store, LocalArtifactStore):
         return {"MLMANAGE_DATA_COLLECTION_DIR": str(Path(store.root).resolve() / "blobs" / MODELDATA_PREFIX.rstrip("/"))}
