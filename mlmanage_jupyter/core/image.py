@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from typing import Any, ClassVar
 
 from mlmanage_jupyter.core import images
@@ -58,15 +59,41 @@ class Image:
         self.record = _record
 
     # the record's fields, read-only
-    name = property(lambda self: self.record.name)
-    version = property(lambda self: self.record.version)
-    content_hash = property(lambda self: self.record.content_hash)
-    description = property(lambda self: self.record.description)
-    tags = property(lambda self: self.record.tags)
-    spec = property(lambda self: self.record.spec)
-    context_path = property(lambda self: self.record.context_path)
-    docker_image = property(lambda self: self.record.docker_image)
-    created_time = property(lambda self: self.record.created_time)
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    @property
+    def content_hash(self) -> str:
+        return self.record.content_hash
+
+    @property
+    def description(self) -> str | None:
+        return self.record.description
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.record.tags
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.record.spec
+
+    @property
+    def context_path(self) -> Path:
+        return self.record.context_path
+
+    @property
+    def docker_image(self) -> str | None:
+        return self.record.docker_image
+
+    @property
+    def created_time(self) -> str:
+        return self.record.created_time
 
     @property
     def id(self) -> str:

@@ -64,19 +64,57 @@ class Model:
         self.record = _record
 
     # the record's fields, read-only (changed through add_tags/update/...)
-    name = property(lambda self: self.record.name)
-    version = property(lambda self: self.record.version)
-    description = property(lambda self: self.record.description)
-    model_framework = property(lambda self: self.record.model_framework)
-    model_framework_version = property(lambda self: self.record.model_framework_version)
-    tags = property(lambda self: self.record.tags)
-    properties = property(lambda self: self.record.properties)
-    root_name = property(lambda self: self.record.root_name)
-    is_folder = property(lambda self: self.record.is_folder)
-    sha256 = property(lambda self: self.record.sha256)
-    size = property(lambda self: self.record.size)
-    file_count = property(lambda self: self.record.file_count)
-    created_time = property(lambda self: self.record.created_time)
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    @property
+    def description(self) -> str | None:
+        return self.record.description
+
+    @property
+    def model_framework(self) -> str | None:
+        return self.record.model_framework
+
+    @property
+    def model_framework_version(self) -> str | None:
+        return self.record.model_framework_version
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.record.tags
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.record.properties
+
+    @property
+    def root_name(self) -> str:
+        return self.record.root_name
+
+    @property
+    def is_folder(self) -> bool:
+        return self.record.is_folder
+
+    @property
+    def sha256(self) -> str:
+        return self.record.sha256
+
+    @property
+    def size(self) -> int:
+        return self.record.size
+
+    @property
+    def file_count(self) -> int:
+        return self.record.file_count
+
+    @property
+    def created_time(self) -> str:
+        return self.record.created_time
 
     @property
     def id(self) -> str:

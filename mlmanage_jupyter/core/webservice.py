@@ -76,15 +76,41 @@ class Webservice:
         self.record = deployment.get(self.workspace, self.record.name)
 
     # ---------------------------------------------------------------- properties
-    name = property(lambda self: self.record.name)
-    compute_type = property(lambda self: self.record.compute_type)
-    error = property(lambda self: self.record.error)
-    runtime = property(lambda self: self.record.runtime)
-    scoring_uri = property(lambda self: self.record.scoring_uri)
-    swagger_uri = property(lambda self: self.record.swagger_uri)
-    created_time = property(lambda self: self.record.created_time)
-    updated_time = property(lambda self: self.record.updated_time)
-    models = property(lambda self: list(self.record.models))
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def compute_type(self) -> str:
+        return self.record.compute_type
+
+    @property
+    def error(self) -> str | None:
+        return self.record.error
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        return self.record.runtime
+
+    @property
+    def scoring_uri(self) -> str | None:
+        return self.record.scoring_uri
+
+    @property
+    def swagger_uri(self) -> str | None:
+        return self.record.swagger_uri
+
+    @property
+    def created_time(self) -> str:
+        return self.record.created_time
+
+    @property
+    def updated_time(self) -> str:
+        return self.record.updated_time
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.record.models)
 
     @property
     def deploy_config(self) -> DeploymentConfig:
