@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
 from mlmanage_jupyter.core.fsutil import write_json_atomic
@@ -146,12 +147,7 @@ class Workspace:
         self.name: str = self.config.get("name") or self.path.parent.name
         self.metadata_url = metadata_url or self.config.get("metadata_url") or f"sqlite:///{self.path / 'metadata.db'}"
         self.artifacts: ArtifactStore = artifact_store or self._make_artifact_store()
-        self.engine: Engine = md.make_engine(self.metadata_url)
-        try:
-            md.upgrade_schema(self.engine, where=f"workspace {self.path}")
-        except BaseException:
-            self.engine.dispose()
-            raise
+        self.engine: Engine = self._open_engine(metadata_url is not None)
         self._db_identity = _sqlite_identity(self.metadata_url)
         self._ready = True
         with _instances_lock:
@@ -160,6 +156,37 @@ class Workspace:
                 _instances[self._cache_key] = self
         if old is not None and old is not self:
             old.engine.dispose()  # its config changed: the replaced instance keeps working, with fresh connections
+
+    def _open_engine(self, overridden: bool) -> Engine:
+        """The engine for ``metadata_url``, with the schema upgraded to this version's.
+
+        Raises ValidationError naming the setting to fix (``config.json``'s ``metadata_url``
+        or the ``metadata_url`` argument) when the URL is malformed, its driver is not
+        installed, or the database can't be reached; SchemaVersionError from the upgrade."""
+        where = "the metadata_url argument" if overridden else f"metadata_url in {self.path / CONFIG_FILE}"
+        shown = md.safe_url(self.metadata_url)
+        try:
+            engine = md.make_engine(self.metadata_url)
+        except NoSuchModuleError:
+            raise ValidationError(
+                f"{where} names a database this install can't talk to ({shown}): use sqlite:///... or "
+                f"postgresql+psycopg://user:password@host:5432/database"
+            ) from None
+        except ArgumentError as e:
+            raise ValidationError(f"{where} is not a valid SQLAlchemy URL ({shown}): {e}") from None
+        except ImportError as e:
+            hint = " (pip install 'mlmanage-jupyter[postgres]')" if "psycopg" in str(e) else ""
+            raise ValidationError(f"the database driver for {shown} is not installed: {e}{hint}") from None
+        try:
+            md.upgrade_schema(engine, where=f"workspace {self.path} ({shown})")
+        except OperationalError as e:
+            engine.dispose()
+            reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+            raise ValidationError(f"can't open the metadata database {shown} ({where}): {reason}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
 
     def _still_current(self) -> bool:
         """Same ``config.json`` content and (SQLite) the same database file as when opened:
@@ -345,7 +372,7 @@ class Workspace:
         return {
             "name": self.name,
             "path": str(self.path),
-            "metadata_url": self.metadata_url,
+            "metadata_url": md.safe_url(self.metadata_url),  # no password in details
             "artifact_store": self.artifacts.describe(),
         }
 

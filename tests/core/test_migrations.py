@@ -167,3 +167,21 @@ def test_concurrent_openers_of_a_0_1_0_workspace_migrate_once(old_ws: Path) -> N
     with engine.connect() as conn:
         assert conn.execute(select(md.models.c.version).where(md.models.c.name == "weights")).scalars().all() == [1, 2]
     engine.dispose()
+
+
+def test_a_database_of_another_application_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as c:
+        c.execute("create table models (id integer primary key, blob text)")
+        c.execute("create table events (id integer primary key)")
+    with pytest.raises(md.SchemaVersionError, match=r"tables named \['events', 'models'\].*empty database"):
+        Workspace(tmp_path / "ws", metadata_url=f"sqlite:///{db}")
+    with sqlite3.connect(db) as c:
+        assert {r[0] for r in c.execute("select name from sqlite_master where type='table'")} == {"models", "events"}
+    # unrelated tables are left alone and the workspace's are created beside them
+    db2 = tmp_path / "shared.db"
+    with sqlite3.connect(db2) as c:
+        c.execute("create table notes (id integer primary key)")
+    ws = Workspace(tmp_path / "ws2", metadata_url=f"sqlite:///{db2}")
+    assert _revision(db2) == md.head_revision()
+    ws.close()

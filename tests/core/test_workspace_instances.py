@@ -89,3 +89,26 @@ def test_exit_disposes_every_cached_engine(tmp_path: Path) -> None:
     wsmod._dispose_all()  # what atexit runs
     assert a.engine.pool.checkedin() == 0 and b.engine.pool.checkedin() == 0
     assert Workspace(tmp_path / "a") is not a
+
+
+def test_bad_metadata_url_names_what_to_fix_and_hides_the_password(tmp_path: Path) -> None:
+    from infra.components import free_port
+
+    from mlmanage_jupyter.core.errors import ValidationError
+
+    path = tmp_path / "ws"
+    path.mkdir()
+    cases = {
+        "postgres://team:s3cret@db/x": "names a database this install can't talk to.*postgresql\\+psycopg://",
+        "not a url": "is not a valid SQLAlchemy URL",
+        f"postgresql+psycopg://team:s3cret@127.0.0.1:{free_port()}/x": "can't open the metadata database.*refused",
+    }
+    for url, message in cases.items():
+        (path / "config.json").write_text(json.dumps({"name": "t", "metadata_url": url}))
+        with pytest.raises(ValidationError, match=f"metadata_url in {path / 'config.json'}") as err:
+            Workspace(path)
+        assert err.match(message) and "s3cret" not in str(err.value)
+    (path / "config.json").write_text(json.dumps({"name": "t"}))
+    ws = Workspace(path, metadata_url=f"sqlite:///{tmp_path / 'other.db'}")
+    assert ws.get_details()["metadata_url"] == f"sqlite:///{tmp_path / 'other.db'}"
+    ws.close()

@@ -49,7 +49,9 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    make_url,
 )
+from sqlalchemy.exc import ArgumentError
 
 from mlmanage_jupyter.core.errors import MlManageError
 
@@ -158,6 +160,14 @@ def utcnow() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def safe_url(url: str) -> str:
+    """``url`` with its password shown as ``***`` (for messages and details)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1]
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; for SQLite: WAL, foreign keys, 30 s busy timeout, and write
     transactions (execution option ``mlmanage_write=True``) that take the database lock at
@@ -203,15 +213,34 @@ def head_revision() -> str:
     return head
 
 
+# the tables 0.1.0 created (revision 0001): a database holding all of them and no version table
+# is a 0.1.0 workspace
+TABLES_0_1_0 = frozenset({"models", "model_files", "images", "image_models", "services", "service_models", "events"})
+
+
 def schema_revision(conn: Connection) -> str | None:
-    """The schema revision of the database behind ``conn``: ``None`` for an empty database,
-    ``"0001"`` for one made by 0.1.0 (its tables, no version table). Reads only."""
+    """The schema revision of the database behind ``conn``: ``None`` for a database without the
+    workspace's tables (empty, or other applications' tables only), ``"0001"`` for one made by
+    0.1.0 (all its tables, no version table). Reads only.
+
+    Raises SchemaVersionError when some but not all of the workspace's tables exist without a
+    version table (another application's tables of the same names: use another database or
+    schema), or when the version table holds several revisions."""
     heads = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads()
     if len(heads) > 1:
         raise SchemaVersionError(f"the metadata database has several schema revisions {heads}: it was migrated by hand")
     if heads:
         return heads[0]
-    return "0001" if inspect(conn).has_table("models") else None
+    present = TABLES_0_1_0 & set(inspect(conn).get_table_names())
+    if present == TABLES_0_1_0:
+        return "0001"
+    if present:
+        raise SchemaVersionError(
+            f"the metadata database has tables named {sorted(present)} but not the rest of a workspace's "
+            f"({sorted(TABLES_0_1_0 - present)}) and no {VERSION_TABLE} table: it belongs to something else; "
+            f"point metadata_url at an empty database"
+        )
+    return None
 
 
 def _check_known(script: ScriptDirectory, rev: str | None, where: str) -> None:
