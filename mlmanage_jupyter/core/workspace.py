@@ -137,7 +137,7 @@ class Workspace:
             try:
                 self.config: dict[str, Any] = json.loads(self._config_text or "{}")
             except json.JSONDecodeError as e:
-                raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
+                raise ValidationError(f"{cfg_file} is not valid JSON: {e}") from None
             if not isinstance(self.config, dict):
                 raise ValidationError(f"{cfg_file} must hold a JSON object, got {type(self.config).__name__}")
         else:
@@ -269,7 +269,7 @@ class Workspace:
         try:
             cfg = json.loads(cfg_file.read_text() or "{}")
         except json.JSONDecodeError as e:
-            raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
+            raise ValidationError(f"{cfg_file} is not valid JSON: {e}") from None
         target = cfg.get("workspace")
         if target:
             return cls((cfg_file.parent / target).resolve())

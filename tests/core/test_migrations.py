@@ -17,11 +17,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, event, select
 
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter import Image, Model, Webservice, Workspace
 from mlmanage_jupyter.core.store import metadata as md
-from mlmanage_jupyter.core.workspace import Workspace
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "workspace-0.1.0"
 

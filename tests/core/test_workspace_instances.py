@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mlmanage_jupyter import Model
 from mlmanage_jupyter.core import workspace as wsmod
-from mlmanage_jupyter.core.registry import Model
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace

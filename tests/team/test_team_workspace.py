@@ -105,7 +105,7 @@ def test_0_1_0_database_on_postgres_is_upgraded_once_by_concurrent_openers(postg
 
 REGISTER = """
 import sys
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter import Model
 from mlmanage_jupyter.core.workspace import Workspace
 ws = Workspace.from_config()
 sys.stdin.readline()  # start together
@@ -135,7 +135,7 @@ def test_sixteen_processes_get_versions_1_to_16(postgres_url: str, blob_containe
         folders[0],
         """
         import json
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter import Model
         from mlmanage_jupyter.core.workspace import Workspace
         ws = Workspace.from_config()
         print(json.dumps({m.version: open(Model.get_model_path("shared", m.version, ws), "rb").read().decode()
