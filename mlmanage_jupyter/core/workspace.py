@@ -90,10 +90,18 @@ class Workspace:
         path: the workspace folder; default ``$MLMANAGE_WORKSPACE`` or ``./.mlmanage``.
             Created (with its config) when missing.
         metadata_url: a SQLAlchemy URL overriding the config's (e.g. PostgreSQL).
-        artifact_store: an :class:`ArtifactStore` overriding the config's.
+        artifact_store: an :class:`ArtifactStore` overriding the config's (such an instance is
+            the caller's own, not shared).
+
+    ``Workspace(path)`` returns the process's one open instance for that folder (same
+    ``metadata_url`` override and ``config.json`` content); ``close()`` (or ``with``) disposes
+    its engine. Opening upgrades the metadata schema when this version's is newer.
 
     Raises:
-        ValidationError: the path exists and is a file, or the config is not valid JSON.
+        ValidationError: the path exists and is a file; the config is not a JSON object; the
+            metadata_url is malformed, needs a driver that is not installed, or can't be reached.
+        SchemaVersionError: (``core.store.metadata``) the database was upgraded by a newer
+            mlmanage-jupyter, or holds another application's tables.
     """
 
     _ready: bool = False
