@@ -166,6 +166,13 @@ def test_concurrent_openers_of_a_0_1_0_workspace_migrate_once(old_ws: Path) -> N
     engine.dispose()
 
 
+@pytest.mark.slow
+def test_concurrent_openers_of_a_new_database_create_the_schema_once(tmp_path: Path) -> None:
+    results = _open_concurrently(f"sqlite:///{tmp_path / 'new.db'}", 6)
+    assert sorted(results) == ["False"] * 5 + ["True"]
+    assert _revision(tmp_path / "new.db") == md.head_revision()
+
+
 def test_a_database_of_another_application_is_refused_untouched(tmp_path: Path) -> None:
     db = tmp_path / "other.db"
     with sqlite3.connect(db) as c:
