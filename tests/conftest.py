@@ -125,7 +125,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     Workspace.set_default(ws)
     yield ws
     Workspace.set_default(None)
-    ws.engine.dispose()
+    ws.close()
 
 
 class SklearnModel(NamedTuple):

@@ -213,6 +213,16 @@ class Workspace:
             _default = None
         self.engine.dispose()
 
+    def __copy__(self) -> Workspace:
+        return self  # a handle on a shared workspace: copies are the same workspace
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Workspace:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (e.g. to a worker process) as its folder and override; reopened there
+        return (_reopen, (str(self.path), self._cache_key[1] if self._cache_key else None))
+
     def __enter__(self) -> Workspace:
         return self
 
@@ -383,6 +393,10 @@ class Workspace:
             "metadata_url": md.safe_url(self.metadata_url),  # no password in details
             "artifact_store": self.artifacts.describe(),
         }
+
+
+def _reopen(path: str, metadata_url: str | None) -> Workspace:
+    return Workspace(path, metadata_url=metadata_url)
 
 
 def resolve_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:

@@ -112,3 +112,19 @@ def test_bad_metadata_url_names_what_to_fix_and_hides_the_password(tmp_path: Pat
     ws = Workspace(path, metadata_url=f"sqlite:///{tmp_path / 'other.db'}")
     assert ws.get_details()["metadata_url"] == f"sqlite:///{tmp_path / 'other.db'}"
     ws.close()
+
+
+def test_copies_and_pickles_are_the_same_workspace(tmp_path: Path) -> None:
+    import copy
+    import pickle
+
+    ws = Workspace(tmp_path / "ws")
+    other = Workspace(tmp_path / "other", metadata_url=f"sqlite:///{tmp_path / 'other.db'}")
+    assert copy.copy(ws) is ws and copy.deepcopy({"w": ws})["w"] is ws
+    assert pickle.loads(pickle.dumps(ws)) is ws
+    back = pickle.loads(pickle.dumps(other))
+    assert back is other and back.metadata_url == f"sqlite:///{tmp_path / 'other.db'}"
+    # the process default was not touched by any of it
+    assert Workspace.get_default().path != ws.path
+    ws.close()
+    other.close()
