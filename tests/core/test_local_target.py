@@ -17,14 +17,13 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
 from contexts import (  # noqa: E402
     SLOW_INIT_FAILS,
     UNDECORATED,
-    StubImage,
     diabetes,
     make_context,
     model_predictions,
 )
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError  # noqa: E402
-from mlmanage_jupyter.core.targets.base import DeployRequest, LocalDeploymentConfig, get_target  # noqa: E402
+from mlmanage_jupyter.core.targets.base import DeployRequest, ImageSpec, LocalDeploymentConfig, get_target  # noqa: E402
 from mlmanage_jupyter.core.workspace import Workspace  # noqa: E402
 
 X, _ = diabetes()
@@ -66,7 +65,12 @@ def wait_state(target, name, runtime, *states, timeout=60):
 def request(ws, tmp_path, name, script=UNDECORATED, version=1, keys=None, **cfg):
     ctx = make_context(tmp_path / f"ctx-{name}-{version}", script, version=version)
     return DeployRequest(
-        workspace=ws, name=name, image=StubImage(ctx), config=LocalDeploymentConfig(**cfg), keys=keys or {}
+        name=name,
+        image=ImageSpec.from_context(ctx),
+        config=LocalDeploymentConfig(**cfg),
+        service_dir=ws.path / "services" / name,
+        cache_dir=ws.path / "cache",
+        keys=keys or {},
     )
 
 

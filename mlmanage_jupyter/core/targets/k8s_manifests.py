@@ -22,12 +22,18 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from mlmanage_jupyter.core.errors import ValidationError
 from mlmanage_jupyter.core.targets.base import DeploymentConfig, common_kwargs_from_json
+from mlmanage_jupyter.core.targets.dockerfile import APP_ROOT
+from mlmanage_jupyter.server.config import ConfigError, Settings
+
+#: the entry script's folder in every image the docker target builds
+IMAGE_APP_ROOT = f"{APP_ROOT}/app"
 
 MANAGED_BY = "mlmanage-jupyter"
 LABEL_NAME = "app.kubernetes.io/name"
@@ -370,6 +376,7 @@ def render_manifests(
     keys: Mapping[str, str] | None = None,
     *,
     redact: bool = False,
+    settings: Settings | None = None,
 ) -> list[dict[str, Any]]:
     """The Kubernetes objects for service ``name`` running ``image_ref``, in apply order.
 
@@ -382,6 +389,9 @@ def render_manifests(
         keys: ``{"primaryKey", "secondaryKey"}``; written only into the Secret (which exists
             when ``config.auth_enabled``). Missing keys render as empty strings.
         redact: replace secret values by ``<redacted>``.
+        settings: the scoring engine's settings (``DeployRequest.settings``); default: those
+            of ``config`` and ``models``. Rendered into the container's ``env`` with
+            :func:`pod_settings` (``Settings.to_env()``).
 
     Returns:
         plain dicts: Namespace (unless ``default``), Secret (when auth is on), Service,
@@ -443,23 +453,24 @@ def render_manifests(
             }
         )
 
-    env = [
-        {"name": "MLMANAGE_SERVICE_NAME", "value": name},
-        {"name": "MLMANAGE_HOST", "value": "0.0.0.0"},
-        {"name": "MLMANAGE_PORT", "value": str(CONTAINER_PORT)},
-        {"name": "MLMANAGE_WORKERS", "value": str(config.workers)},
-        {"name": "MLMANAGE_AUTH_ENABLED", "value": "1" if config.auth_enabled else "0"},
-        {"name": "MLMANAGE_SCORING_TIMEOUT_MS", "value": str(config.scoring_timeout_ms)},
-        {"name": "MLMANAGE_MAX_REQUEST_BYTES", "value": str(config.max_request_bytes)},
-        {"name": "MLMANAGE_COLLECT_MODEL_DATA", "value": "1" if config.collect_model_data else "0"},
-        {"name": "MLMANAGE_RUN_DIR", "value": RUN_DIR},
-    ]
-    if model_list:
-        env.append({"name": "MLMANAGE_MODELS", "value": ",".join(f"{n}:{v}" for n, v in model_list)})
+    if settings is None:
+        try:
+            settings = Settings(
+                app_root=Path(IMAGE_APP_ROOT),
+                models=tuple(f"{n}:{v}" for n, v in model_list),
+                service_name=name,
+                workers=config.workers,
+                auth_enabled=config.auth_enabled,
+                scoring_timeout_ms=config.scoring_timeout_ms,
+                max_request_bytes=config.max_request_bytes,
+                collect_model_data=config.collect_model_data,
+            )
+        except ConfigError as e:
+            raise ValidationError(str(e)) from None
+    env = [{"name": k, "value": v} for k, v in pod_settings(settings, config).to_env().items()]
     volume_mounts: list[dict[str, Any]] = [{"name": "run", "mountPath": RUN_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "run", "emptyDir": {}}]
     if config.auth_enabled:
-        env.append({"name": "MLMANAGE_KEYS_FILE", "value": f"{KEYS_MOUNT_DIR}/{KEYS_FILE_NAME}"})
         volume_mounts.append({"name": "keys", "mountPath": KEYS_MOUNT_DIR, "readOnly": True})
         volumes.append({"name": "keys", "secret": {"secretName": secret_name, "defaultMode": 0o400}})
 
@@ -567,6 +578,23 @@ def render_manifests(
     return objs
 
 
+def pod_settings(settings: Settings, config: KubernetesDeploymentConfig) -> Settings:
+    """``settings`` placed in a pod: listening on ``0.0.0.0:5001``, run folder on an
+    ``emptyDir``, the keys file from the Secret's mount when auth is on. Collected data stays
+    in the pod's run folder (``$RUN_DIR/modeldata``): a folder or storage account of the
+    notebook's machine is not the pod's to use, so those destinations are dropped."""
+    return settings.replace(
+        host="0.0.0.0",
+        port=CONTAINER_PORT,
+        run_dir=Path(RUN_DIR),
+        auth_enabled=config.auth_enabled,
+        keys_file=Path(f"{KEYS_MOUNT_DIR}/{KEYS_FILE_NAME}") if config.auth_enabled else None,
+        data_collection_dir=None,
+        storage_connection_string=None,
+        data_collection_container=None,
+    )
+
+
 def template_hash(template: Mapping[str, Any]) -> str:
     """A short hash of a pod template (without its own hash annotation): which rollout a pod is from."""
     t = json.loads(json.dumps(template))
@@ -582,8 +610,23 @@ def manifests_yaml(
     keys: Mapping[str, str] | None = None,
     *,
     show_secrets: bool = False,
+    settings: Settings | None = None,
 ) -> str:
     """:func:`render_manifests` as multi-document YAML (``kubectl apply -f -`` reads it).
     Secret values read ``<redacted>`` unless ``show_secrets``."""
-    objs = render_manifests(name, image_ref, models, config, keys, redact=not show_secrets)
+    objs = render_manifests(name, image_ref, models, config, keys, redact=not show_secrets, settings=settings)
     return yaml.safe_dump_all(objs, sort_keys=False, default_flow_style=False)
+
+
+def labels_of(obj: Any) -> dict[str, str]:
+    meta = obj.get("metadata") if isinstance(obj, dict) else getattr(obj, "metadata", None)
+    if meta is None:
+        return {}
+    labels = meta.get("labels") if isinstance(meta, dict) else meta.labels
+    return dict(labels or {})
+
+
+def is_ours(obj: Any, name: str) -> bool:
+    """True when ``obj`` (a dict or a client model) is labelled as this tool's object of service ``name``."""
+    labels = labels_of(obj)
+    return labels.get(LABEL_MANAGED_BY) == MANAGED_BY and labels.get(LABEL_SERVICE) == name
