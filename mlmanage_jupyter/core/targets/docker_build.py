@@ -1,6 +1,6 @@
 """Docker images from image build contexts: prepare the Docker inputs, build, export.
 
-An :class:`~mlmanage_jupyter.core.images.Image` build context (CONTRIBUTING.md) becomes a
+An image build context (an :class:`~mlmanage_jupyter.core.targets.base.ImageSpec`, CONTRIBUTING.md) becomes a
 Docker build context with these additions (written by :func:`write_docker_files`)::
 
     Dockerfile          generated (see :func:`render_dockerfile`)
@@ -12,31 +12,23 @@ Docker build context with these additions (written by :func:`write_docker_files`
     engine/             the wheel of the running mlmanage-jupyter (the scoring engine),
                         built from its source tree with ``pip wheel --no-deps`` (hatchling)
 
-Layer order (so a new model version or an entry-script edit rebuilds in seconds)::
-
-    base image -> non-root user (uid 10001) -> extra_docker_file_steps
-      -> dependencies (venv /opt/mlmanage/venv, built in a separate stage from wheels/)
-      -> engine wheel -> azureml-models/ -> app/
-
-In the image: ``/var/azureml-app/app`` (``MLMANAGE_APP_ROOT``),
-``/var/azureml-app/azureml-models/<name>/<version>/...`` (``AZUREML_MODEL_DIR`` as in Azure),
-the engine listening on ``0.0.0.0:5001``, ``MLMANAGE_RUN_DIR=/var/lib/mlmanage/run``, a
-``HEALTHCHECK`` on ``GET /`` (done with python, no curl). No key is baked in: the docker
-target copies ``/var/lib/mlmanage/keys/keys.json`` into the container at run time.
+The jobs live in their own modules: :mod:`.dockerfile` (the Dockerfile, layer order, the
+paths every image shares, the engine ``ENV`` rendered from ``Settings``),
+:mod:`.docker_requirements` (what the image installs), :mod:`.docker_wheelhouse` (the base
+image's Python, the engine wheel, the wheelhouse); this module prepares those inputs, builds
+and exports.
 
 Base image: ``env.docker.base_image`` (as in Azure), else ``$MLMANAGE_BASE_IMAGE``, else
 ``python:<major>.<minor>-slim`` of the running interpreter.
 
-Caches (``$MLMANAGE_CACHE_DIR``, default ``<workspace>/cache``): ``wheelhouse/<key>/``
-keyed by the sha256 of the requirements + Python version + platform tags; ``engine/<version>-<hash>/``
-keyed by the engine version + sha256 of its source files; ``base-images/<image id>.json``
-(the Python version and libc a base image has).
+Caches: ``$MLMANAGE_CACHE_DIR``, else the ``cache_dir`` the caller gives (``<workspace>/cache``);
+see :mod:`.docker_wheelhouse`. Functions here take an ``ImageSpec`` and write nothing to
+the workspace: :func:`build_image` returns the tag and the caller records it.
 
 Build with the Docker Engine's classic builder through the docker SDK's low-level
 ``APIClient.build(decode=True)`` (no BuildKit/buildx needed); each output line goes to
 ``progress`` as it comes, and a failed step raises :class:`ImageBuildError` with that step's log.
 """
-
 
 from __future__ import annotations
 

@@ -11,6 +11,13 @@ into plain messages; ``update`` patches and waits (bounded) for the rollout, rol
 if the new pods fail; ``delete`` removes only objects named after the service *and*
 labelled ``app.kubernetes.io/managed-by: mlmanage-jupyter``.
 
+Jobs by module: :mod:`.k8s_manifests` (config, manifest rendering, labels),
+:mod:`.k8s_client` (API client, errors), :mod:`.k8s_images` (build and push the image),
+:mod:`.k8s_diagnostics` (pod/Deployment problems as messages), :mod:`.k8s_portforward`
+(local port forward); this module holds the target (CRUD, rollout, status, logs). The
+container's environment is ``req.settings`` rendered by ``Settings.to_env()``
+(:func:`~.k8s_manifests.pod_settings`).
+
 The cluster is chosen by kubeconfig (``config.kubeconfig`` or ``$KUBECONFIG`` or
 ``~/.kube/config``; context ``config.context`` or the current one), or the in-cluster
 service account when running inside a pod.
