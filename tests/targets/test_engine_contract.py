@@ -31,7 +31,12 @@ def run(raw_data):
     return {"env": dict(os.environ), "model_dir_exists": os.path.isdir(os.environ["AZUREML_MODEL_DIR"])}
 """
 
-USER_VARS = {"GREETING": "hello from Azure, with spaces", "MLM_TEST_EMPTY": "", "MLM_TEST_JSON": '{"a": [1, 2]}'}
+USER_VARS = {
+    "GREETING": "hello from Azure, with spaces",
+    "MLM_TEST_EMPTY": "",
+    "MLM_TEST_JSON": '{"a": [1, 2]}',
+    "MLM_TEST_QUOTING": 'say "hi" \\ $HOME ${PATH} caf\u00e9',  # nothing expanded or unescaped on the way
+}
 ASKED = dict(workers=2, scoring_timeout_ms=23456, max_request_bytes=765432, auth_enabled=True, collect_model_data=True)
 
 
@@ -61,6 +66,11 @@ def _engine_env(svc: Any, target: str, request: pytest.FixtureRequest) -> tuple[
         dep = apps.read_namespaced_deployment(svc.name, svc.runtime["namespace"])
         container = dep.spec.template.spec.containers[0]
         return {e.name: e.value for e in container.env}, None
+    if target == "docker":  # the image's own ENV (what a `docker run` of an exported image gets)
+        image_env = request.getfixturevalue("docker_client").images.get(svc.runtime["image"]).attrs["Config"]["Env"]
+        baked = Settings.from_env(dict(e.split("=", 1) for e in image_env))
+        assert dict(baked.environment_variables) == USER_VARS
+        assert baked.models == ("contract-model:1",) and baked.entry_script == "score.py"
     svc.wait_for_deployment(timeout_sec=600)
     assert svc.state == "Healthy", svc.get_logs()
     resp = svc.call({"ask": "env"})

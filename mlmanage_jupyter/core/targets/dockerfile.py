@@ -40,8 +40,23 @@ HEALTHCHECK_CMD = [
 LABEL_PREFIX = "org.mlmanage"
 
 
+def dockerfile_quote(name: str, value: str) -> str:
+    r"""``value`` as a double-quoted Dockerfile word that the builder reads back verbatim.
+
+    Inside double quotes Docker's ``ENV`` unescapes only ``\\``, ``\"`` and ``\\$`` and expands
+    ``$VAR`` / ``${VAR}`` (Dockerfile reference, "Environment replacement"); every other
+    character is literal. A line break can't be written at all: ValidationError naming ``name``.
+    """
+    if "\n" in value or "\r" in value:
+        raise ValidationError(
+            f"environment variable {name}: its value has a line break, which a Dockerfile ENV can't hold; "
+            "remove the line break (or encode the value, e.g. as JSON)"
+        )
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
 def _env_line(values: dict[str, str]) -> str:
-    return "ENV " + " \\\n    ".join(f"{k}={json.dumps(str(v))}" for k, v in values.items())
+    return "ENV " + " \\\n    ".join(f"{k}={dockerfile_quote(k, str(v))}" for k, v in values.items())
 
 
 def image_settings(image: ImageSpec) -> Settings:
