@@ -390,6 +390,7 @@ def image_spec(image: Image) -> ImageSpec:
         models=tuple(refs),
         model_dir_env=image.model_dir_env(),
         docker_image=image.docker_image,
+        source_directory=image.spec.get("source_directory") or None,
     )
 
 

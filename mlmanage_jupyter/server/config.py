@@ -32,6 +32,7 @@ class ConfigError(ValueError):
 #: every variable of the contract, by Settings field (both names when Azure has its own)
 APP_ROOT_VARS = ("MLMANAGE_APP_ROOT", "AML_APP_ROOT")
 ENTRY_SCRIPT_VARS = ("MLMANAGE_ENTRY_SCRIPT", "AZUREML_ENTRY_SCRIPT")
+SOURCE_DIRECTORY_VARS = ("MLMANAGE_SOURCE_DIRECTORY", "AZUREML_SOURCE_DIRECTORY")
 MODEL_DIR_VARS = ("AZUREML_MODEL_DIR", "MLMANAGE_MODEL_DIR")
 MODELS_VAR = "MLMANAGE_MODELS"
 SERVICE_NAME_VAR = "MLMANAGE_SERVICE_NAME"
@@ -62,6 +63,7 @@ ENGINE_VARS = frozenset(
     {
         *APP_ROOT_VARS,
         *ENTRY_SCRIPT_VARS,
+        *SOURCE_DIRECTORY_VARS,
         *MODEL_DIR_VARS,
         MODELS_VAR,
         SERVICE_NAME_VAR,
@@ -151,6 +153,8 @@ class Settings:
             ``MLMANAGE_APP_ROOT`` / ``AML_APP_ROOT``.
         entry_script: entry script path relative to ``app_root``;
             ``MLMANAGE_ENTRY_SCRIPT`` / ``AZUREML_ENTRY_SCRIPT``.
+        source_directory: the source directory's folder name under ``app_root`` (Azure's
+            layout; ``MLMANAGE_SOURCE_DIRECTORY`` / ``AZUREML_SOURCE_DIRECTORY``) or None.
         model_dir: ``AZUREML_MODEL_DIR`` (= ``MLMANAGE_MODEL_DIR``, absolute) or None.
         models: ``("name:version", ...)`` served (``MLMANAGE_MODELS``, comma separated).
         service_name: service name for telemetry and logs.
@@ -177,6 +181,7 @@ class Settings:
 
     app_root: Path
     entry_script: str = "score.py"
+    source_directory: str | None = None
     model_dir: str | None = None
     models: tuple[str, ...] = ()
     service_name: str = "local"
@@ -263,6 +268,7 @@ class Settings:
 
         put(APP_ROOT_VARS, self.app_root)
         put(ENTRY_SCRIPT_VARS, self.entry_script)
+        put(SOURCE_DIRECTORY_VARS, self.source_directory)
         put(MODEL_DIR_VARS, self.model_dir)
         put(MODELS_VAR, ",".join(self.models))
         put(SERVICE_NAME_VAR, self.service_name)
@@ -323,6 +329,7 @@ class Settings:
             return cls(
                 app_root=Path(os.path.abspath(_first(env, *APP_ROOT_VARS) or os.getcwd())),
                 entry_script=_first(env, *ENTRY_SCRIPT_VARS, default="score.py") or "score.py",
+                source_directory=_first(env, *SOURCE_DIRECTORY_VARS),
                 model_dir=_first(env, *MODEL_DIR_VARS),
                 models=models,
                 service_name=env.get(SERVICE_NAME_VAR) or "local",

@@ -11,6 +11,7 @@ from mlmanage_jupyter.server.config import ConfigError, Settings
 FULL = Settings(
     app_root=Path("/var/azureml-app/app"),
     entry_script="src/score.py",
+    source_directory="src",
     model_dir="/var/azureml-app/azureml-models/m/3",
     models=("m:3", "other:1"),
     service_name="svc-1",

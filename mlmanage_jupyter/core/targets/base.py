@@ -242,6 +242,8 @@ class ImageSpec:
         content_hash: sha256 hex of the image's content (models, files, environment).
         context_path: the build context folder (CONTRIBUTING.md, "Image build context").
         entry_script: entry script path relative to ``<context>/app``.
+        source_directory: the source directory's folder name under ``app/`` (Azure's
+            ``AZUREML_SOURCE_DIRECTORY``), or None.
         environment: the image's :class:`~mlmanage_jupyter.core.environment.Environment`.
         models: the models it serves, in image order.
         model_dir_env: ``AZUREML_MODEL_DIR`` relative to the context (``azureml-models/<name>/<version>``
@@ -258,6 +260,7 @@ class ImageSpec:
     models: tuple[ModelRef, ...]
     model_dir_env: str = ""
     docker_image: str | None = None
+    source_directory: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "context_path", Path(self.context_path))
@@ -289,6 +292,7 @@ class ImageSpec:
                 entry_script=str(d.get("entry_script") or "score.py"),
                 environment=Environment.from_dict(d.get("environment") or {}),
                 models=models,
+                source_directory=d.get("source_directory") or None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ValidationError(f"{ctx / 'image.json'} is not an image spec: {e}") from None
@@ -303,6 +307,7 @@ def engine_settings(name: str, image: ImageSpec, config: DeploymentConfig) -> Se
         return Settings(
             app_root=Path("app"),
             entry_script=image.entry_script,
+            source_directory=image.source_directory,
             models=tuple(m.id for m in image.models),
             service_name=name,
             workers=config.workers,

@@ -68,6 +68,7 @@ def image_settings(image: ImageSpec) -> Settings:
         return Settings(
             app_root=Path(f"{APP_ROOT}/app"),
             entry_script=image.entry_script,
+            source_directory=image.source_directory,
             model_dir=f"{APP_ROOT}/{image.model_dir_env}",
             models=tuple(m.id for m in image.models),
             host="0.0.0.0",
