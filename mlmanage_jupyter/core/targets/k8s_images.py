@@ -8,7 +8,8 @@ from mlmanage_jupyter.core.errors import DeploymentFailedError
 from mlmanage_jupyter.core.targets.base import DeployRequest, ImageSpec
 from mlmanage_jupyter.core.targets.docker_build import build_image
 from mlmanage_jupyter.core.targets.dockerfile import image_settings
-from mlmanage_jupyter.core.targets.k8s_manifests import KubernetesDeploymentConfig, normalize_models
+from mlmanage_jupyter.core.targets.k8s_config import KubernetesDeploymentConfig
+from mlmanage_jupyter.core.targets.k8s_manifests import normalize_models
 from mlmanage_jupyter.server.config import Settings
 
 

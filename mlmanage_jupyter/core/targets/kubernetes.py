@@ -36,7 +36,6 @@ from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError,
 from mlmanage_jupyter.core.targets.base import (
     FAILED,
     HEALTHY,
-    JSON_PARSERS,
     TRANSITIONING,
     UNHEALTHY,
     DeployRequest,
@@ -44,10 +43,14 @@ from mlmanage_jupyter.core.targets.base import (
     Target,
     TargetStatus,
     engine_settings,
-    register_config_class,
     register_target,
 )
 from mlmanage_jupyter.core.targets.k8s_client import Clients, api_message, call
+from mlmanage_jupyter.core.targets.k8s_config import (
+    KubernetesDeploymentConfig,
+    config_from_aks_json,
+    deploy_configuration,
+)
 from mlmanage_jupyter.core.targets.k8s_diagnostics import (
     deployment_problem,
     pod_hash,
@@ -68,9 +71,6 @@ from mlmanage_jupyter.core.targets.k8s_manifests import (
     LABEL_SERVICE,
     MANAGED_BY,
     SERVICE_PORT,
-    KubernetesDeploymentConfig,
-    config_from_aks_json,
-    deploy_configuration,
     is_ours,
     keys_json,
     labels_of,
@@ -470,9 +470,6 @@ class KubernetesTarget(Target):
 # ---------------------------------------------------------------------------------------
 # registration
 
-register_config_class(KubernetesDeploymentConfig)
-JSON_PARSERS["aks"] = config_from_aks_json
-JSON_PARSERS["kubernetes"] = config_from_aks_json
 register_target("kubernetes", KubernetesTarget)
 register_target("aks", KubernetesTarget)
 
