@@ -201,3 +201,38 @@ def test_update_with_failing_init_keeps_v1_serving(ws, tmp_path, target):
     # a later good update still works
     target.update(request(ws, tmp_path, "keep", version=3), res.runtime)
     assert requests.post(res.scoring_uri, json={"data": ROWS}, timeout=10).json()["version"] == 3
+
+
+ENV_SCRIPT = """
+import json, os
+def init():
+    pass
+def run(raw_data):
+    return {n: os.environ.get(n) for n in json.loads(raw_data)["names"]}
+"""
+
+
+def test_update_replaces_the_environment_variables(ws, tmp_path, target, monkeypatch):
+    """Azure's environment_variables belong to a generation: an update that drops one drops it,
+    and engine variables left in the notebook's own environment never reach the service."""
+    monkeypatch.setenv("MLMANAGE_PRIMARY_KEY", "leaked-from-the-notebook")
+
+    def req(version, variables):
+        r = request(ws, tmp_path, "envs", script=ENV_SCRIPT, version=version)
+        r.settings = r.engine.replace(environment_variables=variables)
+        return r
+
+    names = {"names": ["FIRST", "SECOND", "MLMANAGE_PRIMARY_KEY"]}
+    res = target.deploy(req(1, {"FIRST": "1"}))
+    assert wait_state(target, "envs", res.runtime, "Healthy", "Failed").state == "Healthy", target.logs("envs", res.runtime)
+    assert requests.post(res.scoring_uri, json=names, timeout=10).json() == {
+        "FIRST": "1",
+        "SECOND": None,
+        "MLMANAGE_PRIMARY_KEY": None,
+    }
+    target.update(req(2, {"SECOND": "2"}), res.runtime)
+    assert requests.post(res.scoring_uri, json=names, timeout=10).json() == {
+        "FIRST": None,
+        "SECOND": "2",
+        "MLMANAGE_PRIMARY_KEY": None,
+    }

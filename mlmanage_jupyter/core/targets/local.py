@@ -41,6 +41,7 @@ from mlmanage_jupyter.core.targets.base import (
     TargetStatus,
     register_target,
 )
+from mlmanage_jupyter.server.config import ENGINE_VARS, ENV_NAMES_VAR
 
 #: how long update() waits for the new generation (seconds)
 UPDATE_TIMEOUT_S = 300.0
@@ -103,6 +104,17 @@ class LocalTarget(Target):
         ).to_env()
 
     @staticmethod
+    def supervisor_env(gen_env: dict[str, str], req: DeployRequest) -> dict[str, str]:
+        """The supervisor's own environment: this process's, without any engine variable it
+        may carry, plus the generation's engine settings but not Azure's
+        ``environment_variables`` (each generation gets those from ``spec.json``, so an
+        update that drops one drops it)."""
+        user = set(req.engine.environment_variables) | {ENV_NAMES_VAR}
+        env = {k: v for k, v in os.environ.items() if k not in ENGINE_VARS}
+        env.update({k: v for k, v in gen_env.items() if k not in user})
+        return env
+
+    @staticmethod
     def _result(port: int, pid: int, run_dir: Path, log: Path) -> DeployResult:
         base = f"http://127.0.0.1:{port}"
         return DeployResult(
@@ -138,7 +150,7 @@ class LocalTarget(Target):
         write_json_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
         gen_env = self.generation_env(req, run_dir, port)
         write_json_atomic(run_dir / "spec.json", {"id": uuid.uuid4().hex, "env": gen_env})
-        env = dict(os.environ, **gen_env)
+        env = self.supervisor_env(gen_env, req)
         req.progress(f"starting the scoring engine on 127.0.0.1:{port} (log: {log})")
         with open(log, "ab") as out:
             proc = subprocess.Popen(
