@@ -42,6 +42,7 @@ def main() -> int:
 
     from mlmanage_jupyter.core.environment import InferenceConfig
     from mlmanage_jupyter.core.image import Image
+    from mlmanage_jupyter.core.images import image_spec
     from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.targets.docker_build import build_image, docker_client
     from mlmanage_jupyter.core.workspace import Workspace
@@ -69,7 +70,7 @@ def main() -> int:
 
         def timed(img: Image) -> tuple[float, str]:
             t0 = time.perf_counter()
-            tag = build_image(img, lambda _l: None, client=client)
+            tag = build_image(image_spec(img), lambda _l: None, client=client, cache_dir=root / "cache")
             tags.append(tag)
             return time.perf_counter() - t0, tag
 

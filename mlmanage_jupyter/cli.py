@@ -543,11 +543,10 @@ def image_export(
     """Export the build context (with a Dockerfile), or with --docker a ``docker save`` tarball."""
     image = _get_image(ctx, image_id, name, version)
     if as_docker:
-        try:
-            from mlmanage_jupyter.core.targets.docker import export_tarball
-        except ImportError as e:
-            raise ValidationError(f"--docker needs the docker target (pip install 'mlmanage-jupyter[docker]'): {e}") from e
-        click.echo(export_tarball(image, path))
+        from mlmanage_jupyter.core.images import build_cache_dir, image_spec
+        from mlmanage_jupyter.core.targets.docker_build import export_tarball
+
+        click.echo(export_tarball(image_spec(image), path, cache_dir=build_cache_dir(image.workspace)))
     else:
         click.echo(image.save(path))
 

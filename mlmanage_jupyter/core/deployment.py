@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from mlmanage_jupyter.core import images, registry
+from mlmanage_jupyter.core import images, registry, telemetry
 from mlmanage_jupyter.core.entities.names import match_filter, parse_filter, split_id, validate_service_name
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord, ServiceRecord
 from mlmanage_jupyter.core.environment import InferenceConfig
@@ -35,8 +35,10 @@ from mlmanage_jupyter.core.targets import base
 from mlmanage_jupyter.core.targets.base import (
     DeploymentConfig,
     DeployRequest,
+    DeployResult,
     LocalDeploymentConfig,
     get_target,
+    workspace_id,
 )
 from mlmanage_jupyter.core.workspace import Workspace
 
@@ -75,8 +77,27 @@ def model_records(ws: Workspace, models: Sequence[ModelRecord | str]) -> list[Mo
 def _deploy_request(
     ws: Workspace, name: str, image: ImageRecord, cfg: DeploymentConfig, keys: dict[str, str], progress: ProgressFn
 ) -> DeployRequest:
-    """THE place that turns what orchestration knows into what a target reads."""
-    return DeployRequest(ws, name, images.bind(ws, image), cfg, keys, progress)
+    """THE place that turns what orchestration knows into the plain data a target takes
+    (data collection to the workspace's artifact store when ``cfg.collect_model_data``)."""
+    req = DeployRequest(
+        name=name,
+        image=images.image_spec(image, ws),
+        config=cfg,
+        service_dir=ws.path / "services" / name,
+        cache_dir=images.build_cache_dir(ws),
+        workspace_id=workspace_id(ws.path),
+        keys=dict(keys),
+        progress=progress,
+    )
+    if cfg.collect_model_data:
+        req.settings = req.engine.update_from_env(telemetry.data_collection_env(ws))
+    return req
+
+
+def _record_docker_image(ws: Workspace, image: ImageRecord, res: DeployResult) -> None:
+    """Record the Docker image a target built (targets never write to the workspace)."""
+    if res.docker_image and res.docker_image != image.docker_image:
+        images.set_docker_image(ws, image, res.docker_image)
 
 
 def _check_config(cfg: Any) -> DeploymentConfig:
@@ -130,6 +151,7 @@ def deploy(
     except BaseException:
         service_store.delete_service(ws, name, event=False)
         raise
+    _record_docker_image(ws, img, res)
     service_store.set_deployed(
         ws, name, runtime=res.runtime, scoring_uri=res.scoring_uri, swagger_uri=res.swagger_uri,
         compute_type=cfg.compute_type, image=img.id, models=[m.id for m in recs],
@@ -178,6 +200,7 @@ def update(
     except DeploymentFailedError:
         service_store.log_event(ws, "service.update_failed", service.name, image=new_img.id)
         raise
+    _record_docker_image(ws, new_img, res)
     service_store.set_updated(
         ws, service.name, image_pk=new_img.pk, config=cfg.to_dict(), runtime=res.runtime,
         scoring_uri=res.scoring_uri, swagger_uri=res.swagger_uri, served=recs,
@@ -309,7 +332,7 @@ def dry_run_text(
     if cfg.compute_type in ("kubernetes", "aks"):
         from mlmanage_jupyter.core.targets import kubernetes  # needs the optional kubernetes client
 
-        return kubernetes.dry_run(name, img, cfg)
+        return kubernetes.dry_run(name, images.image_spec(img, ws), cfg)
     return json.dumps(
         {"name": name, "computeType": cfg.compute_type, "image": images.to_dict(img), "deploymentConfig": cfg.to_dict()},
         indent=2,

@@ -34,34 +34,16 @@ from mlmanage_jupyter.core.entities.names import (
 )
 from mlmanage_jupyter.core.entities.records import MODELS_DIRNAME, ImageRecord, ModelRecord
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
-from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.errors import MlManageError, ValidationError
 from mlmanage_jupyter.core.fsutil import atomic_dir
 from mlmanage_jupyter.core.store import images as image_store
+from mlmanage_jupyter.core.targets.base import ImageSpec, ModelRef
+from mlmanage_jupyter.core.targets.docker_build import write_docker_files
 from mlmanage_jupyter.core.workspace import Workspace
 
 #: folders never copied from a source directory
 EXCLUDED_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".mlmanage", ".venv", "venv", "node_modules", ".azureml"}
 APP_DIRNAME = "app"
-
-
-class ImageContext:
-    """An :class:`ImageRecord` with its workspace: the shape the targets read today (the
-    record's attributes, ``workspace``, ``set_docker_image(tag)``). Built by :func:`bind`
-    for a ``DeployRequest`` or an export."""
-
-    def __init__(self, workspace: Workspace, record: ImageRecord) -> None:
-        self.workspace = workspace
-        self.record = record
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.record, name)
-
-    def set_docker_image(self, tag: str | None) -> None:
-        set_docker_image(self.workspace, self.record, tag)
-
-
-def bind(ws: Workspace, record: ImageRecord) -> ImageContext:
-    return ImageContext(ws, record)
 
 
 def _source_files(inference_config: InferenceConfig, workspace: Workspace) -> list[tuple[str, Path]]:
@@ -263,11 +245,7 @@ def export_context(ws: Workspace, image: ImageRecord, path: str | os.PathLike[st
     if dest.exists():
         raise ValidationError(f"{dest} already exists; give a new folder")
     shutil.copytree(image.context_path, dest)
-    try:
-        from mlmanage_jupyter.core.targets.docker import write_docker_files  # needs the optional docker SDK
-    except ImportError:
-        return str(dest)
-    write_docker_files(bind(ws, image), dest)
+    write_docker_files(image_spec(image, ws), dest, cache_dir=build_cache_dir(ws))
     return str(dest)
 
 
@@ -295,3 +273,37 @@ def to_dict(img: ImageRecord) -> dict[str, Any]:
         "dockerImage": img.docker_image,
         "contextPath": str(img.context_path) if img.pk else None,
     }
+
+
+# ---------------------------------------------------------------- what targets take
+def image_spec(image: ImageRecord | Any, workspace: Workspace | None = None) -> ImageSpec:
+    """An image as the plain data a target takes (:class:`ImageSpec`), with each model's
+    framework read from the registry (None when the model is gone).
+
+    ``image``: an :class:`ImageRecord` (then give ``workspace``), or Azure's ``Image``
+    (its ``record`` and ``workspace`` are used)."""
+    record: ImageRecord = getattr(image, "record", image)
+    ws = workspace if workspace is not None else image.workspace
+    refs = []
+    for m in record.spec.get("models", []):
+        try:
+            framework = registry.get(ws, m["name"], int(m["version"])).model_framework
+        except MlManageError:
+            framework = None
+        refs.append(ModelRef(m["name"], m["version"], framework))
+    return ImageSpec(
+        name=record.name,
+        version=record.version,
+        content_hash=record.content_hash,
+        context_path=record.context_path,
+        entry_script=record.entry_script,
+        environment=record.environment,
+        models=tuple(refs),
+        model_dir_env=record.model_dir_env(),
+        docker_image=record.docker_image,
+    )
+
+
+def build_cache_dir(workspace: Workspace) -> Path:
+    """Where a workspace's Docker build caches live (``$MLMANAGE_CACHE_DIR`` overrides it)."""
+    return workspace.path / "cache"

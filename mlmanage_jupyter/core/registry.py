@@ -386,11 +386,3 @@ def collect_garbage(workspace: Workspace | str | os.PathLike[str] | None = None)
             n += 1
     return {"objects_deleted": n, "bytes_freed": freed}
 
-
-def Model(workspace: Workspace | str | os.PathLike[str] | None, name: str, version: int | None = None) -> ModelRecord:  # noqa: N802
-    """Compatibility for ``core/targets/docker_build.py``, which reads a model's framework with
-    ``Model(ws, name, version).model_framework`` until targets receive model references with
-    their framework in the ``DeployRequest``: returns the record (the facade class is
-    ``core.model.Model``). Delete once no target calls it."""
-    ws = resolve_workspace(workspace)
-    return get(ws, name, version)
