@@ -650,6 +650,8 @@ class ProfileResult:
         self.profile = profile
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith(("_repr_", "_ipython_", "__")):  # shown once, by _ipython_display_
+            raise AttributeError(name)
         return getattr(self.profile, name)
 
     def __repr__(self) -> str:
