@@ -14,6 +14,7 @@ magic                                  core call
 ``%logs SERVICE``                      ``Webservice.get_logs`` (``--follow``: LiveLogs)
 ``%test_endpoint SERVICE [JSON]``      ``Webservice.run`` (no JSON: EndpointConsole)
 ``%profile SERVICE --samples VAR``     ``Webservice.profile`` + ProfileChart
+``%monitor SERVICE``                   ``Webservice.get_telemetry`` per minute in a MonitorPanel, live
 ``%undeploy SERVICE``                  ``Webservice.delete``
 =====================================  ===================================================
 
@@ -629,6 +630,21 @@ class MlManageMagics(Magics):
         prof = box["profile"]
         progress.done(f"{prof.requests_sent} requests at concurrency {', '.join(map(str, levels))}")
         return ProfileResult(prof)
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @argument("--window", type=int, default=30, help="minutes shown (default 30)")
+    @argument("--refresh", type=float, default=5.0, help="seconds between live refreshes (default 5; 0: no live refresh)")
+    @line_magic
+    @_user_errors
+    def monitor(self, line: str) -> Any:
+        """Open the MonitorPanel: request rate, p50/p95/p99 latency and error rate per minute, live."""
+        args = parse_argstring(self.monitor, line)
+        if args.window < 1:
+            raise UsageError("--window needs a positive number of minutes")
+        if args.refresh < 0:
+            raise UsageError("--refresh needs 0 (off) or a positive number of seconds")
+        return _widget("MonitorPanel", self._service(args.service), window_min=args.window, refresh_s=args.refresh or None)
 
     @magic_arguments()
     @argument("service", help="service name")

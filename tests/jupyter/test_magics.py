@@ -68,7 +68,7 @@ def registered(shell: InteractiveShell, sklearn_model: Any) -> Model:
 def test_load_ext_registers_every_magic(shell: InteractiveShell) -> None:
     lines = shell.magics_manager.magics["line"]
     for name in ("mlmanage_workspace", "register_model", "models", "deploy", "services", "update", "logs",
-                 "test_endpoint", "profile", "undeploy"):  # fmt: skip
+                 "test_endpoint", "profile", "undeploy", "monitor", "mlmanage"):  # fmt: skip
         assert name in lines, name
     assert "score_script" in shell.magics_manager.magics["cell"]
 
@@ -361,12 +361,17 @@ def test_deploy_call_update_logs_undeploy_local(
         line(shell, "logs", "svc-magic --tail 5")  # prints, no error
         live = line(shell, "logs", "svc-magic --follow")
         console = line(shell, "test_endpoint", "svc-magic")
+        monitor = line(shell, "monitor", "svc-magic --refresh 0 --window 5")
         try:
             assert type(live).__name__ == "LiveLogs" and live.service.name == "svc-magic"
             assert type(console).__name__ == "EndpointConsole"
+            assert type(monitor).__name__ == "MonitorPanel" and monitor.window_min == 5 and not monitor.live.value
         finally:
             live.close()
             console.close()
+            monitor.close()
+        with pytest.raises(UsageError, match="--window needs a positive"):
+            line(shell, "monitor", "svc-magic --window 0")
 
         shell.user_ns["rows"] = [{"data": rows}]
         prof = line(shell, "profile", "svc-magic --samples rows --concurrency 1,2 --duration 0.5")
