@@ -264,7 +264,7 @@ class DeploymentForm(W.VBox):
                     Webservice(self.workspace, name)
                     ours = name == self._deployed_name
                     if ours and self.error is None:
-                        problem = f"{name} is deployed (above); tick 'Replace' to deploy it again, or choose another name"
+                        problem = f"{name} is deployed (below); tick 'Replace' to deploy it again, or choose another name"
                     elif ours:
                         problem = f"{name} failed (below); fix the cause, then tick 'Replace' to deploy it again"
                     else:

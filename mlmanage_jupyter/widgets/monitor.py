@@ -49,16 +49,22 @@ def per_minute(df: Any) -> Any:
     return out[MINUTE_COLUMNS]
 
 
-def render_png(m: Any, title: str = "") -> bytes:
+def render_png(m: Any, title: str = "", window_min: int | None = None) -> bytes:
     """Three charts over time (request rate, latency percentiles, error rate) as PNG bytes;
-    every y axis starts at 0. matplotlib's object API (safe from threads)."""
+    every y axis starts at 0; the x axis spans the last ``window_min`` minutes (else the
+    data's minutes), labelled HH:MM UTC. matplotlib's object API (safe from threads)."""
+    import pandas as pd
+    from matplotlib.dates import DateFormatter
     from matplotlib.figure import Figure
 
     from mlmanage_jupyter.widgets.profile_chart import y_range
 
     fig = Figure(figsize=(12, 3.2), dpi=90, layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3)
-    x = m["minute"].dt.tz_localize(None) if len(m) else []
+    x = [t.to_pydatetime() for t in m["minute"].dt.tz_localize(None)] if len(m) else []
+    end = (m["minute"].max().tz_localize(None) if len(m) else pd.Timestamp.now(tz="UTC").tz_localize(None).floor("min"))
+    start = end - pd.Timedelta(minutes=(window_min or max(len(m), 1)) - 1)
+    xlim = ((start - pd.Timedelta(seconds=30)).to_pydatetime(), (end + pd.Timedelta(seconds=30)).to_pydatetime())
     ax1.plot(x, m["rate_rps"], "o-", color="#1a7f37")
     ax1.set(title="request rate", ylabel="requests / s", ylim=y_range(m["rate_rps"]))
     for col, style in (("p50_ms", "o-"), ("p95_ms", "^--"), ("p99_ms", "v:")):
@@ -70,6 +76,8 @@ def render_png(m: Any, title: str = "") -> bytes:
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
         ax.set_xlabel("minute (UTC)")
+        ax.set_xlim(*xlim)
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
         for label in ax.get_xticklabels():
             label.set_rotation(30)
     if title:
@@ -165,7 +173,7 @@ class MonitorPanel(W.VBox):
                     f"<span class='mlmanage-monitor-summary'>{n} requests · {errs} errors ({errs / n:.1%}) · "
                     f"p50 {p[0]:.1f} ms · p95 {p[1]:.1f} ms · p99 {p[2]:.1f} ms</span>"
                 )
-                self.chart.value = render_png(m, f"{self.service.name}: per minute (UTC)")
+                self.chart.value = render_png(m, f"{self.service.name}: per minute (UTC)", self.window_min)
                 self.chart.layout.display = None
             else:
                 self.summary.value = f"<i>no requests in the last {self.window_min} min: call the service and they appear here</i>"

@@ -18,8 +18,8 @@ _STYLE = {"description_width": "80px"}
 #: the table's columns: (key, header, grid width)
 COLUMNS = [
     ("name", "name", "minmax(110px, 1.4fr)"),
-    ("version", "version", "70px"),
-    ("framework", "framework", "minmax(80px, 1fr)"),
+    ("version", "version", "96px"),
+    ("framework", "framework", "minmax(112px, 1fr)"),
     ("tags", "tags", "minmax(100px, 1.6fr)"),
     ("files", "files", "minmax(100px, 1.6fr)"),
     ("created", "created", "minmax(90px, 1.1fr)"),
