@@ -118,11 +118,12 @@ def parse_argstring(magic: Any, line: str) -> Any:
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 
 
-class _Progress:
+class Progress:
     """Progress of long work in one updating output (never on the stderr background):
     the current stage (Docker build ``Step N/M`` as a bar), the latest line, and the number
-    of lines so far; every line is printed to stdout as well when not in a notebook
-    front-end. ``done()`` leaves the summary line."""
+    of lines so far. Pass it as ``progress=`` to ``deploy``/``Webservice.update``; outside a
+    notebook front-end each line is printed to stdout. ``done(text)`` leaves a summary line;
+    ``lines`` keeps every line received."""
 
     def __init__(self, title: str) -> None:
         self.title = title
@@ -457,7 +458,7 @@ class MlManageMagics(Magics):
 
             validate_service_name(args.service)
             return PlainText(dry_run_text(self.workspace, args.service, models, inference_config, cfg))
-        progress = _Progress(f"deploying {args.service}")
+        progress = Progress(f"deploying {args.service}")
         svc = deploy(self.workspace, args.service, models, inference_config, cfg, overwrite=args.overwrite, progress=progress)
         progress("waiting for the service to become Healthy")
         try:
@@ -540,7 +541,7 @@ class MlManageMagics(Magics):
         svc = self._service(args.service)
         models = [self._model(r) for r in args.model] or None
         ic = InferenceConfig(entry_script=str(self._script_path(args.script))) if args.script else None
-        progress = _Progress(f"updating {args.service}")
+        progress = Progress(f"updating {args.service}")
         try:
             svc.update(models=models, inference_config=ic, progress=progress)
         except MlManageError:
@@ -605,7 +606,7 @@ class MlManageMagics(Magics):
             raise UsageError("--concurrency needs positive integers like 1,2,4")
         samples = self._user_value(args.samples, "--samples")
         svc = self._service(args.service)
-        progress = _Progress(f"profiling {args.service}")
+        progress = Progress(f"profiling {args.service}")
         box: dict[str, Any] = {}
 
         def job() -> None:

@@ -263,6 +263,12 @@ class RegistryBrowser(W.VBox):
             except Exception as e:  # noqa: BLE001 - a locked or moved workspace: show it, keep polling
                 self.status.value = status_html(f"auto-refresh: {error_text(e)}", "error")
 
+    def stop_refresh(self) -> None:
+        """Stop the auto-refresh thread; the panel stays shown and usable (Refresh button)."""
+        self._stop.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join(5)
+
     def close(self) -> None:
         """Stop auto-refresh and close the panel (and the deploy form it opened)."""
         self._stop.set()
