@@ -34,7 +34,7 @@ def compact_json(value: Any, width: int = 88, indent: int = 2, _level: int = 0) 
         lines, cur = [], ""
         for v in value:
             token = json.dumps(v, ensure_ascii=False, default=str)
-            if cur and len(inner) + len(cur) + len(token) + 2 > width:
+            if cur and len(inner) + len(cur) + len(token) + 3 > width:  # ", " + the trailing ","
                 lines.append(cur)
                 cur = ""
             cur = f"{cur}, {token}" if cur else token

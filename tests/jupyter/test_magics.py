@@ -401,3 +401,19 @@ def test_deploy_failing_init_shows_the_log(shell: InteractiveShell, workspace: A
     finally:
         for s in Webservice.list(workspace, refresh=False):
             s.delete()
+
+
+def test_progress_follows_build_stages_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside a notebook front-end every line goes to stdout (never stderr); the stage is the
+    Docker build's current step."""
+    from mlmanage_jupyter.magics import Progress
+
+    p = Progress("deploying x")
+    p("building image x from m:1")
+    p("Step 2/7 : COPY wheels/ /wheels/")
+    p(" ---> Running in 0123")
+    p.done("x is Healthy")
+    out, err = capsys.readouterr()
+    assert err == "" and "Step 2/7" in out and out.strip().endswith("x is Healthy")
+    assert p.step == (2, 7) and p.stage == "COPY wheels/ /wheels/" and len(p.lines) == 3
+    assert "step 2/7" in p._html() and "<progress value='2' max='7'" in p._html()
