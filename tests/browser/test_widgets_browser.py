@@ -57,7 +57,8 @@ def run(data):
 
 CELLS = [
     f"SCORE = {SCORE!r}\n" + SETUP,
-    f'form = DeploymentForm(ws, model=model, entry_script="diabetes", service_name="{SERVICE}", targets=["local"])\nform',
+    f'form = DeploymentForm(ws, model=model, entry_script="diabetes", service_name="{SERVICE}", targets=["local"])\n'
+    "form.auth_enabled.value = True\nform",
     f'svc = Webservice(ws, "{SERVICE}")\nconsole = EndpointConsole(svc)\nconsole',
     f"for i in range(80):\n    svc.run({{'data': {SAMPLE!r}}})\nLiveLogs(svc)",
     "ProfileChart(svc, concurrency=(1, 2), duration_s=1.0)",
@@ -174,6 +175,19 @@ def test_deploy_then_call_from_the_panels(
     expect(form.get_by_text(f"{SERVICE} is deployed")).to_be_visible()
     expect(form.get_by_text("already exists")).to_have_count(0)
     _follows_newest(form.locator(".mlmanage-scroll").first)  # the build output shows its newest line
+    # keys: dots until revealed; the copy button puts the key on the clipboard
+    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.workspace import Workspace
+
+    primary = Webservice(Workspace(jupyter_root / ".mlmanage"), SERVICE).get_keys()[0]
+    key = service_table.locator(".mlmanage-key").first
+    expect(key.get_by_text(primary)).not_to_be_visible()
+    expect(key.get_by_text("•" * 12)).to_be_visible()
+    key.locator("summary").click()
+    expect(key.get_by_text(primary)).to_be_visible()
+    key.locator(".mlmanage-copy").click()
+    expect(key.locator(".mlmanage-copy")).to_have_text("copied")
+    assert page.evaluate("navigator.clipboard.readText()") == primary
     cells.nth(1).scroll_into_view_if_needed()
     screenshot("widgets-deployment-form")
 
@@ -247,8 +261,6 @@ def test_deploy_then_call_from_the_panels(
     magic.scroll_into_view_if_needed()
     screenshot("widgets-magics")
 
-    # keys: masked until revealed; copy puts the key on the clipboard (form of cell 1 has auth off:
-    # the console of the magic service is not keyed either) - checked on a keyed service below
     for i in range(1, len(CELLS)):  # no panel is wider than its cell
         out = cells.nth(i).locator(".jp-OutputArea-output").first
         assert out.evaluate(_JS_OVERFLOW) <= 1, f"cell {i} overflows horizontally"
