@@ -117,13 +117,15 @@ class Worker:
         self.thread: threading.Thread | None = None
         self.done = threading.Event()
         self.done.set()
+        self._running = False
 
     @property
     def busy(self) -> bool:
-        return not self.done.is_set()
+        return self._running
 
     def start(self, fn: Callable[[], None], name: str) -> None:
         self.done.clear()
+        self._running = True
 
         def run() -> None:
             try:
@@ -131,9 +133,12 @@ class Worker:
             except BaseException as e:  # noqa: BLE001 - shown in the panel, never lost
                 self._on_error(e)
             finally:
-                self.done.set()
-                if self._after is not None:
-                    self._after()
+                self._running = False
+                try:
+                    if self._after is not None:  # before done: wait() returns on the final state
+                        self._after()
+                finally:
+                    self.done.set()
 
         self.thread = threading.Thread(target=run, name=name, daemon=True)
         self.thread.start()
