@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from mlmanage_jupyter._display import compact_json, failure_report
 
@@ -48,3 +49,10 @@ def test_compact_json_is_one_readable_document() -> None:
     assert json.loads(text) == value
     assert all(len(line) <= 60 for line in text.splitlines())
     assert len(text.splitlines()) < 15  # not one number per line
+
+
+def test_workspace_default_name_is_its_folder_not_tmp(tmp_path: Path) -> None:
+    from mlmanage_jupyter.core.workspace import Workspace
+
+    assert Workspace(tmp_path / "tour-x1").name == "tour-x1"  # was "<tmp_path's name>": the parent
+    assert Workspace(tmp_path / "proj" / ".mlmanage").name == "proj"
