@@ -104,10 +104,9 @@ class EndpointConsole(W.VBox):
 
         sample, where = swagger_sample(service)
         self.sample = sample
-        self.editor = W.Textarea(
-            value=pretty_json(sample) if sample is not None else "{}",
-            layout=W.Layout(width="100%", height="160px", font_family="monospace"),
-        )
+        text = pretty_json(sample) if sample is not None else "{}"
+        rows = min(12, max(3, text.count("\n") + 2))  # as tall as the example, within 3..12 lines
+        self.editor = W.Textarea(value=text, rows=rows, layout=W.Layout(width="100%", font_family="monospace"))
         if sample in (None, {}, [], ""):  # nothing to prefill: say why, never "prefilled"
             why = where if sample is None else "the service's swagger has an empty request example"
             self.sample_note = W.HTML(f"<small>{html.escape(why)}; type the request body</small>")

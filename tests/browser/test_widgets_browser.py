@@ -67,8 +67,9 @@ CELLS = [
     'DeploymentForm(ws, targets=["local"])  # untouched',
     f"%load_ext mlmanage_jupyter\n%deploy {MAGIC_SERVICE} --model diabetes:1 --script diabetes",
     f"%test_endpoint {MAGIC_SERVICE} '{json.dumps({'data': SAMPLE})}'",
+    f"rows = [{{'data': {SAMPLE!r}}}]\n%profile {MAGIC_SERVICE} --samples rows --concurrency 1,2 --duration 0.5",
 ]
-LOGS, MONITOR, UNTOUCHED, MAGIC_DEPLOY, MAGIC_TEST = 3, 6, 7, 8, 9
+LOGS, MONITOR, UNTOUCHED, MAGIC_DEPLOY, MAGIC_TEST, MAGIC_PROFILE = 3, 6, 7, 8, 9, 10
 
 _JS_READY = """(path) => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -260,6 +261,10 @@ def test_deploy_then_call_from_the_panels(
     expect(answer.locator(".jp-RenderedJSON")).to_be_visible()
     magic.scroll_into_view_if_needed()
     screenshot("widgets-magics")
+    prof = cells.nth(MAGIC_PROFILE)
+    expect(prof.locator(".mlmanage-progress")).to_contain_text("requests at concurrency 1, 2")
+    expect(prof.locator("table.mlmanage-profile")).to_have_count(1)  # the chart's table, not a second one
+    expect(prof.locator('[data-mime-type="application/vnd.jupyter.stderr"]')).to_have_count(0)
 
     for i in range(1, len(CELLS)):  # no panel is wider than its cell
         out = cells.nth(i).locator(".jp-OutputArea-output").first
