@@ -3,8 +3,8 @@
 Records: one JSON line per request in ``$MLMANAGE_RUN_DIR/telemetry/<worker-pid>.jsonl``
 with ``time`` (UTC ISO 8601), ``request_id``, ``route``, ``status``, ``latency_ms``,
 ``request_bytes``, ``response_bytes``, ``models``, ``service``, ``worker``. The request
-path only appends a tuple to a bounded in-memory buffer (no formatting, no I/O); a background
-task formats and appends them every 0.5 s and at shutdown. When ``max_buffer`` records
+path only appends a tuple to a bounded in-memory buffer (no formatting, no I/O); every 0.5 s a
+background task has a thread format and append them (off the event loop), and at shutdown. When ``max_buffer`` records
 (default 100,000) are waiting, new ones are dropped and counted in
 ``mlmanage_telemetry_dropped_total`` (scoring never waits for telemetry).
 
@@ -16,14 +16,16 @@ supervisor does): ``mlmanage_requests_total{route,status}`` (counter) and
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from mlmanage_jupyter.server.jsonio import dumps
 
 REQUESTS = Counter("mlmanage_requests", "HTTP requests answered", ["route", "status"])
 LATENCY = Histogram(
@@ -81,6 +83,7 @@ class TelemetryWriter:
         self.max_buffer = max_buffer
         self._buf: list[tuple[float, str, str, int, float, int, int]] = []
         self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # one flush at a time: records reach the file in order
 
     def record(self, *, request_id: str, route: str, status: int, latency_ms: float, request_bytes: int, response_bytes: int) -> None:
         """Buffer one record (O(1), no I/O); dropped and counted when the buffer is full."""
@@ -90,13 +93,17 @@ class TelemetryWriter:
         self._buf.append((time.time(), request_id, route, status, latency_ms, request_bytes, response_bytes))
 
     def flush(self) -> None:
-        """Format the buffered records and append them to this worker's file."""
-        if not self._buf:
-            return
-        recs, self._buf = self._buf, []
+        """Format the buffered records and append them to this worker's file (thread-safe)."""
+        with self._lock:
+            if not self._buf:
+                return
+            recs, self._buf = self._buf, []
+            self._write(recs)
+
+    def _write(self, recs: list[tuple[float, str, str, int, float, int, int]]) -> None:
         models, service, pid = self.models, self.service, self.pid
         lines = [
-            json.dumps(
+            dumps(
                 {
                     "time": datetime.fromtimestamp(t, timezone.utc).isoformat(),
                     "request_id": rid,
@@ -112,14 +119,15 @@ class TelemetryWriter:
             )
             for t, rid, route, status, latency_ms, nin, nout in recs
         ]
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
+        with open(self.path, "ab") as f:
+            f.write(b"\n".join(lines) + b"\n")
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                self.flush()
+                await loop.run_in_executor(None, self.flush)
             except OSError:
                 pass
 
