@@ -243,7 +243,7 @@ def create_app(
         except (TypeError, ValueError) as e:
             return error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {e}"), len(body)
         if collector is not None:
-            collector.collect(rid, body, payload)
+            collector.collect(rid, body, payload, valid_json=True)
         return Response(payload, media_type="application/json"), len(body)
 
     async def liveness(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:

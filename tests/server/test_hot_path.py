@@ -189,3 +189,28 @@ def test_cgroup_quota_v2_and_v1(tmp_path: Path):
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
     assert cgroup_cpu_quota(v1) is None
     assert cgroup_cpu_quota(tmp_path / "missing") is None
+
+
+# ----------------------------------------------------------------------------- data collection
+def test_collector_splices_checked_json_into_the_same_records(tmp_path: Path):
+    from mlmanage_jupyter.server.collector import ModelDataCollector, _FolderSink
+
+    bodies = [
+        b'{\n  "data": [[1.5, 2],\r\n [3, NaN]],\n  "s": "line\\nbreak \\u00e9 \xc3\xa9"\n}',
+        b'\xef\xbb\xbf{"data": [[123456789012345678901234567890]]}',
+        '{"utf16": [1]}'.encode("utf-16"),
+    ]
+    answer = jsonio.dumps([1.25, "é", None])
+    for valid_json in (False, True):
+        out = tmp_path / str(valid_json)
+        c = ModelDataCollector(_FolderSink(out), "svc", ("m:1",))
+        for i, body in enumerate(bodies):
+            c.collect(f"r{i}", body, answer, valid_json=valid_json)
+        c.flush()
+        lines = [line for f in sorted(out.rglob("*.jsonl")) for line in f.read_text().splitlines()]
+        recs = [json.loads(line) for line in lines]
+        assert len(recs) == len(bodies)
+        for body, rec in zip(bodies, recs, strict=True):
+            assert repr(rec["input"]) == repr(json.loads(body))
+            assert rec["prediction"] == [1.25, "é", None]
+        assert [r["seq"] for r in recs] == [0, 1, 2] and list(recs[0])[-2:] == ["input", "prediction"]
