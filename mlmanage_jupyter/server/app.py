@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from mlmanage_jupyter.server.auth import KeyStore
+from mlmanage_jupyter.server.batching import MicroBatcher, batchable
 from mlmanage_jupyter.server.collector import ModelDataCollector, parse_since, read_telemetry
 from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.entry import BadInput, EntryScript
@@ -160,6 +161,11 @@ def create_app(
     swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
     ids = RequestIds()
     wants_headers = script is not None and script.wants_headers
+    batcher = None
+    if script is not None and settings.max_batch_size > 1 and batchable(script) is None:
+        batcher = MicroBatcher(
+            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout
+        )
 
     def instrumented(route: str, handler: Callable[[Request, str, str | None], Awaitable[tuple[Response, int]]]):
         metrics = RouteMetrics(route)
@@ -223,8 +229,12 @@ def create_app(
             )
         assert script is not None
         headers = dict(request.headers) if wants_headers else {}
+        rows = batcher.accepts(parsed) if batcher is not None else None
         try:
-            result = await call_in_thread(executor, timeout_s, script.call, body, headers, parsed)
+            if rows is not None:
+                result = await batcher.submit(rows)  # type: ignore[union-attr]
+            else:
+                result = await call_in_thread(executor, timeout_s, script.call, body, headers, parsed)
         except ScoringTimeout:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (
