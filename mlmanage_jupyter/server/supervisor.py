@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,11 +81,14 @@ def usable_cpus() -> int:
     return max(1, n)
 
 
-def worker_count(env: dict[str, str]) -> int:
-    """Workers of a generation: ``MLMANAGE_WORKERS``, else Azure's ``WORKER_COUNT``
-    (azureml-inference-server-http's variable), else :func:`usable_cpus` (one CPU-bound
-    worker per usable core). Raises ConfigError naming the variable on a bad value."""
-    for name in ("MLMANAGE_WORKERS", "WORKER_COUNT"):
+def worker_count(env: Mapping[str, str]) -> int:
+    """Workers of a generation: Azure's ``WORKER_COUNT`` (azureml-inference-server-http's
+    variable; an Azure user sets it in ``Environment.environment_variables``, which reach the
+    engine verbatim, so it wins over the deployment's ``workers``), else ``MLMANAGE_WORKERS``,
+    else :func:`usable_cpus` (one CPU-bound worker per usable core). Raises ConfigError naming
+    the variable on a bad value."""
+    counts: dict[str, int] = {}
+    for name in ("WORKER_COUNT", "MLMANAGE_WORKERS"):
         raw = (env.get(name) or "").strip()
         if not raw:
             continue
@@ -94,8 +98,12 @@ def worker_count(env: dict[str, str]) -> int:
             raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
         if n < 1:
             raise ConfigError(f"{name} must be >= 1, got {n}")
-        return n
-    return usable_cpus()
+        counts[name] = n
+    if "WORKER_COUNT" in counts:
+        if counts.get("MLMANAGE_WORKERS", counts["WORKER_COUNT"]) != counts["WORKER_COUNT"]:
+            log.info("WORKER_COUNT=%d overrides MLMANAGE_WORKERS=%d", counts["WORKER_COUNT"], counts["MLMANAGE_WORKERS"])
+        return counts["WORKER_COUNT"]
+    return counts.get("MLMANAGE_WORKERS") or usable_cpus()
 
 
 @dataclass

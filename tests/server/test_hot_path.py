@@ -164,9 +164,9 @@ def test_telemetry_records_are_formatted_at_flush_and_bounded(tmp_path: Path):
 
 
 # -------------------------------------------------------------------------------- worker count
-def test_worker_count_env_then_azure_then_cpus():
-    assert worker_count({"MLMANAGE_WORKERS": "3", "WORKER_COUNT": "5"}) == 3
-    assert worker_count({"WORKER_COUNT": "5"}) == 5
+def test_worker_count_azure_then_env_then_cpus():
+    assert worker_count({"MLMANAGE_WORKERS": "3", "WORKER_COUNT": "5"}) == 5
+    assert worker_count({"MLMANAGE_WORKERS": "3"}) == 3
     assert worker_count({}) == usable_cpus() >= 1
     with pytest.raises(ConfigError, match="WORKER_COUNT must be an integer"):
         worker_count({"WORKER_COUNT": "two"})
