@@ -2,10 +2,10 @@
 
 It runs inside every deployment (a local process, a container, a pod) and imports nothing
 from ``mlmanage_jupyter.core``; its dependencies are the ``serve`` extra (starlette, uvicorn,
-prometheus-client, inference-schema).
+prometheus-client, inference-schema, orjson).
 
 ``python -m mlmanage_jupyter.server`` starts the supervisor (:mod:`.supervisor`), which opens
-ONE listening socket and runs ``MLMANAGE_WORKERS`` worker processes (:mod:`.worker`) that
+ONE listening socket and runs ``MLMANAGE_WORKERS`` (default: the usable cores) worker processes (:mod:`.worker`) that
 accept on it. Routes (compatible with ``azureml-inference-server-http``):
 
 * ``GET /``: liveness, ``Healthy``;
