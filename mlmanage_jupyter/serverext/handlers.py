@@ -25,6 +25,7 @@ Routes (JSON in and out; errors are ``{"error": message}`` with 400 bad input, 4
     GET    services/<name>/logs?follow=1        text/event-stream: ``event: line`` per log line
                                                 (JSON string data), ``event: error``, ``event: end``
     GET    services/<name>/telemetry[?since=]   telemetry summary (latencies in ms)
+    GET    readme                               {"markdown"}: the package's README (its long description)
 
 Blocking core calls run on a thread pool, never on the server's event loop.
 """
@@ -37,6 +38,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import PackageNotFoundError, metadata
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -201,6 +203,22 @@ class TelemetryHandler(_Handler):
         self.reply(await self.run(core_api.telemetry_summary, name, self.get_query_argument("since", None)))
 
 
+def readme() -> str:
+    """The README this package was built with (the wheel's long description)."""
+    try:
+        meta = metadata("mlmanage-jupyter")
+    except PackageNotFoundError:
+        return "mlmanage-jupyter is not installed as a package: no README to show."
+    return meta.get_payload() or meta.get("Description") or "(no README in the package metadata)"  # type: ignore[attr-defined]
+
+
+class ReadmeHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"markdown": await self.run(readme)})
+
+
 class LogsHandler(_Handler):
     _stop: threading.Event | None = None
 
@@ -268,6 +286,7 @@ def handlers(base_url: str) -> list[tuple[str, type[web.RequestHandler]]]:
         (url_path_join(api, "models"), ModelsHandler),
         (url_path_join(api, "models", "([^/]+)", "([^/]+)"), ModelHandler),
         (url_path_join(api, "images"), ImagesHandler),
+        (url_path_join(api, "readme"), ReadmeHandler),
         (url_path_join(api, "services"), ServicesHandler),
         (svc, ServiceHandler),
         (url_path_join(svc, "update"), UpdateHandler),

@@ -34,8 +34,8 @@ class LabEnv(NamedTuple):
     expected: float  # v1's prediction for SAMPLE
 
 
-def make_lab_env(ws: Any, tmp: Path) -> LabEnv:
-    """Register ``diabetes`` v1 (LinearRegression) and v2 (the same refit on half the data)
+def make_lab_env(ws: Any, tmp: Path, name: str = "diabetes") -> LabEnv:
+    """Register ``name`` v1 (LinearRegression) and v2 (the same refit on half the data)
     and write the entry script ``<tmp>/score.py``."""
     import joblib
     from sklearn.datasets import load_diabetes
@@ -52,7 +52,7 @@ def make_lab_env(ws: Any, tmp: Path) -> LabEnv:
         path = tmp / f"m{version}" / "sklearn_regression_model.pkl"
         path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(fitted, path)
-        models.append(Model.register(ws, str(path), "diabetes", tags={"area": "health", "v": str(version)},
+        models.append(Model.register(ws, str(path), name, tags={"area": "health", "v": str(version)},
                                      model_framework="ScikitLearn"))  # fmt: skip
     script = tmp / "score.py"
     script.write_text(SCORE)
@@ -60,7 +60,7 @@ def make_lab_env(ws: Any, tmp: Path) -> LabEnv:
 
 
 def deploy_local(env: LabEnv, name: str, auth: bool = True) -> Any:
-    """Deploy ``diabetes:1`` as local service ``name`` and wait until it is Healthy."""
+    """Deploy v1 of the model as local service ``name`` and wait until it is Healthy."""
     from mlmanage_jupyter import InferenceConfig, LocalWebservice, Model
 
     svc = Model.deploy(env.workspace, name, [env.models[0]], InferenceConfig(entry_script=str(env.script)),

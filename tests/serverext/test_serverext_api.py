@@ -43,6 +43,7 @@ async def test_every_route_needs_jupyters_auth(jp_fetch: Any, http_server_client
     # with the token the same route answers
     info = await get_json(jp_fetch, "workspace")
     assert Path(info["path"]) == workspace.path and info["lastEventId"] == 0
+    assert "# mlmanage-jupyter" in (await get_json(jp_fetch, "readme"))["markdown"]
 
 
 async def test_xsrf_enforced_for_cookie_sessions(jp_fetch: Any, http_server_client: Any, jp_base_url: str,
