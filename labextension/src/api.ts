@@ -171,3 +171,11 @@ export function swaggerExample(doc: any): unknown {
   const def = doc?.definitions?.ServiceInput;
   return def?.example;
 }
+
+/** Indented JSON with arrays of numbers/strings kept on one line (readable tensors). */
+export function prettyJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /\[\s*((?:-?[\d.eE+-]+|"[^"\n]*"|true|false|null)(?:,\s*(?:-?[\d.eE+-]+|"[^"\n]*"|true|false|null))*)\s*\]/g,
+    (_m: string, inner: string) => `[${inner.replace(/,\s+/g, ', ')}]`
+  );
+}

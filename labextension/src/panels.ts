@@ -1,7 +1,7 @@
 /** Main-area panels: a service's logs (following), the endpoint console, a JSON viewer. */
 import { Widget } from '@lumino/widgets';
 
-import { api, followLogs, swaggerExample } from './api';
+import { api, followLogs, prettyJson, swaggerExample } from './api';
 import { h } from './dom';
 
 const MAX_LINES = 5000;
@@ -100,7 +100,7 @@ export class ConsolePanel extends Widget {
       /* no swagger: an empty object */
     }
     if (!this._editor.value) {
-      this._editor.value = JSON.stringify(example ?? {}, null, 2);
+      this._editor.value = prettyJson(example ?? {});
     }
   }
 
@@ -113,7 +113,7 @@ export class ConsolePanel extends Widget {
       const ok = r.status >= 200 && r.status < 300;
       this._result.textContent = `${r.status === 0 ? 'unreachable' : `HTTP ${r.status}`} · ${r.latencyMs.toFixed(1)} ms`;
       this._result.classList.add(ok ? 'mlm-ok' : 'mlm-error');
-      this._body.textContent = typeof r.body === 'string' ? r.body : JSON.stringify(r.body, null, 2);
+      this._body.textContent = typeof r.body === 'string' ? r.body : prettyJson(r.body);
     } catch (e) {
       this._result.textContent = (e as Error).message;
       this._result.classList.add('mlm-error');
@@ -140,7 +140,7 @@ export class JsonPanel extends Widget {
     const pre = h('pre', { class: 'mlm-json', tabindex: 0 }, 'loading…');
     this.node.append(pre);
     load().then(
-      doc => (pre.textContent = JSON.stringify(doc, null, 2)),
+      doc => (pre.textContent = prettyJson(doc)),
       e => {
         pre.textContent = (e as Error).message;
         pre.classList.add('mlm-error');
