@@ -59,6 +59,10 @@ export class ModelsSidebar extends Widget {
     void this.refresh();
   }
 
+  protected onAfterShow(): void {
+    void this.refresh(); // ticks skip while hidden: catch up at once
+  }
+
   dispose(): void {
     window.clearInterval(this._timer);
     super.dispose();

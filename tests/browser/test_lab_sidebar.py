@@ -157,3 +157,16 @@ def test_sidebar_in_dark_theme(served: tuple[LabEnv, Any], jupyter_lab: str, bro
         screenshot("lab-sidebar-dark")
     finally:
         _set_theme(page, "JupyterLab Light")
+
+    # update to v2 through the dialog (a rolling update); the sidebar shows the new model
+    env, _svc = served
+    v2 = env.models[1].id
+    page.locator(f'{ITEM} button[data-action="update"]').click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("select").select_option(v2)
+    dialog.locator("button.jp-mod-accept").click()
+    page.locator(f"{ITEM} .mlm-meta", has_text=v2).wait_for(timeout=180_000)
+    page.locator(f'{ITEM}[data-state="Healthy"]').wait_for()
+    from mlmanage_jupyter import Webservice
+
+    assert Webservice(env.workspace, SERVICE).models == [v2]
