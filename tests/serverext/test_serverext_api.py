@@ -194,3 +194,26 @@ async def test_a_local_service_through_the_api(jp_fetch: Any, jp_http_port: int,
 
         for s in Webservice.list(workspace, refresh=False):
             s.delete()
+
+
+@pytest.mark.slow
+async def test_a_failed_service_is_listed_with_its_reason(jp_fetch: Any, workspace: Any, tmp_path: Path) -> None:
+    from mlmanage_jupyter import InferenceConfig, LocalWebservice, Model, Webservice
+    from mlmanage_jupyter.core.errors import DeploymentFailedError
+
+    env = make_lab_env(workspace, tmp_path)
+    bad = tmp_path / "bad.py"
+    bad.write_text("def init():\n    raise ValueError('cannot load the model: boom')\ndef run(data):\n    return data\n")
+    svc = Model.deploy(workspace, "lab-bad-svc", [env.models[0]], InferenceConfig(entry_script=str(bad)),
+                       LocalWebservice.deploy_configuration())  # fmt: skip
+    try:
+        with pytest.raises(DeploymentFailedError):
+            svc.wait_for_deployment(timeout_sec=120)
+        (listed,) = (await get_json(jp_fetch, "services"))["services"]
+        assert listed["name"] == "lab-bad-svc" and listed["state"] == "Failed" and listed["error"]
+        logs = (await get_json(jp_fetch, "services", "lab-bad-svc", "logs"))["logs"]
+        assert "cannot load the model: boom" in logs
+        res = await get_json(jp_fetch, "services", "lab-bad-svc", "score", method="POST", body="{}")
+        assert res["status"] == 0 or res["status"] >= 500  # not serving: reported, not raised
+    finally:
+        Webservice(workspace, "lab-bad-svc").delete()
