@@ -170,3 +170,27 @@ def test_sidebar_in_dark_theme(served: tuple[LabEnv, Any], jupyter_lab: str, bro
     from mlmanage_jupyter import Webservice
 
     assert Webservice(env.workspace, SERVICE).models == [v2]
+
+
+def test_help_readme_and_quickstart_commands(jupyter_lab: str, jupyter_root: Path, browser_page: Any) -> None:
+    page = browser_page
+    page.goto(f"{jupyter_lab}/lab", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mlmanage:open-readme')")
+    # Help menu -> README, rendered as markdown in the main area
+    page.locator(".lm-MenuBar-itemLabel", has_text="Help").click()
+    page.locator(".lm-Menu-itemLabel", has_text="mlmanage-jupyter README").click()
+    page.locator(".mlm-readme h1", has_text="mlmanage-jupyter").wait_for()
+    assert page.locator(".mlm-readme h2", has_text="In the notebook").count() == 1  # the whole README, rendered
+    # no tutorial under the served folder: a clear message, no broken tab
+    page.evaluate("() => { window.jupyterapp.commands.execute('mlmanage:open-quickstart'); }")
+    dialog = page.locator(".jp-Dialog")
+    assert "notebooks/01-quickstart.ipynb" in dialog.inner_text()
+    dialog.locator("button.jp-mod-accept, button.jp-mod-reject").first.click()
+    # with the tutorial there, the command opens it
+    dest = jupyter_root / "notebooks" / "01-quickstart.ipynb"
+    dest.parent.mkdir(exist_ok=True)
+    dest.write_bytes((Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb").read_bytes())
+    page.evaluate("() => window.jupyterapp.commands.execute('mlmanage:open-quickstart')")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget; return !!w && !!w.context && w.context.path === 'notebooks/01-quickstart.ipynb'; }"
+    )
