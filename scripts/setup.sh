@@ -39,6 +39,7 @@ setup_venv() {
 # labextension/ -> mlmanage_jupyter/labextension/ (TypeScript + @jupyterlab/builder; Node only)
 setup_labextension() {
   local lock stamp=labextension/node_modules/.mlmanage-ci-stamp out=mlmanage_jupyter/labextension want
+  local built=labextension/node_modules/.mlmanage-build-stamp
   lock=$(sha256sum labextension/package-lock.json | cut -c1-64)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock" ]; then
     log "npm ci in labextension/"
@@ -47,10 +48,10 @@ setup_labextension() {
     echo "$lock" >"$stamp"
   fi
   want=$(cd labextension && cat package.json tsconfig.json build-labextension.js src/* style/* | sha256sum | cut -c1-64)
-  [ -f "$out/.mlmanage-build-stamp" ] && [ "$(cat "$out/.mlmanage-build-stamp")" = "$want" ] && return 0
+  [ -f "$out/package.json" ] && [ -f "$built" ] && [ "$(cat "$built")" = "$want" ] && return 0
   log "building the JupyterLab extension into $out"
   (cd labextension && npm run --silent build >/dev/null)
-  echo "$want" >"$out/.mlmanage-build-stamp"
+  echo "$want" >"$built"
 }
 
 # The editable install's JupyterLab finds the extension through a link to the build output
