@@ -265,8 +265,8 @@ class LogsHandler(_Handler):
                 await self.flush()
                 if kind == "end":
                     break
-        except StreamClosedError:
-            pass
+        except StreamClosedError:  # the client went away
+            return
         finally:
             stop.set()
         self.finish()

@@ -42,6 +42,27 @@ def served(jupyter_lab: str, jupyter_root: Path, tmp_path: Path) -> Iterator[tup
         ws.engine.dispose()
 
 
+@pytest.fixture
+def page(browser_page: Any, jupyter_lab: str) -> Iterator[Any]:
+    """The browser page; afterwards JupyterLab is left as found for the session's other browser
+    tests: kernels this test started shut down, the saved layout reset (``/lab?reset``)."""
+    yield browser_page
+    try:
+        browser_page.evaluate("""async () => {
+          const app = window.jupyterapp;
+          if (!app) return;
+          const mgr = app.serviceManager.sessions;
+          await mgr.refreshRunning();
+          for (const s of Array.from(mgr.running())) {
+            if (s.path.startsWith('notebooks/01-quickstart')) await mgr.shutdown(s.id);
+          }
+        }""")
+        browser_page.goto(f"{jupyter_lab}/lab?reset", wait_until="domcontentloaded")
+        browser_page.wait_for_function("() => window.jupyterapp && !location.search.includes('reset')", timeout=60_000)
+    except Exception as e:  # cleanup must not hide the test's own outcome
+        print(f"cleanup after the sidebar test: {e}")
+
+
 def _set_theme(page: Any, theme: str) -> None:
     page.evaluate(_JS_THEME, theme)
     light = "true" if theme == "JupyterLab Light" else "false"
@@ -50,10 +71,9 @@ def _set_theme(page: Any, theme: str) -> None:
 
 
 def test_sidebar_lists_logs_scores_and_deletes(
-    served: tuple[LabEnv, Any], jupyter_lab: str, browser_page: Any, screenshot: Callable[..., Path]
+    served: tuple[LabEnv, Any], jupyter_lab: str, page: Any, screenshot: Callable[..., Path]
 ) -> None:
     env, svc = served
-    page = browser_page
     page.goto(f"{jupyter_lab}/lab", wait_until="domcontentloaded")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mlmanage:open-registry')")
     # commands in the palette and a Launcher card
@@ -130,9 +150,8 @@ def test_sidebar_lists_logs_scores_and_deletes(
     assert used.inner_text() == f"used by image {SERVICE}:1"  # the image stays registered
 
 
-def test_sidebar_in_dark_theme(served: tuple[LabEnv, Any], jupyter_lab: str, browser_page: Any,
+def test_sidebar_in_dark_theme(served: tuple[LabEnv, Any], jupyter_lab: str, page: Any,
                                screenshot: Callable[..., Path]) -> None:  # fmt: skip
-    page = browser_page
     page.goto(f"{jupyter_lab}/lab", wait_until="domcontentloaded")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mlmanage:open-registry')")
     page.evaluate("() => window.jupyterapp.commands.execute('mlmanage:open-registry')")
@@ -172,8 +191,7 @@ def test_sidebar_in_dark_theme(served: tuple[LabEnv, Any], jupyter_lab: str, bro
     assert Webservice(env.workspace, SERVICE).models == [v2]
 
 
-def test_help_readme_and_quickstart_commands(jupyter_lab: str, jupyter_root: Path, browser_page: Any) -> None:
-    page = browser_page
+def test_help_readme_and_quickstart_commands(jupyter_lab: str, jupyter_root: Path, page: Any) -> None:
     page.goto(f"{jupyter_lab}/lab", wait_until="domcontentloaded")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mlmanage:open-readme')")
     # Help menu -> README, rendered as markdown in the main area
@@ -191,6 +209,9 @@ def test_help_readme_and_quickstart_commands(jupyter_lab: str, jupyter_root: Pat
     dest.parent.mkdir(exist_ok=True)
     dest.write_bytes((Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb").read_bytes())
     page.evaluate("() => window.jupyterapp.commands.execute('mlmanage:open-quickstart')")
-    page.wait_for_function(
-        "() => { const w = window.jupyterapp.shell.currentWidget; return !!w && !!w.context && w.context.path === 'notebooks/01-quickstart.ipynb'; }"
-    )
+    try:
+        page.wait_for_function(
+            "() => { const w = window.jupyterapp.shell.currentWidget; return !!w && !!w.context && w.context.path === 'notebooks/01-quickstart.ipynb'; }"
+        )
+    finally:
+        dest.unlink()
