@@ -39,7 +39,7 @@ def served(jupyter_lab: str, jupyter_root: Path, tmp_path: Path) -> Iterator[tup
     finally:
         if any(s.name == SERVICE for s in Webservice.list(ws, refresh=False)):
             Webservice(ws, SERVICE).delete()
-        ws.engine.dispose()
+        ws.close()
 
 
 @pytest.fixture
@@ -82,7 +82,9 @@ def test_sidebar_lists_logs_scores_and_deletes(
     page.locator(".jp-LauncherCard", has_text="Open model registry").first.wait_for()
 
     # the sidebar, opened from its tab in the left bar (a click, as a user would)
-    page.locator('.jp-SideBar.jp-mod-left li[data-id="mlmanage-sidebar"]').click()
+    page.evaluate("() => window.jupyterapp.restored")
+    if not page.locator(SIDEBAR).is_visible():
+        page.locator('.jp-SideBar.jp-mod-left li[data-id="mlmanage-sidebar"]').click()
     item = page.locator(ITEM)
     item.wait_for()
     page.locator(f'{ITEM}[data-state="Healthy"]').wait_for()
@@ -154,7 +156,7 @@ def test_sidebar_in_dark_theme(served: tuple[LabEnv, Any], jupyter_lab: str, pag
                                screenshot: Callable[..., Path]) -> None:  # fmt: skip
     page.goto(f"{jupyter_lab}/lab", wait_until="domcontentloaded")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('mlmanage:open-registry')")
-    page.evaluate("() => window.jupyterapp.commands.execute('mlmanage:open-registry')")
+    page.evaluate("async () => { await window.jupyterapp.restored; await window.jupyterapp.commands.execute('mlmanage:open-registry'); }")
     page.locator(f'{ITEM}[data-state="Healthy"]').wait_for()
     try:
         _set_theme(page, "JupyterLab Dark")
