@@ -53,6 +53,8 @@ class Settings:
         max_request_bytes: larger bodies answer 413 (bytes).
         run_dir: status file, telemetry records, metrics files.
         collect_model_data: collect inputs/predictions.
+        source_directory: the source directory's folder name under ``app_root``
+            (``AZUREML_SOURCE_DIRECTORY``, Azure's layout) or None.
     """
 
     app_root: Path
@@ -71,6 +73,7 @@ class Settings:
     max_request_bytes: int
     run_dir: Path
     collect_model_data: bool
+    source_directory: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,4 +99,16 @@ class Settings:
             max_request_bytes=_int(env, "MLMANAGE_MAX_REQUEST_BYTES", 100 * 1024 * 1024),
             run_dir=Path(run_dir),
             collect_model_data=env.get("MLMANAGE_COLLECT_MODEL_DATA", "0").lower() in ("1", "true", "yes"),
+            source_directory=_first(env, "MLMANAGE_SOURCE_DIRECTORY", "AZUREML_SOURCE_DIRECTORY"),
         )
+
+    def azure_env(self) -> dict[str, str]:
+        """Azure's variables as its inference server sets them, for scripts that read them:
+        ``AML_APP_ROOT`` (app root), ``AZUREML_ENTRY_SCRIPT`` (relative to it),
+        ``AZUREML_SOURCE_DIRECTORY`` (when there is one), ``AZUREML_MODEL_DIR``."""
+        out = {"AML_APP_ROOT": str(self.app_root), "AZUREML_ENTRY_SCRIPT": self.entry_script}
+        if self.source_directory:
+            out["AZUREML_SOURCE_DIRECTORY"] = self.source_directory
+        if self.model_dir:
+            out["AZUREML_MODEL_DIR"] = self.model_dir
+        return out

@@ -56,7 +56,8 @@ def main() -> int:
     else:
         try:
             log.info("loading entry script %s", settings.app_root / settings.entry_script)
-            script = EntryScript(settings.app_root, settings.entry_script)
+            os.environ.update(settings.azure_env())
+            script = EntryScript(settings.app_root, settings.entry_script, settings.source_directory)
             log.info("calling init()")
             script.init()
             log.info("init() completed")
