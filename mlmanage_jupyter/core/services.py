@@ -502,12 +502,14 @@ class ServiceList(list):  # type: ignore[type-arg]
 
 
 def _inference_config_of(img: Image) -> InferenceConfig:
-    """The inference config an image was built from (its ``app/`` folder as source)."""
+    """The inference config an image was built from (its ``app/<source directory>`` folder as source)."""
     from mlmanage_jupyter.core.environment import Environment
 
+    src = img.spec.get("source_directory")
+    entry = img.entry_script[len(src) + 1:] if src and img.entry_script.startswith(f"{src}/") else img.entry_script
     return InferenceConfig(
-        entry_script=img.entry_script,
-        source_directory=str(img.context_path / "app"),
+        entry_script=entry,
+        source_directory=str(img.context_path / "app" / src) if src and entry != img.entry_script else str(img.context_path / "app"),
         environment=Environment.from_dict(img.spec.get("environment") or {}),
     )
 

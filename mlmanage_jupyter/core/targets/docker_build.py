@@ -518,7 +518,8 @@ RUN python -m pip install --no-cache-dir --disable-pip-version-check --no-deps -
 COPY azureml-models/ {APP_ROOT}/azureml-models/
 {_env_line({"AZUREML_MODEL_DIR": model_dir, "MLMANAGE_MODEL_DIR": model_dir, "MLMANAGE_MODELS": models})}
 COPY app/ {APP_ROOT}/app/
-{_env_line({"MLMANAGE_ENTRY_SCRIPT": image.entry_script, "AZUREML_ENTRY_SCRIPT": image.entry_script})}
+{_env_line({"MLMANAGE_ENTRY_SCRIPT": image.entry_script, "AZUREML_ENTRY_SCRIPT": image.entry_script,
+            "AZUREML_SOURCE_DIRECTORY": image.spec.get("source_directory") or ""})}
 WORKDIR {APP_ROOT}/app
 USER {uid}:{uid}
 EXPOSE {ENGINE_PORT}

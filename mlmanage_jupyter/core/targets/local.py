@@ -102,6 +102,7 @@ class LocalTarget(Target):
         return {
             "MLMANAGE_APP_ROOT": str(ctx / "app"),
             "MLMANAGE_ENTRY_SCRIPT": str(image.spec.get("entry_script") or "score.py"),
+            "AZUREML_SOURCE_DIRECTORY": str(image.spec.get("source_directory") or ""),
             "AZUREML_MODEL_DIR": model_dir,
             "MLMANAGE_MODEL_DIR": model_dir,
             "MLMANAGE_MODELS": models,

@@ -1,0 +1,413 @@
+"""Azure ML v1 entry scripts, as Azure's docs write them, run unchanged on the local target.
+
+Scripts come from MicrosoftDocs azure-docs ``articles/machine-learning/v1/``:
+``how-to-deploy-advanced-entry-script.md`` (binary ``@rawhttp``, CORS, Power BI schema,
+several models) and ``how-to-enable-data-collection.md`` (``ModelDataCollector``). The only
+edits are the ones any current Python needs (noted where made).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import requests
+from conftest import write_source
+from PIL import Image as PILImage
+
+pytestmark = pytest.mark.slow
+
+# how-to-deploy-advanced-entry-script.md, "Binary (that is, image) data"
+BINARY_SCORE = '''
+from azureml.contrib.services.aml_request import AMLRequest, rawhttp
+from azureml.contrib.services.aml_response import AMLResponse
+from PIL import Image
+import json
+
+
+def init():
+    print("This is init()")
+
+
+@rawhttp
+def run(request):
+    print("This is run()")
+
+    if request.method == 'GET':
+        # For this example, just return the URL for GETs.
+        respBody = str.encode(request.full_path)
+        return AMLResponse(respBody, 200)
+    elif request.method == 'POST':
+        file_bytes = request.files["image"]
+        image = Image.open(file_bytes).convert('RGB')
+        # For a real-world solution, you would load the data from reqBody
+        # and send it to the model. Then return the response.
+
+        # For demonstration purposes, this example just returns the size of the image as the response.
+        return AMLResponse(json.dumps(image.size), 200)
+    else:
+        return AMLResponse("bad request", 500)
+'''
+
+# how-to-deploy-advanced-entry-script.md, "Cross-origin resource sharing (CORS)"
+CORS_SCORE = '''
+from azureml.contrib.services.aml_request import AMLRequest, rawhttp
+from azureml.contrib.services.aml_response import AMLResponse
+
+
+def init():
+    print("This is init()")
+
+@rawhttp
+def run(request):
+    print("This is run()")
+    print("Request: [{0}]".format(request))
+    if request.method == 'GET':
+        # For this example, just return the URL for GET.
+        # For a real-world solution, you would load the data from URL params or headers
+        # and send it to the model. Then return the response.
+        respBody = str.encode(request.full_path)
+        resp = AMLResponse(respBody, 200)
+        resp.headers["Allow"] = "OPTIONS, GET, POST"
+        resp.headers["Access-Control-Allow-Methods"] = "OPTIONS, GET, POST"
+        resp.headers['Access-Control-Allow-Origin'] = "http://www.example.com"
+        resp.headers['Access-Control-Allow-Headers'] = "*"
+        return resp
+    elif request.method == 'POST':
+        reqBody = request.get_data(False)
+        # For a real-world solution, you would load the data from reqBody
+        # and send it to the model. Then return the response.
+        resp = AMLResponse(reqBody, 200)
+        resp.headers["Allow"] = "OPTIONS, GET, POST"
+        resp.headers["Access-Control-Allow-Methods"] = "OPTIONS, GET, POST"
+        resp.headers['Access-Control-Allow-Origin'] = "http://www.example.com"
+        resp.headers['Access-Control-Allow-Headers'] = "*"
+        return resp
+    elif request.method == 'OPTIONS':
+        resp = AMLResponse("", 200)
+        resp.headers["Allow"] = "OPTIONS, GET, POST"
+        resp.headers["Access-Control-Allow-Methods"] = "OPTIONS, GET, POST"
+        resp.headers['Access-Control-Allow-Origin'] = "http://www.example.com"
+        resp.headers['Access-Control-Allow-Headers'] = "*"
+        return resp
+    else:
+        return AMLResponse("bad request", 400)
+'''
+
+# how-to-deploy-advanced-entry-script.md, "Power BI compatible endpoint". Edits: the page's
+# `import azureml.train.automl` (AutoML, unused) and `from sklearn.externals import joblib`
+# (removed from scikit-learn 0.23) become `import joblib`; the page forgot `import os`.
+POWER_BI_SCORE = '''
+import json
+import os
+import pickle
+import numpy as np
+import pandas as pd
+import joblib
+from sklearn.linear_model import Ridge
+
+from inference_schema.schema_decorators import input_schema, output_schema
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+from inference_schema.parameter_types.pandas_parameter_type import PandasParameterType
+
+
+def init():
+    global model
+    # Replace filename if needed.
+    model_path = os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'sklearn_regression_model.pkl')
+    # Deserialize the model file back into a sklearn model.
+    model = joblib.load(model_path)
+
+
+# providing 3 sample inputs for schema generation
+numpy_sample_input = NumpyParameterType(np.array([[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]],dtype='float64'))
+pandas_sample_input = PandasParameterType(pd.DataFrame({'name': ['Sarah', 'John'], 'age': [25, 26]}))
+standard_sample_input = StandardPythonParameterType(0.0)
+
+# This is a nested input sample, any item wrapped by `ParameterType` will be described by schema
+sample_input = StandardPythonParameterType({'input1': numpy_sample_input,
+                                        'input2': pandas_sample_input,
+                                        'input3': standard_sample_input})
+
+sample_global_parameters = StandardPythonParameterType(1.0) # this is optional
+sample_output = StandardPythonParameterType([1.0, 1.0])
+outputs = StandardPythonParameterType({'Results':sample_output}) # 'Results' is case sensitive
+
+@input_schema('Inputs', sample_input)
+# 'Inputs' is case sensitive
+
+@input_schema('GlobalParameters', sample_global_parameters)
+# this is optional, 'GlobalParameters' is case sensitive
+
+@output_schema(outputs)
+
+def run(Inputs, GlobalParameters):
+    # the parameters here have to match those in decorator, both 'Inputs' and
+    # 'GlobalParameters' here are case sensitive
+    try:
+        data = Inputs['input1']
+        # data will be convert to target format
+        assert isinstance(data, np.ndarray)
+        result = model.predict(data)
+        return result.tolist()
+    except Exception as e:
+        error = str(e)
+        return error
+'''
+
+# "Load registered models" (several models, AZUREML_MODEL_DIR and get_model_path), plus what
+# scripts commonly do with Azure's source-directory layout, Run.get_context() and Workspace.
+MULTI_MODEL_SCORE = '''
+import json
+import os
+import joblib
+from azureml.core import Workspace
+from azureml.core.model import Model
+from azureml.core.run import Run
+import helper  # a sibling module of the source directory
+
+import mlmanage_jupyter
+
+
+def init():
+    global first, second, extra, paths
+    first_model_path = os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'my_first_model', '1', 'my_first_model.pkl')
+    second_model_path = os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'my_second_model', '2', 'my_second_model.pkl')
+    first = joblib.load(first_model_path)
+    second = joblib.load(second_model_path)
+    # Azure's layout: the cwd is AML_APP_ROOT, the source directory a folder in it
+    with open(os.path.join('.', os.environ['AZUREML_SOURCE_DIRECTORY'], 'extra.json')) as f:
+        extra = json.load(f)
+    paths = {
+        'first': Model.get_model_path('my_first_model'),
+        'second': Model.get_model_path('my_second_model', version=2),
+        'first_mlmanage': mlmanage_jupyter.Model.get_model_path('my_first_model'),
+        'first_file': first_model_path,
+    }
+    Run.get_context().log('init_done', 1)
+
+
+def run(raw_data):
+    try:
+        Workspace.from_config()
+        cloud = 'no error'
+    except Exception as e:
+        cloud = type(e).__name__ + ': ' + str(e)
+    try:
+        Model.get_model_path('not_deployed')
+        missing = 'no error'
+    except Exception as e:
+        missing = str(e)
+    return {
+        'first': first, 'second': second, 'extra': extra, 'helper': helper.HELLO, 'paths': paths,
+        'cloud': cloud, 'missing': missing, 'cwd': os.getcwd(),
+        'env': {k: os.environ.get(k) for k in ('AML_APP_ROOT', 'AZUREML_ENTRY_SCRIPT', 'AZUREML_SOURCE_DIRECTORY')},
+    }
+'''
+
+# how-to-enable-data-collection.md: ModelDataCollector in init(), collect() in run()
+DATA_COLLECTION_SCORE = '''
+import json
+import os
+import numpy as np
+import joblib
+from azureml.monitoring import ModelDataCollector
+
+
+def init():
+    global model, inputs_dc, prediction_dc
+    model = joblib.load(os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'sklearn_regression_model.pkl'))
+    inputs_dc = ModelDataCollector("best_model", designation="inputs", feature_names=["feat1", "feat2", "feat3", "feat4", "feat5", "feat6", "feat7", "feat8", "feat9", "feat10"])
+    prediction_dc = ModelDataCollector("best_model", designation="predictions", feature_names=["prediction1"])
+
+
+def run(raw_data):
+    data = json.loads(raw_data)["data"]
+    data = np.array(data)
+    result = model.predict(data)
+    inputs_dc.collect(data) #this call is saving our input data into Azure Blob
+    prediction_dc.collect(result) #this call is saving our prediction data into Azure Blob
+    return result.tolist()
+'''
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (width, height), (200, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def placeholder_model(workspace: Any, tmp_path: Path) -> Any:
+    from mlmanage_jupyter import Model
+
+    f = tmp_path / "models" / "placeholder.txt"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("unused\n")
+    return Model.register(workspace, str(f), "placeholder")
+
+
+@pytest.fixture
+def ridge_model(workspace: Any, tmp_path: Path) -> Any:
+    """A Ridge regression on 10 features saved as ``sklearn_regression_model.pkl`` (the docs' file)."""
+    from sklearn.linear_model import Ridge
+
+    from mlmanage_jupyter import Model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 10))
+    y = X @ np.arange(1, 11) + 3.0
+    f = tmp_path / "ridge" / "sklearn_regression_model.pkl"
+    f.parent.mkdir(parents=True)
+    joblib.dump(Ridge(alpha=1e-6).fit(X, y), f)
+    return Model.register(workspace, str(f), "best_model")
+
+
+def test_binary_image_with_rawhttp(deploy_local: Any, placeholder_model: Any, tmp_path: Path) -> None:
+    src = write_source(tmp_path / "binary_src", {"score.py": BINARY_SCORE})
+    svc = deploy_local("az-binary", [placeholder_model], src)
+    # the client from the docs: requests' multipart upload of the image
+    r = requests.post(svc.scoring_uri, files={"image": _png(37, 21)}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json() == [37, 21]
+    r = requests.get(svc.scoring_uri, params={"a": "1", "b": "x y"}, timeout=30)
+    assert (r.status_code, r.text) == (200, "/score?a=1&b=x+y")
+    # a POST without the multipart field: the script's KeyError is a 500 naming it
+    r = requests.post(svc.scoring_uri, data=_png(5, 5), headers={"Content-Type": "application/octet-stream"}, timeout=30)
+    assert r.status_code == 500 and "KeyError" in r.json()["error"]["message"]
+    # the script's own answer for a method it does not handle
+    r = requests.options(svc.scoring_uri, timeout=30)
+    assert (r.status_code, r.text) == (500, "bad request")
+    assert "This is run()" in svc.get_logs()
+
+
+def test_cors_preflight_and_echo(deploy_local: Any, placeholder_model: Any, tmp_path: Path) -> None:
+    src = write_source(tmp_path / "cors_src", {"score.py": CORS_SCORE})
+    svc = deploy_local("az-cors", [placeholder_model], src, auth_enabled=True)
+    key = svc.get_keys()[0]
+    # a browser's preflight carries no credentials: it reaches the script, which answers it
+    r = requests.options(
+        svc.scoring_uri,
+        headers={"Origin": "http://www.example.com", "Access-Control-Request-Method": "POST"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "http://www.example.com"
+    assert r.headers["Access-Control-Allow-Methods"] == "OPTIONS, GET, POST"
+    assert r.headers["Allow"] == "OPTIONS, GET, POST"
+    # POST echoes the raw body (binary too), with the script's headers
+    body = bytes(range(256))
+    r = requests.post(svc.scoring_uri, data=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert r.status_code == 200 and r.content == body
+    assert r.headers["Access-Control-Allow-Origin"] == "http://www.example.com"
+    assert r.headers["x-ms-request-id"]
+    # GET and POST still need the key
+    assert requests.post(svc.scoring_uri, data=b"x", timeout=30).status_code == 401
+    r = requests.get(svc.scoring_uri + "?q=1", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert (r.status_code, r.text) == (200, "/score?q=1")
+    # an empty POST body is allowed for raw scripts
+    r = requests.post(svc.scoring_uri, data=b"", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert (r.status_code, r.content) == (200, b"")
+    # a method the route does not serve
+    assert requests.put(svc.scoring_uri, data=b"x", timeout=30).status_code == 405
+
+
+def test_power_bi_schema(deploy_local: Any, ridge_model: Any, tmp_path: Path) -> None:
+    src = write_source(tmp_path / "pbi_src", {"score.py": POWER_BI_SCORE})
+    svc = deploy_local("az-powerbi", [ridge_model], src)
+    swagger = requests.get(svc.swagger_uri, timeout=30).json()
+    schema = swagger["components"]["schemas"]["ServiceInput"]
+    assert set(schema["properties"]) == {"Inputs", "GlobalParameters"}
+    assert set(schema["properties"]["Inputs"]["properties"]) == {"input1", "input2", "input3"}
+    assert "Results" in swagger["components"]["schemas"]["ServiceOutput"]["properties"]
+    rows = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [0] * 10]
+    payload = {
+        "Inputs": {"input1": rows, "input2": [{"name": "Sarah", "age": 25}], "input3": 0.0},
+        "GlobalParameters": 1.0,
+    }
+    r = requests.post(svc.scoring_uri, json=payload, timeout=30)
+    assert r.status_code == 200, r.text
+    expected = np.array(rows) @ np.arange(1, 11) + 3.0
+    assert np.allclose(r.json(), expected, atol=1e-3)
+    # a missing 'Inputs' key: one precise 400
+    r = requests.post(svc.scoring_uri, json={"GlobalParameters": 1.0}, timeout=30)
+    assert r.status_code == 400 and "'Inputs'" in r.json()["error"]["message"]
+    # a plain GET is not served for a non-raw script
+    assert requests.get(svc.scoring_uri, timeout=30).status_code == 405
+
+
+def test_multiple_models_source_directory_and_run_context(deploy_local: Any, workspace: Any, tmp_path: Path) -> None:
+    from mlmanage_jupyter import Model
+
+    def reg(name: str, value: str) -> Any:
+        f = tmp_path / "reg" / name / f"{name}.pkl"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(value, f)
+        return Model.register(workspace, str(f), name)
+
+    first = reg("my_first_model", "first v1")
+    reg("my_second_model", "second v1")
+    second = reg("my_second_model", "second v2")
+    assert (first.version, second.version) == (1, 2)
+    src = write_source(
+        tmp_path / "my_project",
+        {"score.py": MULTI_MODEL_SCORE, "helper.py": "HELLO = 'from helper'\n", "extra.json": '{"threshold": 0.5}'},
+    )
+    svc = deploy_local("az-multi", [first, second], src)
+    out = svc.run(json.dumps({"data": []}))
+    assert (out["first"], out["second"], out["extra"], out["helper"]) == ("first v1", "second v2", {"threshold": 0.5}, "from helper")
+    p = out["paths"]
+    assert p["first"] == p["first_file"] and p["first"].endswith("/my_first_model/1/my_first_model.pkl")
+    assert p["second"].endswith("/my_second_model/2/my_second_model.pkl")
+    assert p["first_mlmanage"] == p["first"]
+    assert out["env"]["AZUREML_SOURCE_DIRECTORY"] == "my_project"
+    assert out["env"]["AZUREML_ENTRY_SCRIPT"] == "my_project/score.py"
+    assert out["cwd"] == out["env"]["AML_APP_ROOT"]
+    assert out["cloud"].startswith("CloudNotAvailable: Workspace.from_config needs the Azure ML cloud SDK")
+    assert "'not_deployed' is not deployed with this service; deployed: my_first_model, my_second_model" in out["missing"]
+    logs = svc.get_logs()
+    assert "metric init_done=1" in logs
+
+
+def _collected(svc: Any, n: int) -> Any:
+    deadline = time.monotonic() + 30
+    while True:
+        df = svc.get_collected_data()
+        if len(df) >= n or time.monotonic() > deadline:
+            return df
+        time.sleep(0.3)
+
+
+def test_model_data_collector(deploy_local: Any, ridge_model: Any, tmp_path: Path) -> None:
+    src = write_source(tmp_path / "dc_src", {"score.py": DATA_COLLECTION_SCORE})
+    svc = deploy_local("az-collect", [ridge_model], src, collect_model_data=True)
+    rows = [[1.0] * 10, [0.0] * 10]
+    preds = svc.run(json.dumps({"data": rows}))
+    assert len(preds) == 2
+    # engine's own record (1) + the script's inputs (1) and predictions (1)
+    df = _collected(svc, 3)
+    script = df[df["designation"].notna()].set_index("designation")
+    assert set(script.index) == {"inputs", "predictions"}
+    assert script.loc["inputs", "input"] == rows
+    assert script.loc["inputs", "feature_names"][:2] == ["feat1", "feat2"]
+    assert np.allclose(script.loc["predictions", "prediction"], preds)
+    assert script.loc["inputs", "model"] == "best_model" and str(script.loc["inputs", "model_version"]) == "1"
+    # both records carry the id of the request that produced them
+    assert script.loc["inputs", "request_id"] == script.loc["predictions", "request_id"] != ""
+    own = df[df["designation"].isna()]
+    assert len(own) == 1 and own.iloc[0]["request_id"] == script.loc["inputs", "request_id"]
+
+
+def test_model_data_collector_is_a_noop_when_collection_is_off(deploy_local: Any, ridge_model: Any, tmp_path: Path) -> None:
+    src = write_source(tmp_path / "dc_off_src", {"score.py": DATA_COLLECTION_SCORE})
+    svc = deploy_local("az-collect-off", [ridge_model], src)
+    assert len(svc.run(json.dumps({"data": [[1.0] * 10]}))) == 1
+    assert "data collection is off for this service" in svc.get_logs()
+    assert svc.get_collected_data().empty
