@@ -82,3 +82,27 @@ def test_get_model_path_inside_an_image(workspace: Any, docker_env: Any, tmp_pat
                 Webservice(workspace, svc.name).delete()
             except Exception:  # noqa: BLE001 - best effort cleanup
                 pass
+
+
+def test_rawhttp_cors_script_inside_an_image(workspace: Any, docker_env: Any, tmp_path: Path) -> None:
+    """Azure's CORS example in a container: Werkzeug ships with the engine, OPTIONS reaches the script."""
+    import requests
+    from test_entry_scripts import CORS_SCORE
+
+    from mlmanage_jupyter import DockerWebservice, InferenceConfig, Model, Webservice
+
+    f = tmp_path / "m" / "m.txt"
+    f.parent.mkdir(parents=True)
+    f.write_text("m")
+    model = Model.register(workspace, str(f), "placeholder")
+    ic = InferenceConfig(entry_script="score.py", source_directory=str(write_source(tmp_path / "cors", {"score.py": CORS_SCORE})))
+    svc = Model.deploy(workspace, "az-dk-cors", [model], ic, DockerWebservice.deploy_configuration())
+    try:
+        svc.wait_for_deployment()
+        r = requests.options(svc.scoring_uri, headers={"Origin": "http://www.example.com"}, timeout=30)
+        assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "http://www.example.com"
+        body = bytes(range(256))
+        r = requests.post(svc.scoring_uri, data=body, timeout=30)
+        assert r.status_code == 200 and r.content == body
+    finally:
+        Webservice(workspace, svc.name).delete()
