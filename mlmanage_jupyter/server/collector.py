@@ -61,6 +61,8 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from mlmanage_jupyter.server.entry import dumps
+
 log = logging.getLogger("mlmanage.server.collector")
 
 COLLECTED = Counter("mlmanage_collected_records", "Model data records written by data collection")
@@ -208,7 +210,7 @@ class ModelDataCollector:
         self.flush_s = flush_ms / 1000
         self.max_buffer = max_buffer
         self.worker = f"{os.getpid()}x{uuid.uuid4().hex[:8]}"
-        self._buf: deque[tuple[str, str, bytes, bytes]] = deque()
+        self._buf: deque[tuple[str, str, bytes, Any]] = deque()
         self._pending: list[tuple[str, bytes]] = []  # (key, data) that failed to write
         self._seq = 0  # next record number
         self._batch_no = 0  # next file number
@@ -233,13 +235,17 @@ class ModelDataCollector:
     # -------------------------------------------------------------- request path
     def collect(self, request_id: str, body: bytes, answer: bytes) -> None:
         """Queue one request's input and prediction (O(1), no I/O, never blocks)."""
+        self._enqueue((datetime.now(timezone.utc).isoformat(), request_id, body, answer))
+
+    def _enqueue(self, item: tuple[str, str, bytes, Any]) -> None:
+        """Append one record to the buffer, or drop and count it when the buffer is full."""
         if len(self._buf) >= self.max_buffer:
             self.dropped += 1
             DROPPED.inc()
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.warning("data collection buffer full (%d records): %d records dropped", self.max_buffer, self.dropped)
             return
-        self._buf.append((datetime.now(timezone.utc).isoformat(), request_id, body, answer))
+        self._buf.append(item)
         if len(self._buf) >= self.batch:
             self._wake.set()
 
@@ -374,6 +380,8 @@ class ScriptDataCollector(ModelDataCollector):
         designation: free text naming the data (Azure: ``inputs``, ``predictions``, ...).
         feature_names: column names of the data (stored with each record).
         model_version: overrides the looked-up version.
+        workspace, webservice_name: Azure's parameters; ``webservice_name`` overrides the
+            service name, ``"default"`` (Azure's default) for all three means "not given".
     """
 
     def __init__(
@@ -381,14 +389,16 @@ class ScriptDataCollector(ModelDataCollector):
         model_name: str,
         designation: str = "default",
         feature_names: list[str] | None = None,
-        workspace: str | None = None,
-        webservice_name: str | None = None,
-        model_version: str | int | None = None,
+        workspace: str | None = "default",
+        webservice_name: str | None = "default",
+        model_version: str | int | None = "default",
         **kwargs: Any,
     ) -> None:
         if not isinstance(model_name, str) or not model_name:
             raise ValueError(f"ModelDataCollector needs a model name (str), got {model_name!r}")
         env = os.environ
+        webservice_name = None if webservice_name == "default" else webservice_name
+        model_version = None if model_version == "default" else model_version
         self.designation = str(designation)
         self.feature_names = list(feature_names) if feature_names is not None else None
         self.enabled = collection_enabled(env)
@@ -418,27 +428,19 @@ class ScriptDataCollector(ModelDataCollector):
                 self._shared = shared
 
     def collect(self, input_data: Any, user_correlation_id: str = "") -> None:  # type: ignore[override]
-        """Queue ``input_data`` (any JSON value, numpy array, pandas object) as one record;
-        O(1), never blocks, no I/O. Does nothing when collection is off. Raises ValueError when
-        the data cannot be represented as JSON."""
+        """Queue ``input_data`` (any JSON value, numpy array, pandas object) as one record:
+        serialized to JSON here, written by the background thread (no I/O, never blocks).
+        Does nothing when collection is off. Raises ValueError when the data cannot be
+        represented as JSON."""
         if not self.enabled:
             return
-        from mlmanage_jupyter.server.entry import dumps
-
         try:
             data = dumps(input_data)
         except (TypeError, ValueError) as e:
             raise ValueError(f"ModelDataCollector.collect: cannot store a {type(input_data).__name__} as JSON: {e}")
         target: ModelDataCollector = getattr(self, "_shared", self)
         rid = current_request_id.get() or ""
-        extra = (self.feature_names, user_correlation_id or rid)
-        if len(target._buf) >= target.max_buffer:
-            target.dropped += 1
-            DROPPED.inc()
-            return
-        target._buf.append((datetime.now(timezone.utc).isoformat(), rid, data, extra))  # type: ignore[arg-type]
-        if len(target._buf) >= target.batch:
-            target._wake.set()
+        target._enqueue((datetime.now(timezone.utc).isoformat(), rid, data, (self.feature_names, user_correlation_id or rid)))
 
     def _encode(self, items: list[tuple[str, str, bytes, Any]]) -> tuple[str, bytes]:  # type: ignore[override]
         column = "prediction" if self.designation.lower() in _PREDICTION_DESIGNATIONS else "input"

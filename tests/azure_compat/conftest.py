@@ -4,21 +4,11 @@ them, deployed through the public API (``Model.register``, ``InferenceConfig``, 
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-
-def write_source(folder: Path, files: dict[str, str]) -> Path:
-    """Write ``{relative path: text}`` into ``folder`` (dedented); returns ``folder``."""
-    for rel, text in files.items():
-        p = folder / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text).lstrip("\n"))
-    return folder
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_source
+import requests
+from azure_docs_scripts import CORS_SCORE, write_source
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -86,9 +87,6 @@ def test_get_model_path_inside_an_image(workspace: Any, docker_env: Any, tmp_pat
 
 def test_rawhttp_cors_script_inside_an_image(workspace: Any, docker_env: Any, tmp_path: Path) -> None:
     """Azure's CORS example in a container: Werkzeug ships with the engine, OPTIONS reaches the script."""
-    import requests
-    from test_entry_scripts import CORS_SCORE
-
     from mlmanage_jupyter import DockerWebservice, InferenceConfig, Model, Webservice
 
     f = tmp_path / "m" / "m.txt"

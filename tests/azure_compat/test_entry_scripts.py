@@ -1,10 +1,6 @@
-"""Azure ML v1 entry scripts, as Azure's docs write them, run unchanged on the local target.
-
-Scripts come from MicrosoftDocs azure-docs ``articles/machine-learning/v1/``:
-``how-to-deploy-advanced-entry-script.md`` (binary ``@rawhttp``, CORS, Power BI schema,
-several models) and ``how-to-enable-data-collection.md`` (``ModelDataCollector``). The only
-edits are the ones any current Python needs (noted where made).
-"""
+"""Azure ML v1 entry scripts, in the shape Azure's docs give them, run unchanged on the local
+target (scripts in ``azure_docs_scripts.py``): binary ``@rawhttp``, CORS, the Power BI schema,
+several models, ``ModelDataCollector``."""
 
 from __future__ import annotations
 
@@ -18,224 +14,17 @@ import joblib
 import numpy as np
 import pytest
 import requests
-from conftest import write_source
+from azure_docs_scripts import (
+    BINARY_SCORE,
+    CORS_SCORE,
+    DATA_COLLECTION_SCORE,
+    MULTI_MODEL_SCORE,
+    POWER_BI_SCORE,
+    write_source,
+)
 from PIL import Image as PILImage
 
 pytestmark = pytest.mark.slow
-
-# how-to-deploy-advanced-entry-script.md, "Binary (that is, image) data"
-BINARY_SCORE = '''
-from azureml.contrib.services.aml_request import AMLRequest, rawhttp
-from azureml.contrib.services.aml_response import AMLResponse
-from PIL import Image
-import json
-
-
-def init():
-    print("This is init()")
-
-
-@rawhttp
-def run(request):
-    print("This is run()")
-
-    if request.method == 'GET':
-        # For this example, just return the URL for GETs.
-        respBody = str.encode(request.full_path)
-        return AMLResponse(respBody, 200)
-    elif request.method == 'POST':
-        file_bytes = request.files["image"]
-        image = Image.open(file_bytes).convert('RGB')
-        # For a real-world solution, you would load the data from reqBody
-        # and send it to the model. Then return the response.
-
-        # For demonstration purposes, this example just returns the size of the image as the response.
-        return AMLResponse(json.dumps(image.size), 200)
-    else:
-        return AMLResponse("bad request", 500)
-'''
-
-# how-to-deploy-advanced-entry-script.md, "Cross-origin resource sharing (CORS)"
-CORS_SCORE = '''
-from azureml.contrib.services.aml_request import AMLRequest, rawhttp
-from azureml.contrib.services.aml_response import AMLResponse
-
-
-def init():
-    print("This is init()")
-
-@rawhttp
-def run(request):
-    print("This is run()")
-    print("Request: [{0}]".format(request))
-    if request.method == 'GET':
-        # For this example, just return the URL for GET.
-        # For a real-world solution, you would load the data from URL params or headers
-        # and send it to the model. Then return the response.
-        respBody = str.encode(request.full_path)
-        resp = AMLResponse(respBody, 200)
-        resp.headers["Allow"] = "OPTIONS, GET, POST"
-        resp.headers["Access-Control-Allow-Methods"] = "OPTIONS, GET, POST"
-        resp.headers['Access-Control-Allow-Origin'] = "http://www.example.com"
-        resp.headers['Access-Control-Allow-Headers'] = "*"
-        return resp
-    elif request.method == 'POST':
-        reqBody = request.get_data(False)
-        # For a real-world solution, you would load the data from reqBody
-        # and send it to the model. Then return the response.
-        resp = AMLResponse(reqBody, 200)
-        resp.headers["Allow"] = "OPTIONS, GET, POST"
-        resp.headers["Access-Control-Allow-Methods"] = "OPTIONS, GET, POST"
-        resp.headers['Access-Control-Allow-Origin'] = "http://www.example.com"
-        resp.headers['Access-Control-Allow-Headers'] = "*"
-        return resp
-    elif request.method == 'OPTIONS':
-        resp = AMLResponse("", 200)
-        resp.headers["Allow"] = "OPTIONS, GET, POST"
-        resp.headers["Access-Control-Allow-Methods"] = "OPTIONS, GET, POST"
-        resp.headers['Access-Control-Allow-Origin'] = "http://www.example.com"
-        resp.headers['Access-Control-Allow-Headers'] = "*"
-        return resp
-    else:
-        return AMLResponse("bad request", 400)
-'''
-
-# how-to-deploy-advanced-entry-script.md, "Power BI compatible endpoint". Edits: the page's
-# `import azureml.train.automl` (AutoML, unused) and `from sklearn.externals import joblib`
-# (removed from scikit-learn 0.23) become `import joblib`; the page forgot `import os`.
-POWER_BI_SCORE = '''
-import json
-import os
-import pickle
-import numpy as np
-import pandas as pd
-import joblib
-from sklearn.linear_model import Ridge
-
-from inference_schema.schema_decorators import input_schema, output_schema
-from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
-from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
-from inference_schema.parameter_types.pandas_parameter_type import PandasParameterType
-
-
-def init():
-    global model
-    # Replace filename if needed.
-    model_path = os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'sklearn_regression_model.pkl')
-    # Deserialize the model file back into a sklearn model.
-    model = joblib.load(model_path)
-
-
-# providing 3 sample inputs for schema generation
-numpy_sample_input = NumpyParameterType(np.array([[1,2,3,4,5,6,7,8,9,10],[10,9,8,7,6,5,4,3,2,1]],dtype='float64'))
-pandas_sample_input = PandasParameterType(pd.DataFrame({'name': ['Sarah', 'John'], 'age': [25, 26]}))
-standard_sample_input = StandardPythonParameterType(0.0)
-
-# This is a nested input sample, any item wrapped by `ParameterType` will be described by schema
-sample_input = StandardPythonParameterType({'input1': numpy_sample_input,
-                                        'input2': pandas_sample_input,
-                                        'input3': standard_sample_input})
-
-sample_global_parameters = StandardPythonParameterType(1.0) # this is optional
-sample_output = StandardPythonParameterType([1.0, 1.0])
-outputs = StandardPythonParameterType({'Results':sample_output}) # 'Results' is case sensitive
-
-@input_schema('Inputs', sample_input)
-# 'Inputs' is case sensitive
-
-@input_schema('GlobalParameters', sample_global_parameters)
-# this is optional, 'GlobalParameters' is case sensitive
-
-@output_schema(outputs)
-
-def run(Inputs, GlobalParameters):
-    # the parameters here have to match those in decorator, both 'Inputs' and
-    # 'GlobalParameters' here are case sensitive
-    try:
-        data = Inputs['input1']
-        # data will be convert to target format
-        assert isinstance(data, np.ndarray)
-        result = model.predict(data)
-        return result.tolist()
-    except Exception as e:
-        error = str(e)
-        return error
-'''
-
-# "Load registered models" (several models, AZUREML_MODEL_DIR and get_model_path), plus what
-# scripts commonly do with Azure's source-directory layout, Run.get_context() and Workspace.
-MULTI_MODEL_SCORE = '''
-import json
-import os
-import joblib
-from azureml.core import Workspace
-from azureml.core.model import Model
-from azureml.core.run import Run
-import helper  # a sibling module of the source directory
-
-import mlmanage_jupyter
-
-
-def init():
-    global first, second, extra, paths
-    first_model_path = os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'my_first_model', '1', 'my_first_model.pkl')
-    second_model_path = os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'my_second_model', '2', 'my_second_model.pkl')
-    first = joblib.load(first_model_path)
-    second = joblib.load(second_model_path)
-    # Azure's layout: the cwd is AML_APP_ROOT, the source directory a folder in it
-    with open(os.path.join('.', os.environ['AZUREML_SOURCE_DIRECTORY'], 'extra.json')) as f:
-        extra = json.load(f)
-    paths = {
-        'first': Model.get_model_path('my_first_model'),
-        'second': Model.get_model_path('my_second_model', version=2),
-        'first_mlmanage': mlmanage_jupyter.Model.get_model_path('my_first_model'),
-        'first_file': first_model_path,
-    }
-    Run.get_context().log('init_done', 1)
-
-
-def run(raw_data):
-    try:
-        Workspace.from_config()
-        cloud = 'no error'
-    except Exception as e:
-        cloud = type(e).__name__ + ': ' + str(e)
-    try:
-        Model.get_model_path('not_deployed')
-        missing = 'no error'
-    except Exception as e:
-        missing = str(e)
-    return {
-        'first': first, 'second': second, 'extra': extra, 'helper': helper.HELLO, 'paths': paths,
-        'cloud': cloud, 'missing': missing, 'cwd': os.getcwd(),
-        'env': {k: os.environ.get(k) for k in ('AML_APP_ROOT', 'AZUREML_ENTRY_SCRIPT', 'AZUREML_SOURCE_DIRECTORY')},
-    }
-'''
-
-# how-to-enable-data-collection.md: ModelDataCollector in init(), collect() in run()
-DATA_COLLECTION_SCORE = '''
-import json
-import os
-import numpy as np
-import joblib
-from azureml.monitoring import ModelDataCollector
-
-
-def init():
-    global model, inputs_dc, prediction_dc
-    model = joblib.load(os.path.join(os.getenv('AZUREML_MODEL_DIR'), 'sklearn_regression_model.pkl'))
-    inputs_dc = ModelDataCollector("best_model", designation="inputs", feature_names=["feat1", "feat2", "feat3", "feat4", "feat5", "feat6", "feat7", "feat8", "feat9", "feat10"])
-    prediction_dc = ModelDataCollector("best_model", designation="predictions", feature_names=["prediction1"])
-
-
-def run(raw_data):
-    data = json.loads(raw_data)["data"]
-    data = np.array(data)
-    result = model.predict(data)
-    inputs_dc.collect(data) #this call is saving our input data into Azure Blob
-    prediction_dc.collect(result) #this call is saving our prediction data into Azure Blob
-    return result.tolist()
-'''
 
 
 def _png(width: int, height: int) -> bytes:
@@ -285,7 +74,7 @@ def test_binary_image_with_rawhttp(deploy_local: Any, placeholder_model: Any, tm
     # the script's own answer for a method it does not handle
     r = requests.options(svc.scoring_uri, timeout=30)
     assert (r.status_code, r.text) == (500, "bad request")
-    assert "This is run()" in svc.get_logs()
+    assert "scoring a POST" in svc.get_logs()  # print() reaches the service log
 
 
 def test_cors_preflight_and_echo(deploy_local: Any, placeholder_model: Any, tmp_path: Path) -> None:
