@@ -41,7 +41,7 @@ def main() -> int:
     from sklearn.linear_model import LinearRegression, Ridge
 
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.images import Image
+    from mlmanage_jupyter.core.images import Image, image_spec
     from mlmanage_jupyter.core.registry import Model
     from mlmanage_jupyter.core.targets.docker_build import build_image, docker_client
     from mlmanage_jupyter.core.workspace import Workspace
@@ -69,7 +69,7 @@ def main() -> int:
 
         def timed(img: Image) -> tuple[float, str]:
             t0 = time.perf_counter()
-            tag = build_image(img, lambda _l: None, client=client)
+            tag = build_image(image_spec(img), lambda _l: None, client=client, cache_dir=root / "cache")
             tags.append(tag)
             return time.perf_counter() - t0, tag
 

@@ -371,13 +371,13 @@ def service_deploy(
 def dry_run_text(ws: Any, name: str, models: Sequence[Any], inference_config: Any, cfg: Any) -> str:
     """What a deploy would do: Kubernetes manifests (YAML) for kubernetes, else the image
     and configuration as JSON. Builds (or reuses) the image context; starts nothing."""
-    from mlmanage_jupyter.core.images import Image
+    from mlmanage_jupyter.core.images import Image, image_spec
 
     image = Image.create(ws, name, models, inference_config)
     if cfg.compute_type in ("kubernetes", "aks"):
         from mlmanage_jupyter.core.targets import kubernetes
 
-        return kubernetes.dry_run(name, image, cfg)
+        return kubernetes.dry_run(name, image_spec(image), cfg)
     return json.dumps(
         {"name": name, "computeType": cfg.compute_type, "image": image.serialize(), "deploymentConfig": cfg.to_dict()},
         indent=2,
@@ -591,11 +591,10 @@ def image_export(
     """Export the build context (with a Dockerfile), or with --docker a ``docker save`` tarball."""
     image = _get_image(ctx, image_id, name, version)
     if as_docker:
-        try:
-            from mlmanage_jupyter.core.targets.docker import export_tarball
-        except ImportError as e:
-            raise ValidationError(f"--docker needs the docker target (pip install 'mlmanage-jupyter[docker]'): {e}")
-        click.echo(export_tarball(image, path))
+        from mlmanage_jupyter.core.images import build_cache_dir, image_spec
+        from mlmanage_jupyter.core.targets.docker_build import export_tarball
+
+        click.echo(export_tarball(image_spec(image), path, cache_dir=build_cache_dir(image.workspace)))
     else:
         click.echo(image.save(path))
 

@@ -6,6 +6,8 @@
 #   - the Docker Engine (dockerd), and the local base image $MLMANAGE_BASE_IMAGE
 #     (local/python:3.11-bookworm, built with debootstrap: no registry can be pulled from)
 #   - Azurite (npm package `azurite`), the Azure Blob Storage emulator, on 127.0.0.1:10000
+#   - PostgreSQL (Debian's `postgresql`): a cluster "mlmanage" on 127.0.0.1:54329 with the test
+#     role/database of scripts/ci/recipes.sh (`postgres_url` prints its SQLAlchemy URL)
 # Usage: bash scripts/setup.sh     (as root; see scripts/ci/recipes.sh for the knobs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,7 +17,7 @@ t0=$SECONDS
 step() { local t=$SECONDS; "$@"; log "$1 done in $((SECONDS - t)) s"; }
 
 setup_packages() {
-  apt_install ca-certificates curl git docker.io debootstrap chromium chromium-driver fonts-liberation fonts-dejavu-core wrk
+  apt_install ca-certificates curl git docker.io debootstrap chromium chromium-driver fonts-liberation fonts-dejavu-core wrk postgresql
   command -v npm >/dev/null || apt_install nodejs npm
 }
 
@@ -35,4 +37,5 @@ step setup_venv
 step start_docker
 step build_base_image
 step start_azurite
-log "setup complete in $((SECONDS - t0)) s: docker $(docker version -f '{{.Server.Version}}'), image $BASE_IMG, Azurite on :$AZURITE_BLOB_PORT"
+step start_postgres
+log "setup complete in $((SECONDS - t0)) s: docker $(docker version -f '{{.Server.Version}}'), image $BASE_IMG, Azurite on :$AZURITE_BLOB_PORT, PostgreSQL on :$PG_PORT"

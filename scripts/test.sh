@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install/start every component (scripts/setup.sh), then run the whole test suite with all
-# markers (docker, browser, azurite, kubernetes, slow, notebook) against real components:
+# markers (docker, browser, azurite, postgres, kubernetes, slow, notebook) against real components:
 # tests/ and the tutorial notebooks/ (nbval --nbval-lax: every cell must run without error),
 # then `ruff check`. Arguments replace the default paths and go to pytest
 # (e.g. `bash scripts/test.sh tests/core -x`).
@@ -22,6 +22,7 @@ setup_s=$((SECONDS - t0))
 . scripts/ci/recipes.sh
 export MLMANAGE_BASE_IMAGE="$BASE_IMG"
 export AZURE_STORAGE_CONNECTION_STRING; AZURE_STORAGE_CONNECTION_STRING=$(azurite_connection_string)
+export MLMANAGE_TEST_POSTGRES_URL; MLMANAGE_TEST_POSTGRES_URL=${MLMANAGE_TEST_POSTGRES_URL:-$(postgres_url)}
 export MLMANAGE_REQUIRE_COMPONENTS=1
 export DOCKER_BUILDKIT=0
 export PYTHONDONTWRITEBYTECODE=1

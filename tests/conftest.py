@@ -13,6 +13,8 @@ Fixtures:
     azurite_connection_string connection string of Azurite; the test gets a fresh container
                               name in $MLMANAGE_BLOB_CONTAINER, deleted afterwards (marker azurite)
     blob_container            that fresh container name (marker azurite)
+    postgres_url              SQLAlchemy URL of a fresh, empty PostgreSQL database of its own,
+                              dropped afterwards (marker postgres)
     jupyter_root              the folder JupyterLab serves (session)
     jupyter_lab               base URL of a token-less JupyterLab on a free port (session; marker browser)
     browser_page              a Playwright page in Debian's Chromium; screenshot saved on failure
@@ -51,6 +53,7 @@ from infra.components import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     FIXTURE_MARKERS,
+    POSTGRES_URL,
     SCREENSHOTS,
     azurite_bin,
     azurite_conn_string,
@@ -58,6 +61,7 @@ from infra.components import (  # noqa: E402
     free_port,
     http_answers,
     missing,
+    postgres_dsn,
     require,
     stop_process_group,
     wait_http,
@@ -121,7 +125,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     Workspace.set_default(ws)
     yield ws
     Workspace.set_default(None)
-    ws.engine.dispose()
+    ws.close()
 
 
 class SklearnModel(NamedTuple):
@@ -227,6 +231,24 @@ def azurite_connection_string(_azurite: str, monkeypatch: pytest.MonkeyPatch) ->
 def blob_container(azurite_connection_string: str) -> str:
     """A container name unique to the test (not created; deleted after the test)."""
     return os.environ["MLMANAGE_BLOB_CONTAINER"]
+
+
+# ---------------------------------------------------------------------------- postgres
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A SQLAlchemy URL (``postgresql+psycopg://...``) of a new empty database on the test
+    PostgreSQL ($MLMANAGE_TEST_POSTGRES_URL), dropped after the test (its connections ended)."""
+    require("postgres")
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin = postgres_dsn(POSTGRES_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _db = POSTGRES_URL.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ---------------------------------------------------------------------------- jupyterlab

@@ -25,10 +25,12 @@ from sqlalchemy import delete, func, insert, select, update
 
 from mlmanage_jupyter import __version__
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
-from mlmanage_jupyter.core.errors import InUseError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.errors import InUseError, MlManageError, NotFoundError, ValidationError
 from mlmanage_jupyter.core.fsutil import atomic_dir
 from mlmanage_jupyter.core.registry import Model, split_id
 from mlmanage_jupyter.core.store import metadata as md
+from mlmanage_jupyter.core.targets.base import ImageSpec, ModelRef
+from mlmanage_jupyter.core.targets.docker_build import write_docker_files
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
@@ -303,11 +305,7 @@ class Image:
         if dest.exists():
             raise ValidationError(f"{dest} already exists; give a new folder")
         shutil.copytree(self.context_path, dest)
-        try:
-            from mlmanage_jupyter.core.targets.docker import write_docker_files
-        except ImportError:
-            return str(dest)
-        write_docker_files(self, dest)
+        write_docker_files(image_spec(self), dest, cache_dir=build_cache_dir(self.workspace))
         return str(dest)
 
     def serialize(self) -> dict[str, Any]:
@@ -386,3 +384,33 @@ def _build_context(
             (tmp / "conda.yml").write_text(yaml.safe_dump(env.conda_dependencies, sort_keys=False))
         (tmp / "image.json").write_text(json.dumps(spec, indent=2))
     return final
+
+
+# ---------------------------------------------------------------- what targets take
+def image_spec(image: Image) -> ImageSpec:
+    """``image`` as the plain data a target takes (:class:`ImageSpec`), with each model's
+    framework read from the registry (None when the model is gone)."""
+    refs = []
+    for m in image.spec.get("models", []):
+        try:
+            framework = Model(image.workspace, m["name"], int(m["version"])).model_framework
+        except MlManageError:
+            framework = None
+        refs.append(ModelRef(m["name"], m["version"], framework))
+    return ImageSpec(
+        name=image.name,
+        version=image.version,
+        content_hash=image.content_hash,
+        context_path=image.context_path,
+        entry_script=image.entry_script,
+        environment=image.environment,
+        models=tuple(refs),
+        model_dir_env=image.model_dir_env(),
+        docker_image=image.docker_image,
+        source_directory=image.spec.get("source_directory") or None,
+    )
+
+
+def build_cache_dir(workspace: Workspace) -> Path:
+    """Where a workspace's Docker build caches live (``$MLMANAGE_CACHE_DIR`` overrides it)."""
+    return workspace.path / "cache"

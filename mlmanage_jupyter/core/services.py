@@ -31,7 +31,7 @@ from mlmanage_jupyter.core.errors import (
     ValidationError,
     WebserviceException,
 )
-from mlmanage_jupyter.core.images import Image
+from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
 from mlmanage_jupyter.core.registry import Model
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.targets import base
@@ -39,9 +39,11 @@ from mlmanage_jupyter.core.targets.base import (
     AciDeploymentConfig,
     DeploymentConfig,
     DeployRequest,
+    DeployResult,
     DockerDeploymentConfig,
     LocalDeploymentConfig,
     get_target,
+    workspace_id,
 )
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 
@@ -365,13 +367,14 @@ class Webservice:
         prog = progress or (_print_progress if show_output else base._no_progress)
         prog(f"building image for {self.name} ({', '.join(m.id for m in models)})")
         new_img = Image.create(self.workspace, img.name, models, inference_config)
-        req = DeployRequest(self.workspace, self.name, new_img, cfg, self._keys, prog)
+        req = _deploy_request(self.workspace, self.name, new_img, cfg, self._keys, prog)
         try:
             res = self.target.update(req, self.runtime)
         except DeploymentFailedError:
             with self.workspace.write() as conn:
                 self.workspace.log_event(conn, "service.update_failed", self.name, image=new_img.id)
             raise
+        _record_docker_image(new_img, res)
         with self.workspace.write() as conn:
             conn.execute(
                 update(md.services)
@@ -576,12 +579,13 @@ def deploy(
         conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m._id} for m in models])
     try:
         prog(f"starting {name} on the {cfg.compute_type} target")
-        res = target.deploy(DeployRequest(ws, name, img, cfg, keys, prog))
+        res = target.deploy(_deploy_request(ws, name, img, cfg, keys, prog))
     except BaseException:
         with ws.write() as conn:
             conn.execute(delete(md.service_models).where(md.service_models.c.service_name == name))
             conn.execute(delete(md.services).where(md.services.c.name == name))
         raise
+    _record_docker_image(img, res)
     with ws.write() as conn:
         conn.execute(
             update(md.services)
@@ -590,6 +594,34 @@ def deploy(
         )
         ws.log_event(conn, "service.deploy", name, compute_type=cfg.compute_type, image=img.id, models=[m.id for m in models])
     return Webservice(ws, name)
+
+
+def _deploy_request(
+    ws: Workspace, name: str, img: Image, cfg: DeploymentConfig, keys: dict[str, str], progress: Callable[[str], None]
+) -> DeployRequest:
+    """The plain-data request a target takes for service ``name`` (data collection to the
+    workspace's artifact store when ``cfg.collect_model_data``)."""
+    req = DeployRequest(
+        name=name,
+        image=image_spec(img),
+        config=cfg,
+        service_dir=ws.path / "services" / name,
+        cache_dir=build_cache_dir(ws),
+        workspace_id=workspace_id(ws.path),
+        keys=dict(keys),
+        progress=progress,
+    )
+    if cfg.collect_model_data:
+        from mlmanage_jupyter.core.telemetry import data_collection_env
+
+        req.settings = req.engine.update_from_env(data_collection_env(ws))
+    return req
+
+
+def _record_docker_image(img: Image, res: DeployResult) -> None:
+    """Record the Docker image a target built (targets never write to the workspace)."""
+    if res.docker_image and res.docker_image != img.docker_image:
+        img.set_docker_image(res.docker_image)
 
 
 class LocalWebservice(Webservice):

@@ -22,18 +22,28 @@ A workspace folder contains::
 "container": "mlmanage", "connection_string": "..."}`` — the connection string may also come
 from ``AZURE_STORAGE_CONNECTION_STRING`` (Azure's variable), the container from
 ``MLMANAGE_BLOB_CONTAINER``.
+
+One instance per workspace per process: ``Workspace(path)`` (and so ``resolve_workspace(path)``)
+returns the same object, with one SQLAlchemy engine, for the same resolved folder, overrides
+and ``config.json`` content; a changed ``config.json`` gives a new instance (the old engine is
+disposed). ``Workspace.close()`` disposes the engine and forgets the instance; every cached
+engine is disposed at exit. Opening a workspace upgrades its metadata schema to this version's
+(``store/metadata.upgrade_schema``) and writes nothing when it is already there.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
 from mlmanage_jupyter.core.fsutil import write_json_atomic
@@ -44,6 +54,33 @@ CONFIG_FILE = "config.json"
 DEFAULT_DIRNAME = ".mlmanage"
 
 _default: Workspace | None = None
+# (real path, metadata_url override) -> the open instance (not with an artifact_store override)
+_instances: dict[tuple[str, str | None], Workspace] = {}
+_instances_lock = threading.RLock()
+
+
+def _workspace_path(path: str | os.PathLike[str] | None) -> Path:
+    if path is None:
+        path = os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME
+    return Path(path).expanduser().resolve()
+
+
+def _sqlite_identity(url: str) -> tuple[int, int] | None:
+    """(device, inode) of a SQLite database file, None for other databases or no file."""
+    if not url.startswith("sqlite:///"):
+        return None
+    try:
+        st = os.stat(url[len("sqlite:///"):])
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _read_config_text(path: Path) -> str | None:
+    try:
+        return (path / CONFIG_FILE).read_text()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 class Workspace:
@@ -53,11 +90,41 @@ class Workspace:
         path: the workspace folder; default ``$MLMANAGE_WORKSPACE`` or ``./.mlmanage``.
             Created (with its config) when missing.
         metadata_url: a SQLAlchemy URL overriding the config's (e.g. PostgreSQL).
-        artifact_store: an :class:`ArtifactStore` overriding the config's.
+        artifact_store: an :class:`ArtifactStore` overriding the config's (such an instance is
+            the caller's own, not shared).
+
+    ``Workspace(path)`` returns the process's one open instance for that folder (same
+    ``metadata_url`` override and ``config.json`` content); ``close()`` (or ``with``) disposes
+    its engine. Opening upgrades the metadata schema when this version's is newer.
 
     Raises:
-        ValidationError: the path exists and is a file, or the config is not valid JSON.
+        ValidationError: the path exists and is a file; the config is not a JSON object; the
+            metadata_url is malformed, needs a driver that is not installed, or can't be reached.
+        SchemaVersionError: (``core.store.metadata``) the database was upgraded by a newer
+            mlmanage-jupyter, or holds another application's tables.
     """
+
+    _ready: bool = False
+    _cache_key: tuple[str, str | None] | None = None
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        metadata_url: str | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> Workspace:
+        self = super().__new__(cls)
+        if artifact_store is not None:
+            return self  # a caller-made store: not shared
+        p = _workspace_path(path)
+        key = (str(p), metadata_url)
+        with _instances_lock:
+            ws = _instances.get(key)
+            if ws is not None and type(ws) is cls and ws._still_current():
+                return ws
+        self._cache_key = key
+        return self
 
     def __init__(
         self,
@@ -66,26 +133,101 @@ class Workspace:
         metadata_url: str | None = None,
         artifact_store: ArtifactStore | None = None,
     ) -> None:
-        if path is None:
-            path = os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME
-        self.path = Path(path).expanduser().resolve()
+        if self._ready:  # the cached instance that __new__ returned
+            return
+        self.path = _workspace_path(path)
         if self.path.exists() and not self.path.is_dir():
             raise ValidationError(f"workspace path {self.path} is a file; give a folder")
         self.path.mkdir(parents=True, exist_ok=True)
         cfg_file = self.path / CONFIG_FILE
         if cfg_file.exists():
+            self._config_text: str | None = cfg_file.read_text()
             try:
-                self.config: dict[str, Any] = json.loads(cfg_file.read_text() or "{}")
+                self.config: dict[str, Any] = json.loads(self._config_text or "{}")
             except json.JSONDecodeError as e:
-                raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
+                raise ValidationError(f"{cfg_file} is not valid JSON: {e}") from None
+            if not isinstance(self.config, dict):
+                raise ValidationError(f"{cfg_file} must hold a JSON object, got {type(self.config).__name__}")
         else:
             self.config = {"name": self.path.parent.name or "workspace"}
             write_json_atomic(cfg_file, self.config)
+            self._config_text = _read_config_text(self.path)
         self.name: str = self.config.get("name") or self.path.parent.name
         self.metadata_url = metadata_url or self.config.get("metadata_url") or f"sqlite:///{self.path / 'metadata.db'}"
-        self.engine: Engine = md.make_engine(self.metadata_url)
-        md.create_schema(self.engine)
         self.artifacts: ArtifactStore = artifact_store or self._make_artifact_store()
+        self.engine: Engine = self._open_engine(metadata_url is not None)
+        self._db_identity = _sqlite_identity(self.metadata_url)
+        self._ready = True
+        with _instances_lock:
+            old = _instances.get(self._cache_key) if self._cache_key else None
+            if self._cache_key is not None:
+                _instances[self._cache_key] = self
+        if old is not None and old is not self:
+            old.engine.dispose()  # its config changed: the replaced instance keeps working, with fresh connections
+
+    def _open_engine(self, overridden: bool) -> Engine:
+        """The engine for ``metadata_url``, with the schema upgraded to this version's.
+
+        Raises ValidationError naming the setting to fix (``config.json``'s ``metadata_url``
+        or the ``metadata_url`` argument) when the URL is malformed, its driver is not
+        installed, or the database can't be reached; SchemaVersionError from the upgrade."""
+        where = "the metadata_url argument" if overridden else f"metadata_url in {self.path / CONFIG_FILE}"
+        shown = md.safe_url(self.metadata_url)
+        try:
+            engine = md.make_engine(self.metadata_url)
+        except NoSuchModuleError:
+            raise ValidationError(
+                f"{where} names a database this install can't talk to ({shown}): use sqlite:///... or "
+                f"postgresql+psycopg://user:password@host:5432/database"
+            ) from None
+        except ArgumentError as e:
+            raise ValidationError(f"{where} is not a valid SQLAlchemy URL ({shown}): {e}") from None
+        except ImportError as e:
+            hint = " (pip install 'mlmanage-jupyter[postgres]')" if "psycopg" in str(e) else ""
+            raise ValidationError(f"the database driver for {shown} is not installed: {e}{hint}") from None
+        try:
+            md.upgrade_schema(engine, where=f"workspace {self.path} ({shown})")
+        except OperationalError as e:
+            engine.dispose()
+            reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+            raise ValidationError(f"can't open the metadata database {shown} ({where}): {reason}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
+
+    def _still_current(self) -> bool:
+        """Same ``config.json`` content and (SQLite) the same database file as when opened:
+        a folder deleted and made again gets a new instance, not an engine on a deleted file."""
+        return self._config_text == _read_config_text(self.path) and self._db_identity == _sqlite_identity(self.metadata_url)
+
+    def close(self) -> None:
+        """Dispose the engine (its pooled connections) and forget this instance: the next
+        ``Workspace(path)`` opens a new one. Using this object afterwards still works (the
+        engine reconnects) but is no longer shared."""
+        with _instances_lock:
+            if self._cache_key is not None and _instances.get(self._cache_key) is self:
+                del _instances[self._cache_key]
+        global _default
+        if _default is self:
+            _default = None
+        self.engine.dispose()
+
+    def __copy__(self) -> Workspace:
+        return self  # a handle on a shared workspace: copies are the same workspace
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Workspace:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (e.g. to a worker process) as its folder and override; reopened there
+        return (_reopen, (str(self.path), self._cache_key[1] if self._cache_key else None))
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -145,7 +287,7 @@ class Workspace:
         try:
             cfg = json.loads(cfg_file.read_text() or "{}")
         except json.JSONDecodeError as e:
-            raise ValidationError(f"{cfg_file} is not valid JSON: {e}")
+            raise ValidationError(f"{cfg_file} is not valid JSON: {e}") from None
         target = cfg.get("workspace")
         if target:
             return cls((cfg_file.parent / target).resolve())
@@ -155,7 +297,7 @@ class Workspace:
     def get_default(cls) -> Workspace:
         """The process-wide default workspace (``MLMANAGE_WORKSPACE`` or ``./.mlmanage``)."""
         global _default
-        wanted = Path(os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME).expanduser().resolve()
+        wanted = _workspace_path(None)
         if _default is None or _default.path != wanted:
             _default = cls(wanted)
         return _default
@@ -186,9 +328,12 @@ class Workspace:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (locks the SQLite database at BEGIN; commits on exit)."""
+        """A write transaction, commits on exit. Write transactions serialize across processes
+        (SQLite: the database lock at BEGIN; PostgreSQL: an advisory lock), so reading the
+        highest version and inserting the next one is safe."""
         with self.engine.connect().execution_options(mlmanage_write=True) as conn:
             with conn.begin():
+                md.take_write_lock(conn)
                 yield conn
 
     @contextlib.contextmanager
@@ -245,16 +390,34 @@ class Workspace:
         return {
             "name": self.name,
             "path": str(self.path),
-            "metadata_url": self.metadata_url,
+            "metadata_url": md.safe_url(self.metadata_url),  # no password in details
             "artifact_store": self.artifacts.describe(),
         }
 
 
+def _reopen(path: str, metadata_url: str | None) -> Workspace:
+    return Workspace(path, metadata_url=metadata_url)
+
+
 def resolve_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
-    """Accept a Workspace, a path, or None (the default workspace)."""
+    """Accept a Workspace, a path, or None (the default workspace). A path gives the process's
+    one instance for that folder (see the module docstring), never a new engine per call."""
     if workspace is None:
         return Workspace.get_default()
     if isinstance(workspace, Workspace):
         return workspace
     return Workspace(workspace)
 
+
+
+@atexit.register
+def _dispose_all() -> None:
+    """Dispose every cached engine at exit (closes pooled connections cleanly)."""
+    with _instances_lock:
+        instances = list(_instances.values())
+        _instances.clear()
+    for ws in instances:
+        try:
+            ws.engine.dispose()
+        except Exception:
+            pass

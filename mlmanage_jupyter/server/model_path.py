@@ -19,10 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-#: environment variables naming the model folder, first one set wins
-MODEL_DIR_VARS = ("MLMANAGE_MODEL_DIR", "AZUREML_MODEL_DIR")
-#: ``name:version,name:version`` of the models deployed with the service
-MODELS_VAR = "MLMANAGE_MODELS"
+from mlmanage_jupyter.server.config import MODEL_DIR_VARS, MODELS_VAR
 
 
 class ModelPathError(LookupError):
@@ -30,7 +27,7 @@ class ModelPathError(LookupError):
 
 
 def deployment_model_dir(env: Mapping[str, str] | None = None) -> str | None:
-    """The model folder of this deployment (``MLMANAGE_MODEL_DIR``/``AZUREML_MODEL_DIR``), or None
+    """The model folder of this deployment (``AZUREML_MODEL_DIR``/``MLMANAGE_MODEL_DIR``), or None
     outside a deployment."""
     env = os.environ if env is None else env
     return next((env[v] for v in MODEL_DIR_VARS if env.get(v)), None)

@@ -56,9 +56,6 @@ def main() -> int:
     else:
         try:
             log.info("loading entry script %s", settings.app_root / settings.entry_script)
-            os.environ.update(settings.azure_env())
-            if not settings.source_directory:
-                os.environ.pop("AZUREML_SOURCE_DIRECTORY", None)  # targets render "" for "none"
             script = EntryScript(settings.app_root, settings.entry_script, settings.source_directory)
             log.info("calling init()")
             script.init()

@@ -7,12 +7,16 @@
 #   MLMANAGE_INFRA_DIR   work dir for logs, the Azurite install and the rootfs (default ~/.cache/mlmanage-infra)
 #   MLMANAGE_BASE_IMAGE  tag of the local base image (default local/python:3.11-bookworm)
 #   AZURITE_BLOB_PORT    Azurite's blob port (default 10000)
+#   MLMANAGE_PG_PORT     port of the test PostgreSQL cluster "mlmanage" (default 54329)
 #   FORCE=1              rebuild the base image even when it exists
 #
 # Timings measured on a 2-core Debian 12 machine are in scripts/ci/README.md.
 INFRA=${MLMANAGE_INFRA_DIR:-${HOME:-/root}/.cache/mlmanage-infra}
 BASE_IMG=${MLMANAGE_BASE_IMAGE:-local/python:3.11-bookworm}
 AZURITE_BLOB_PORT=${AZURITE_BLOB_PORT:-10000}
+PG_PORT=${MLMANAGE_PG_PORT:-54329}
+# The test PostgreSQL role and database (local test server on 127.0.0.1 only; not a secret).
+PG_USER=mlmanage PG_PASSWORD=mlmanage PG_DB=mlmanage_test
 export DOCKER_BUILDKIT=0          # no buildx here: BuildKit fails with "buildx component is missing"
 
 # Azurite's documented, public development account (devstoreaccount1); not a secret.
@@ -102,6 +106,42 @@ start_azurite() {
   (cd "$d" && setsid bash -c 'echo $$ > azurite.pid; exec node_modules/.bin/azurite-blob --blobHost "$0" --blobPort "$1" \
       --inMemoryPersistence --skipApiVersionCheck --disableTelemetry --loose' "$host" "$AZURITE_BLOB_PORT" >azurite.log 2>&1 </dev/null &)
   _wait_for 100 _azurite_up || { cat "$d/azurite.log" >&2; return 1; }
+}
+
+# SQLAlchemy URL of the test PostgreSQL (the role may CREATE DATABASE: tests make their own).
+postgres_url() { echo "postgresql+psycopg://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${PG_PORT}/${PG_DB}"; }
+
+_pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1; }
+_postgres_up() { PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d "$PG_DB" -Atqc 'select 1' >/dev/null 2>&1; }
+
+# Debian's PostgreSQL: its own cluster "mlmanage" (pg_createcluster, so a machine's `main`
+# cluster is left alone) on 127.0.0.1:$PG_PORT, fsync off (test data only), with the role
+# $PG_USER (password auth, CREATEDB) owning the database $PG_DB. Log: pg_lsclusters shows it.
+start_postgres() {
+  _postgres_up && return 0
+  [ -n "$(_pg_version)" ] || apt_install postgresql
+  local v; v=$(_pg_version)
+  if ! pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$v/mlmanage"; then
+    log "creating PostgreSQL $v cluster mlmanage on 127.0.0.1:$PG_PORT"
+    pg_createcluster --port="$PG_PORT" --start-conf=manual "$v" mlmanage \
+        -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+    printf '%s\n' "listen_addresses = '127.0.0.1'" "max_connections = 200" \
+        "fsync = off" "synchronous_commit = off" "full_page_writes = off" \
+        >"/etc/postgresql/$v/mlmanage/conf.d/mlmanage-test.conf"
+  fi
+  pg_lsclusters -h | awk '{print $1"/"$2" "$4}' | grep -qx "$v/mlmanage online" \
+    || pg_ctlcluster "$v" mlmanage start || return 1
+  _wait_for 100 runuser -u postgres -- psql -p "$PG_PORT" -Atqc 'select 1' || return 1
+  runuser -u postgres -- psql -p "$PG_PORT" -v ON_ERROR_STOP=1 -q <<SQL || return 1
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${PG_USER}') THEN
+    CREATE ROLE ${PG_USER} LOGIN CREATEDB PASSWORD '${PG_PASSWORD}';
+  END IF;
+END \$\$;
+SELECT 'CREATE DATABASE ${PG_DB} OWNER ${PG_USER}'
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${PG_DB}')\\gexec
+SQL
+  _wait_for 50 _postgres_up
 }
 
 stop_pidfile() { [ -f "$1" ] && kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; }

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from mlmanage_jupyter.server.azure_runtime import AMLResponse, build_request
-from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.model_path import ModelPathError, model_path_in_deployment
 
 
@@ -58,20 +57,6 @@ def test_several_models_layout(tmp_path: Path) -> None:
 def test_outside_a_deployment_is_a_clear_error() -> None:
     with pytest.raises(ModelPathError, match="AZUREML_MODEL_DIR is not set"):
         model_path_in_deployment("m", env={})
-
-
-def test_settings_azure_variables(tmp_path: Path) -> None:
-    s = Settings.from_env(
-        {"AML_APP_ROOT": str(tmp_path), "AZUREML_ENTRY_SCRIPT": "proj/score.py", "AZUREML_SOURCE_DIRECTORY": "proj",
-         "AZUREML_MODEL_DIR": "/models", "MLMANAGE_RUN_DIR": str(tmp_path / "run")}
-    )
-    assert s.source_directory == "proj"
-    assert s.azure_env() == {
-        "AML_APP_ROOT": str(tmp_path.resolve()),
-        "AZUREML_ENTRY_SCRIPT": "proj/score.py",
-        "AZUREML_SOURCE_DIRECTORY": "proj",
-        "AZUREML_MODEL_DIR": "/models",
-    }
 
 
 def _python(code: str, path: list[Path]) -> dict:

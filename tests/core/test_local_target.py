@@ -17,14 +17,13 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
 from contexts import (  # noqa: E402
     SLOW_INIT_FAILS,
     UNDECORATED,
-    StubImage,
     diabetes,
     make_context,
     model_predictions,
 )
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError  # noqa: E402
-from mlmanage_jupyter.core.targets.base import DeployRequest, LocalDeploymentConfig, get_target  # noqa: E402
+from mlmanage_jupyter.core.targets.base import DeployRequest, ImageSpec, LocalDeploymentConfig, get_target  # noqa: E402
 from mlmanage_jupyter.core.workspace import Workspace  # noqa: E402
 
 X, _ = diabetes()
@@ -66,7 +65,12 @@ def wait_state(target, name, runtime, *states, timeout=60):
 def request(ws, tmp_path, name, script=UNDECORATED, version=1, keys=None, **cfg):
     ctx = make_context(tmp_path / f"ctx-{name}-{version}", script, version=version)
     return DeployRequest(
-        workspace=ws, name=name, image=StubImage(ctx), config=LocalDeploymentConfig(**cfg), keys=keys or {}
+        name=name,
+        image=ImageSpec.from_context(ctx),
+        config=LocalDeploymentConfig(**cfg),
+        service_dir=ws.path / "services" / name,
+        cache_dir=ws.path / "cache",
+        keys=keys or {},
     )
 
 
@@ -197,3 +201,38 @@ def test_update_with_failing_init_keeps_v1_serving(ws, tmp_path, target):
     # a later good update still works
     target.update(request(ws, tmp_path, "keep", version=3), res.runtime)
     assert requests.post(res.scoring_uri, json={"data": ROWS}, timeout=10).json()["version"] == 3
+
+
+ENV_SCRIPT = """
+import json, os
+def init():
+    pass
+def run(raw_data):
+    return {n: os.environ.get(n) for n in json.loads(raw_data)["names"]}
+"""
+
+
+def test_update_replaces_the_environment_variables(ws, tmp_path, target, monkeypatch):
+    """Azure's environment_variables belong to a generation: an update that drops one drops it,
+    and engine variables left in the notebook's own environment never reach the service."""
+    monkeypatch.setenv("MLMANAGE_PRIMARY_KEY", "leaked-from-the-notebook")
+
+    def req(version, variables):
+        r = request(ws, tmp_path, "envs", script=ENV_SCRIPT, version=version)
+        r.settings = r.engine.replace(environment_variables=variables)
+        return r
+
+    names = {"names": ["FIRST", "SECOND", "MLMANAGE_PRIMARY_KEY"]}
+    res = target.deploy(req(1, {"FIRST": "1"}))
+    assert wait_state(target, "envs", res.runtime, "Healthy", "Failed").state == "Healthy", target.logs("envs", res.runtime)
+    assert requests.post(res.scoring_uri, json=names, timeout=10).json() == {
+        "FIRST": "1",
+        "SECOND": None,
+        "MLMANAGE_PRIMARY_KEY": None,
+    }
+    target.update(req(2, {"SECOND": "2"}), res.runtime)
+    assert requests.post(res.scoring_uri, json=names, timeout=10).json() == {
+        "FIRST": None,
+        "SECOND": "2",
+        "MLMANAGE_PRIMARY_KEY": None,
+    }

@@ -177,7 +177,7 @@ def test_stream_logs_stops_when_asked(workspace: Any, quickstart: Any, services:
 
 
 def test_save_and_export(workspace: Any, quickstart: Any, tmp_path: Path, docker_env: Any) -> None:
-    from mlmanage_jupyter.core.images import Image
+    from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
     from mlmanage_jupyter.core.targets.docker import export_tarball
 
     model, make_config = quickstart
@@ -189,7 +189,7 @@ def test_save_and_export(workspace: Any, quickstart: Any, tmp_path: Path, docker
     assert list((out / "engine").glob("mlmanage_jupyter-*.whl"))
     # layer order: deps before models before app code
     assert dockerfile.index("COPY --from=deps") < dockerfile.index("COPY azureml-models/") < dockerfile.index("COPY app/")
-    tar = export_tarball(img, tmp_path / "img.tar")
+    tar = export_tarball(image_spec(img), tmp_path / "img.tar", cache_dir=build_cache_dir(workspace))
     assert Path(tar).stat().st_size > 10 * 1024 * 1024
     import tarfile
 
@@ -199,7 +199,7 @@ def test_save_and_export(workspace: Any, quickstart: Any, tmp_path: Path, docker
 
 def test_failed_build_shows_the_step_log(workspace: Any, quickstart: Any, docker_env: Any) -> None:
     from mlmanage_jupyter.core.environment import Environment
-    from mlmanage_jupyter.core.images import Image
+    from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
     from mlmanage_jupyter.core.targets.docker import ImageBuildError, build_image
 
     model, make_config = quickstart
@@ -210,7 +210,7 @@ def test_failed_build_shows_the_step_log(workspace: Any, quickstart: Any, docker
     img = Image.create(workspace, "dk-badbuild", [model], ic)
     lines: list[str] = []
     with pytest.raises(ImageBuildError) as ei:
-        build_image(img, lines.append)
+        build_image(image_spec(img), lines.append, cache_dir=build_cache_dir(workspace))
     assert "this-step-fails-on-purpose" in str(ei.value) and "exit 3" in str(ei.value)
     assert any("this-step-fails-on-purpose" in line for line in lines)
 
@@ -231,3 +231,33 @@ def test_collected_model_data_lands_in_the_workspace(
     assert len(df) == len(rows)
     assert [rec["data"] for rec in df["input"]] == [[r] for r in rows]
 
+
+
+def test_image_ships_the_lean_engine(workspace: Any, quickstart: Any, docker_env: Any) -> None:
+    """What ships in an image is the scoring engine alone (the engine wheel ``--no-deps`` plus
+    its ``serve`` extra): none of the notebook-side packages are importable there."""
+    from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
+    from mlmanage_jupyter.core.targets.docker import build_image
+
+    model, make_config = quickstart
+    img = Image.create(workspace, "dk-lean", [model], make_config(1))
+    tag = build_image(image_spec(img), cache_dir=build_cache_dir(workspace))
+    probe = (
+        "import importlib.util, json; "
+        "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in "
+        "['sqlalchemy', 'pandas', 'matplotlib', 'IPython', 'ipywidgets', 'starlette', 'uvicorn', 'sklearn']}))"
+    )
+    out = docker_env.containers.run(tag, entrypoint=["python", "-c", probe], command=[], remove=True)
+    found = json.loads(out.decode().strip().splitlines()[-1])
+    assert found == {
+        "sqlalchemy": False,
+        "pandas": False,
+        "matplotlib": False,
+        "IPython": False,
+        "ipywidgets": False,
+        "starlette": True,
+        "uvicorn": True,
+        "sklearn": True,  # the entry script's own requirement (inferred from the model pickle)
+    }
+    # and without them the engine still starts: importing its app pulls in nothing missing
+    docker_env.containers.run(tag, entrypoint=["python", "-c", "import mlmanage_jupyter.server.app"], command=[], remove=True)

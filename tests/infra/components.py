@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+# the test PostgreSQL of scripts/ci/recipes.sh (start_postgres); its role may CREATE DATABASE
+POSTGRES_URL = os.environ.get("MLMANAGE_TEST_POSTGRES_URL") or "postgresql+psycopg://mlmanage:mlmanage@127.0.0.1:54329/mlmanage_test"
 SETUP_HINT = "run `bash scripts/setup.sh` (installs and starts every test component)"
 
 # fixture name -> marker it implies
@@ -46,6 +48,7 @@ FIXTURE_MARKERS = {
     "base_image": "docker",
     "azurite_connection_string": "azurite",
     "blob_container": "azurite",
+    "postgres_url": "postgres",
     "jupyter_lab": "browser",
     "browser_page": "browser",
     "screenshot": "browser",
@@ -129,9 +132,29 @@ def _check_azurite() -> str | None:
     return f"Azurite not reachable at {azurite_url(conn)} and not installed in {INFRA_DIR}/azurite; {SETUP_HINT}"
 
 
+def _check_postgres() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "Python package psycopg is not installed (pip install -e '.[all,test]')"
+    try:
+        with psycopg.connect(postgres_dsn(POSTGRES_URL), connect_timeout=5) as conn:
+            conn.execute("select 1")
+    except psycopg.Error as e:
+        return f"PostgreSQL not reachable at {POSTGRES_URL.split('@')[-1]} ({str(e).strip()}); {SETUP_HINT}"
+    return None
+
+
+def postgres_dsn(url: str) -> str:
+    """A libpq URL (``postgresql://``) from a SQLAlchemy one (``postgresql+psycopg://``)."""
+    _scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest
+
+
 _CHECKS: dict[str, Callable[[], str | None]] = {
     "docker": _check_docker,
     "azurite": _check_azurite,
+    "postgres": _check_postgres,
     "browser": _check_browser,
     "kmock": _check_kmock,
     "kubernetes": _check_kmock,
@@ -141,7 +164,7 @@ _check_cache: dict[str, str | None] = {}
 
 def require(component: str) -> None:
     """Skip the calling test (fail it under ``MLMANAGE_REQUIRE_COMPONENTS=1``) unless
-    ``component`` works here: ``"docker"`` (engine + base image), ``"azurite"``, ``"browser"``
+    ``component`` works here: ``"docker"`` (engine + base image), ``"azurite"``, ``"postgres"``, ``"browser"``
     (Chromium + JupyterLab + Playwright) or ``"kmock"`` (alias ``"kubernetes"``). The check
     runs once per session."""
     if component not in _CHECKS:

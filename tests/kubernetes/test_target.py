@@ -13,6 +13,7 @@ import time
 import pytest
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError
+from mlmanage_jupyter.core.images import image_spec
 from mlmanage_jupyter.core.targets.base import FAILED, HEALTHY, TRANSITIONING, UNHEALTHY, DeployRequest
 from mlmanage_jupyter.core.targets.kubernetes import KubernetesDeploymentConfig, KubernetesTarget
 from mlmanage_jupyter.core.workspace import Workspace
@@ -51,7 +52,13 @@ def config(kube, namespace, **kw):
 def request(image, name, cfg, progress=None):
     ws, img = image
     return DeployRequest(
-        workspace=ws, name=name, image=img, config=cfg, keys=dict(KEYS), progress=progress or (lambda m: None)
+        name=name,
+        image=image_spec(img),
+        config=cfg,
+        service_dir=ws.path / "services" / name,
+        cache_dir=ws.path / "cache",
+        keys=dict(KEYS),
+        progress=progress or (lambda m: None),
     )
 
 
@@ -354,7 +361,7 @@ def test_dry_run_needs_no_cluster_and_names_the_pushed_image(image):
 
     _, img = image
     cfg = KubernetesDeploymentConfig(registry="registry.example:5000/team", namespace="ml", kubeconfig="/nonexistent")
-    text = dry_run("mnist-svc", img, cfg, KEYS)
+    text = dry_run("mnist-svc", image_spec(img), cfg, KEYS)
     ref = f"registry.example:5000/team/mnist-svc:{img.content_hash[:12]}"
     assert f"image: {ref}" in text
     assert "model.mlmanage.io/mnist: '1'" in text

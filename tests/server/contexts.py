@@ -93,17 +93,6 @@ def model_predictions(context: Path, rows: Any) -> list[float]:
     return model.predict(rows).tolist()
 
 
-class StubImage:
-    """What a target needs of core.images.Image."""
-
-    def __init__(self, context: Path) -> None:
-        self.context_path = context
-        self.spec = json.loads((context / "image.json").read_text())
-
-    def model_dir_env(self) -> str:
-        return f"azureml-models/{MODEL_NAME}/{MODEL_VERSION}"
-
-
 class ServerProcess:
     """``python -m mlmanage_jupyter.server`` on a free port, configured by env vars."""
 

@@ -12,18 +12,32 @@ Tables:
   services        one row per web service (name unique)
   service_models  which model versions a service serves
   events          an append-only log of what happened (register, deploy, update, ...)
+
+The schema is versioned with Alembic (``migrations/``, revision ``0001`` = 0.1.0's schema, kept
+in the table ``mlmanage_schema_version``); :func:`upgrade_schema` brings a database to the head
+revision in place, once, under a lock (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction
+advisory lock; both run DDL transactionally, so a migration is all or nothing). Changing a table
+here needs a new revision in ``migrations/versions/``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     Integer,
@@ -34,7 +48,23 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    make_url,
 )
+from sqlalchemy.exc import ArgumentError
+
+from mlmanage_jupyter.core.errors import MlManageError
+
+VERSION_TABLE = "mlmanage_schema_version"
+MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+# PostgreSQL advisory lock keys (64-bit, per database): one for schema upgrades, one that every
+# write transaction takes, so read-then-write transactions (version allocation) serialize as
+# SQLite's BEGIN IMMEDIATE makes them do.
+PG_MIGRATE_LOCK = 0x6D6C6D67_6D696772  # "mlmgmigr"
+PG_WRITE_LOCK = 0x6D6C6D67_77726974  # "mlmgwrit"
+
+# byte counts: 64-bit (PostgreSQL's INTEGER stops at 2 GiB); SQLite's INTEGER is 64-bit already
+_Bytes = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData()
 
@@ -52,7 +82,7 @@ models = Table(
     Column("root_name", String(255), nullable=False),  # registered file or folder name
     Column("is_folder", Boolean, nullable=False, default=False),
     Column("sha256", String(64), nullable=False),  # of the file, or of the folder's manifest
-    Column("size", Integer, nullable=False),  # bytes, all files
+    Column("size", _Bytes, nullable=False),  # bytes, all files
     Column("file_count", Integer, nullable=False),
     Column("created_time", String(40), nullable=False),
     UniqueConstraint("name", "version", name="uq_model_name_version"),
@@ -64,7 +94,7 @@ model_files = Table(
     Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
     Column("path", String(1024), primary_key=True),  # posix path relative to the model root
     Column("sha256", String(64), nullable=False, index=True),
-    Column("size", Integer, nullable=False),
+    Column("size", _Bytes, nullable=False),
 )
 
 images = Table(
@@ -130,6 +160,14 @@ def utcnow() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def safe_url(url: str) -> str:
+    """``url`` with its password shown as ``***`` (for messages and details)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1]
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; for SQLite: WAL, foreign keys, 30 s busy timeout, and write
     transactions (execution option ``mlmanage_write=True``) that take the database lock at
@@ -156,5 +194,110 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class SchemaVersionError(MlManageError):
+    """The database's schema revision is unknown to this version of mlmanage-jupyter (a newer
+    version made or upgraded it), or the database is not a workspace's."""
+
+
+def _alembic_config(conn: Connection | None = None) -> Config:
+    cfg = Config()  # no alembic.ini: the scripts ship inside the package
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this version knows (e.g. ``"0002"``)."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+# the tables 0.1.0 created (revision 0001): a database holding all of them and no version table
+# is a 0.1.0 workspace
+TABLES_0_1_0 = frozenset({"models", "model_files", "images", "image_models", "services", "service_models", "events"})
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The schema revision of the database behind ``conn``: ``None`` for a database without the
+    workspace's tables (empty, or other applications' tables only), ``"0001"`` for one made by
+    0.1.0 (all its tables, no version table). Reads only.
+
+    Raises SchemaVersionError when some but not all of the workspace's tables exist without a
+    version table (another application's tables of the same names: use another database or
+    schema), or when the version table holds several revisions."""
+    heads = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads()
+    if len(heads) > 1:
+        raise SchemaVersionError(f"the metadata database has several schema revisions {heads}: it was migrated by hand")
+    if heads:
+        return heads[0]
+    present = TABLES_0_1_0 & set(inspect(conn).get_table_names())
+    if present == TABLES_0_1_0:
+        return "0001"
+    if present:
+        raise SchemaVersionError(
+            f"the metadata database has tables named {sorted(present)} but not the rest of a workspace's "
+            f"({sorted(TABLES_0_1_0 - present)}) and no {VERSION_TABLE} table: it belongs to something else; "
+            f"point metadata_url at an empty database"
+        )
+    return None
+
+
+def _check_known(script: ScriptDirectory, rev: str | None, where: str) -> None:
+    if rev is None:
+        return
+    try:
+        script.get_revision(rev)
+    except CommandError:
+        raise SchemaVersionError(
+            f"the metadata database of {where} has schema revision {rev!r}, which this version of "
+            f"mlmanage-jupyter does not know (it knows up to {script.get_current_head()!r}): a newer "
+            f"mlmanage-jupyter made or upgraded it. Upgrade: pip install -U mlmanage-jupyter"
+        ) from None
+
+
+def upgrade_schema(engine: Engine, where: str = "the workspace") -> bool:
+    """Bring the database to the head schema revision in place; returns True when it migrated.
+
+    Checks the revision first with a read only: a database already at head is not written (so
+    listing needs no write access). Otherwise takes the migration lock (SQLite: ``BEGIN
+    IMMEDIATE``; PostgreSQL: ``pg_advisory_xact_lock``), checks again (another process may have
+    migrated meanwhile), stamps a 0.1.0 database as ``0001`` and runs the missing revisions, all
+    in that one transaction: concurrent openers migrate once, and a failure leaves the old schema.
+
+    Raises SchemaVersionError (``where`` names the workspace in the message) when the database
+    has a revision this version does not know.
+    """
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    with engine.connect() as conn:
+        rev = schema_revision(conn)
+        conn.rollback()
+    if rev == head:
+        return False
+    _check_known(script, rev, where)
+    with engine.connect().execution_options(mlmanage_write=True) as conn:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATE_LOCK})")
+            rev = schema_revision(conn)
+            if rev == head:
+                return False
+            _check_known(script, rev, where)
+            cfg = _alembic_config(conn)
+            if rev is not None and not MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads():
+                command.stamp(cfg, rev)  # a 0.1.0 database: record what it has, then upgrade
+            command.upgrade(cfg, "head")
+    return True
+
+
+def take_write_lock(conn: Connection) -> None:
+    """Serialize write transactions across processes: on PostgreSQL, a transaction advisory lock
+    (released at commit/rollback); on SQLite nothing (``BEGIN IMMEDIATE`` already locked)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+
+
 def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
+    """Deprecated name of :func:`upgrade_schema`."""
+    upgrade_schema(engine)

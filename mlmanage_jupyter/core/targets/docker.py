@@ -12,7 +12,7 @@ Per service, two kinds of containers (labels ``org.mlmanage.service=<name>``,
   port (host ``127.0.0.1:<port>`` -> ``5001``), with ``net.ipv4.tcp_migrate_req=1``.
 * ``mlm-<name>-<ws id>-g<N>``: the scoring engine of generation N, joined to the sandbox
   (``network_mode="container:<sandbox>"``), listening on 5001 with ``SO_REUSEPORT``
-  (``MLMANAGE_REUSEPORT=1``), limits ``nano_cpus`` / ``mem_limit`` / restart policy from the
+  (``Settings.reuse_port``), limits ``nano_cpus`` / ``mem_limit`` / restart policy from the
   :class:`DockerDeploymentConfig`, the keys file copied in before it starts (never in the image).
 
 ``update()`` starts generation N+1 next to N on the same port (the kernel spreads new
@@ -28,7 +28,6 @@ serving.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -67,8 +66,10 @@ from mlmanage_jupyter.core.targets.docker_build import (
     build_image,
     docker_client,
     export_tarball,
+    image_settings,
     write_docker_files,
 )
+from mlmanage_jupyter.server.config import Settings
 
 if TYPE_CHECKING:
     import docker
@@ -89,10 +90,6 @@ CRASH_LOOP_RESTARTS = 3
 HEALTH_INTERVAL_S = 2
 #: where the engine writes collected model data in the container (a bind mount of the workspace's folder)
 CONTAINER_MODELDATA_DIR = "/var/mlmanage/modeldata"
-
-
-def _workspace_id(req: DeployRequest) -> str:
-    return hashlib.sha256(str(req.workspace.path.resolve()).encode()).hexdigest()[:8]
 
 
 def _publish() -> tuple[str, str]:
@@ -186,40 +183,40 @@ class DockerTarget(Target):
         return {f"{LABEL_PREFIX}.service": name, f"{LABEL_PREFIX}.workspace": wsid, f"{LABEL_PREFIX}.role": role}
 
     @staticmethod
-    def _engine_env(req: DeployRequest, cfg: DockerDeploymentConfig) -> dict[str, str]:
-        env = {str(k): str(v) for k, v in (req.image.environment.environment_variables or {}).items()}
-        env.update(
-            MLMANAGE_SERVICE_NAME=req.name,
-            MLMANAGE_WORKERS=str(cfg.workers),
-            MLMANAGE_AUTH_ENABLED="1" if cfg.auth_enabled else "0",
-            MLMANAGE_KEYS_FILE=KEYS_FILE,
-            MLMANAGE_SCORING_TIMEOUT_MS=str(cfg.scoring_timeout_ms),
-            MLMANAGE_MAX_REQUEST_BYTES=str(cfg.max_request_bytes),
-            MLMANAGE_COLLECT_MODEL_DATA="1" if cfg.collect_model_data else "0",
-            MLMANAGE_REUSEPORT="1",
+    def engine_settings(req: DeployRequest) -> Settings:
+        """``req.settings`` placed in the container: the image's paths, ``0.0.0.0:5001`` with
+        SO_REUSEPORT, the copied-in keys file, collected data to the bind mount."""
+        image = image_settings(req.image)
+        s = req.engine.replace(
+            app_root=image.app_root,
+            model_dir=image.model_dir,
+            host=image.host,
+            port=image.port,
+            run_dir=image.run_dir,
+            keys_file=Path(KEYS_FILE),
+            reuse_port=True,
         )
-        if cfg.collect_model_data:
-            env["MLMANAGE_DATA_COLLECTION_DIR"] = CONTAINER_MODELDATA_DIR
-        return env
+        if s.collect_model_data:
+            s = s.replace(data_collection_dir=CONTAINER_MODELDATA_DIR, storage_connection_string=None)
+        return s
 
     @staticmethod
-    def _collection_volumes(req: DeployRequest, cfg: DockerDeploymentConfig) -> dict[str, dict[str, str]]:
-        """With ``collect_model_data``, bind-mount the workspace's collected-data folder for
-        this service (``<artifacts>/blobs/modeldata/<service>``) into the container, so
+    def _collection_volumes(req: DeployRequest) -> dict[str, dict[str, str]]:
+        """With ``collect_model_data``, bind-mount the request's collected-data folder for
+        this service (``<settings.data_collection_dir>/<service>``) into the container, so
         ``service.get_collected_data()`` reads what the container wrote. The folder is made
-        writable for the container's non-root user. Needs the local artifact store and a
-        Docker Engine on this machine (a bind mount); anything else is a ValidationError."""
-        if not cfg.collect_model_data:
+        writable for the container's non-root user. Needs a folder on this machine (the
+        workspace's local artifact store) and a Docker Engine here (a bind mount); anything
+        else is a ValidationError."""
+        s = req.engine
+        if not s.collect_model_data:
             return {}
-        from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
-        from mlmanage_jupyter.core.telemetry import data_collection_env
-
-        if not isinstance(req.workspace.artifacts, LocalArtifactStore):
+        if not s.data_collection_dir:
             raise ValidationError(
                 "collect_model_data on the docker target needs the workspace's local artifact store "
-                f"(this workspace uses {req.workspace.artifacts.kind}); deploy locally to collect into Azure Blob Storage"
+                "(this workspace collects into Azure Blob Storage); deploy locally to collect into Azure Blob Storage"
             )
-        host = Path(data_collection_env(req.workspace)["MLMANAGE_DATA_COLLECTION_DIR"]) / req.name
+        host = Path(s.data_collection_dir) / req.name
         host.mkdir(parents=True, exist_ok=True)
         host.chmod(0o777)
         return {str(host): {"bind": f"{CONTAINER_MODELDATA_DIR}/{req.name}", "mode": "rw"}}
@@ -288,8 +285,8 @@ class DockerTarget(Target):
             c = self.client.containers.create(
                 tag,
                 name=name,
-                environment=self._engine_env(req, cfg),
-                volumes=self._collection_volumes(req, cfg),
+                environment=self.engine_settings(req).to_env(),
+                volumes=self._collection_volumes(req),
                 network_mode=f"container:{sandbox_id}",
                 labels=self._labels(req.name, wsid, "app"),
                 restart_policy=restart,
@@ -335,17 +332,17 @@ class DockerTarget(Target):
             return None
 
     @staticmethod
-    def _result(runtime: dict[str, Any]) -> DeployResult:
+    def _result(runtime: dict[str, Any], tag: str) -> DeployResult:
         base = f"http://{runtime['host']}:{runtime['port']}"
-        return DeployResult(scoring_uri=f"{base}/score", swagger_uri=f"{base}/swagger.json", runtime=runtime)
+        return DeployResult(scoring_uri=f"{base}/score", swagger_uri=f"{base}/swagger.json", runtime=runtime, docker_image=tag)
 
     # -- Target -------------------------------------------------------------------------------
     def deploy(self, req: DeployRequest) -> DeployResult:
         """Build the image (layers cached), start the sandbox and generation 1. Returns at once
         (``status`` tells when it is Healthy). Raises ImageBuildError, ValidationError (port in use)."""
         cfg = self._config(req)
-        tag = build_image(req.image, req.progress, client=self.client)
-        wsid = _workspace_id(req)
+        tag = build_image(req.image, req.progress, client=self.client, cache_dir=req.cache_dir)
+        wsid = req.workspace_id
         sandbox, port = self._start_sandbox(req, cfg, wsid, cfg.port)
         _, host = _publish()
         req.progress(f"starting {tag} as service {req.name} on {host}:{port}")
@@ -364,7 +361,7 @@ class DockerTarget(Target):
             "workspace_id": wsid,
             "memory_gb": cfg.memory_gb,
         }
-        return self._result(runtime)
+        return self._result(runtime, tag)
 
     def _engine_status(self, container: Any) -> dict[str, Any] | None:
         raw = _read_file(container, f"{RUN_DIR}/status.json")
@@ -441,9 +438,9 @@ class DockerTarget(Target):
             return self.deploy(req)
         if cfg.port is not None and cfg.port != int(runtime["port"]):
             raise ValidationError(f"can't change the port of service {req.name} ({runtime['port']}) in an update; deploy a new one")
-        tag = build_image(req.image, req.progress, client=self.client)
+        tag = build_image(req.image, req.progress, client=self.client, cache_dir=req.cache_dir)
         gen = int(runtime.get("generation") or 1) + 1
-        wsid = runtime.get("workspace_id") or _workspace_id(req)
+        wsid = runtime.get("workspace_id") or req.workspace_id
         req.progress(f"starting {tag} next to the running version (generation {gen})")
         new = self._start_app(req, cfg, tag, sandbox.id, wsid, gen)
         new_rt = dict(runtime, container=new.id, generation=gen, image=tag, memory_gb=cfg.memory_gb)
@@ -472,7 +469,7 @@ class DockerTarget(Target):
             old.stop(timeout=grace)
         with contextlib.suppress(Exception):
             old.remove(force=True)
-        return self._result(new_rt)
+        return self._result(new_rt, tag)
 
     def _owned(self, name: str, runtime: dict[str, Any]) -> list[Any]:
         wsid = runtime.get("workspace_id")

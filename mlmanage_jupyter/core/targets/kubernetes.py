@@ -11,6 +11,13 @@ into plain messages; ``update`` patches and waits (bounded) for the rollout, rol
 if the new pods fail; ``delete`` removes only objects named after the service *and*
 labelled ``app.kubernetes.io/managed-by: mlmanage-jupyter``.
 
+Jobs by module: :mod:`.k8s_manifests` (config, manifest rendering, labels),
+:mod:`.k8s_client` (API client, errors), :mod:`.k8s_images` (build and push the image),
+:mod:`.k8s_diagnostics` (pod/Deployment problems as messages), :mod:`.k8s_portforward`
+(local port forward); this module holds the target (CRUD, rollout, status, logs). The
+container's environment is ``req.settings`` rendered by ``Settings.to_env()``
+(:func:`~.k8s_manifests.pod_settings`).
+
 The cluster is chosen by kubeconfig (``config.kubeconfig`` or ``$KUBECONFIG`` or
 ``~/.kube/config``; context ``config.context`` or the current one), or the in-cluster
 service account when running inside a pod.
@@ -21,10 +28,6 @@ The ``runtime`` dict stored with the service: ``{"namespace", "context", "kubeco
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,34 +36,49 @@ from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError,
 from mlmanage_jupyter.core.targets.base import (
     FAILED,
     HEALTHY,
-    JSON_PARSERS,
     TRANSITIONING,
     UNHEALTHY,
     DeployRequest,
     DeployResult,
     Target,
     TargetStatus,
-    register_config_class,
+    engine_settings,
     register_target,
+)
+from mlmanage_jupyter.core.targets.k8s_client import Clients, api_message, call
+from mlmanage_jupyter.core.targets.k8s_config import (
+    KubernetesDeploymentConfig,
+    config_from_aks_json,
+    deploy_configuration,
+)
+from mlmanage_jupyter.core.targets.k8s_diagnostics import (
+    deployment_problem,
+    pod_hash,
+    pod_ready,
+    pods_problem,
+)
+from mlmanage_jupyter.core.targets.k8s_images import (
+    build_and_push,
+    image_models,
+    pod_image_settings,
+    push_ref,
 )
 from mlmanage_jupyter.core.targets.k8s_manifests import (
     ANNOTATION_TEMPLATE_HASH,
     CONTAINER_NAME,
-    CONTAINER_PORT,
     KEYS_FILE_NAME,
     LABEL_MANAGED_BY,
     LABEL_SERVICE,
     MANAGED_BY,
     SERVICE_PORT,
-    KubernetesDeploymentConfig,
-    config_from_aks_json,
-    deploy_configuration,
+    is_ours,
     keys_json,
+    labels_of,
     manifests_yaml,
-    normalize_models,
     object_labels,
     render_manifests,
 )
+from mlmanage_jupyter.core.targets.k8s_portforward import start_forward, stop_forward
 
 __all__ = [
     "KubernetesDeploymentConfig",
@@ -74,8 +92,6 @@ __all__ = [
 
 MERGE_PATCH = "application/merge-patch+json"
 _POLL_S = 1.0
-_IMAGE_PULL_REASONS = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}
-_CONFIG_REASONS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 
 
 def dry_run(
@@ -88,155 +104,15 @@ def dry_run(
 ) -> str:
     """What ``deploy`` would apply, as YAML, without a cluster (for ``--dry-run``).
 
-    ``image`` is an image reference string or an Image (its reference is then the one
+    ``image`` is an image reference string or an :class:`ImageSpec` (its reference is then the one
     ``deploy`` would push: ``config.image``, or ``<registry>/<name>:<content hash[:12]>``,
     or the local tag ``mlmanage/<name>:<hash[:12]>`` when no registry is set).
     """
     if isinstance(image, str):
-        ref, models = image, []
-    else:
-        ref = config.image or _push_ref(config, name, image)
-        models = _image_models(image)
-    return manifests_yaml(name, ref, models, config, keys, show_secrets=show_secrets)
-
-
-# ---------------------------------------------------------------------------------------
-# helpers: clients, errors, images
-
-
-def _k8s():
-    try:
-        import kubernetes  # noqa: F401
-    except ImportError:
-        raise ValidationError(
-            "the kubernetes target needs the kubernetes client: pip install 'mlmanage-jupyter[kubernetes]'"
-        )
-    import kubernetes
-
-    return kubernetes
-
-
-class _Clients:
-    def __init__(self, runtime: Mapping[str, Any]) -> None:
-        k = _k8s()
-        kubeconfig = runtime.get("kubeconfig") or os.environ.get("KUBECONFIG")
-        context = runtime.get("context")
-        default_path = os.path.expanduser("~/.kube/config")
-        try:
-            if kubeconfig or os.path.exists(default_path) or context:
-                api = k.config.new_client_from_config(config_file=kubeconfig, context=context)
-            elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-                cfg = k.client.Configuration()
-                k.config.load_incluster_config(client_configuration=cfg)
-                api = k.client.ApiClient(cfg)
-            else:
-                raise ValidationError(
-                    "no Kubernetes cluster configured: set kubeconfig= or $KUBECONFIG, or create ~/.kube/config"
-                )
-        except k.config.ConfigException as e:
-            where = kubeconfig or default_path
-            raise ValidationError(f"cannot use kubeconfig {where} (context {context or 'current'}): {e}")
-        self.api = api
-        self.host = api.configuration.host
-        self.core = k.client.CoreV1Api(api)
-        self.apps = k.client.AppsV1Api(api)
-        self.autoscaling = k.client.AutoscalingV2Api(api)
-        self.ApiException = k.client.exceptions.ApiException
-
-
-def _api_message(e: Any) -> str:
-    try:
-        body = json.loads(e.body or "{}")
-        return body.get("message") or e.reason or str(e.status)
-    except (ValueError, TypeError, AttributeError):
-        return getattr(e, "reason", None) or str(e)
-
-
-def _call(cl: _Clients, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run one API call; translate failures into one plain MlManageError."""
-    try:
-        return fn(*args, **kwargs)
-    except cl.ApiException as e:
-        msg = _api_message(e)
-        if e.status in (401, 403):
-            raise WebserviceException(
-                f"the cluster at {cl.host} refused to {what} ({e.status}): {msg}; check the kubeconfig "
-                "context and your RBAC permissions in that namespace"
-            )
-        if e.status in (400, 422):
-            raise ValidationError(f"the cluster rejected {what}: {msg}")
-        raise
-    except Exception as e:  # connection refused, DNS, TLS: urllib3 errors
-        if type(e).__module__.startswith(("urllib3", "ssl", "socket")) or isinstance(e, OSError):
-            raise WebserviceException(f"cannot reach the Kubernetes API at {cl.host} to {what}: {e}")
-        raise
-
-
-def _image_models(image: Any) -> list[tuple[str, str]]:
-    models = getattr(image, "models", None)
-    if models is None and getattr(image, "context_path", None):
-        p = os.path.join(str(image.context_path), "image.json")
-        if os.path.exists(p):
-            with open(p) as f:
-                models = json.load(f).get("models", [])
-    return normalize_models(models or [])
-
-
-def _image_hash(image: Any) -> str:
-    h = getattr(image, "content_hash", None) or getattr(image, "version", None) or "latest"
-    return str(h)[:12]
-
-
-def _push_ref(config: KubernetesDeploymentConfig, name: str, image: Any) -> str:
-    repo = f"mlmanage/{name}"
-    if config.registry:
-        repo = f"{config.registry.rstrip('/')}/{name}"
-    return f"{repo}:{_image_hash(image)}"
-
-
-def _build_and_push(req: DeployRequest, config: KubernetesDeploymentConfig) -> str:
-    """The image reference the cluster pulls: ``config.image``, or the image built by the
-    docker target, tagged and pushed to ``config.registry`` (docker SDK)."""
-    if config.image:
-        req.progress(f"using image {config.image} (no build, no push)")
-        return config.image
-    from mlmanage_jupyter.core.targets import docker as docker_target
-
-    local_tag = docker_target.build_image(req.image, req.progress)
-    ref = _push_ref(config, req.name, req.image)
-    import docker
-
-    try:
-        client = docker.from_env()
-        repo, tag = ref.rsplit(":", 1)
-        client.images.get(local_tag).tag(repo, tag)
-        if not config.registry:
-            req.progress(f"no registry= given: the cluster must see the local Docker images ({ref})")
-            return ref
-        req.progress(f"pushing {ref}")
-        for line in client.images.push(repo, tag=tag, stream=True, decode=True):
-            if line.get("error"):
-                raise DeploymentFailedError(
-                    f"pushing {ref} to {config.registry} failed: {line['error']}; check `docker login {config.registry}`"
-                )
-            if line.get("status") and line.get("id") is None:
-                req.progress(line["status"])
-    except docker.errors.DockerException as e:
-        raise DeploymentFailedError(f"pushing {ref} failed: {e}")
-    return ref
-
-
-def _labels_of(obj: Any) -> dict[str, str]:
-    meta = obj.get("metadata") if isinstance(obj, dict) else getattr(obj, "metadata", None)
-    if meta is None:
-        return {}
-    labels = meta.get("labels") if isinstance(meta, dict) else meta.labels
-    return dict(labels or {})
-
-
-def _ours(obj: Any, name: str) -> bool:
-    labels = _labels_of(obj)
-    return labels.get(LABEL_MANAGED_BY) == MANAGED_BY and labels.get(LABEL_SERVICE) == name
+        return manifests_yaml(name, image, [], config, keys, show_secrets=show_secrets)
+    ref = config.image or push_ref(config, name, image)
+    settings = pod_image_settings(image, engine_settings(name, image, config))
+    return manifests_yaml(name, ref, image_models(image), config, keys, show_secrets=show_secrets, settings=settings)
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,12 +129,14 @@ class KubernetesTarget(Target):
     def deploy(self, req: DeployRequest) -> DeployResult:
         config = self._config(req)
         runtime = self._runtime(config)
-        cl = _Clients(runtime)
-        ref = _build_and_push(req, config)
+        cl = Clients(runtime)
+        ref, built = build_and_push(req, config)
         runtime["image"] = ref
-        objs = render_manifests(req.name, ref, _image_models(req.image), config, req.keys)
+        objs = render_manifests(
+            req.name, ref, image_models(req.image), config, req.keys, settings=pod_image_settings(req.image, req.engine)
+        )
         existing = self._read(cl, "Deployment", req.name, runtime["namespace"])
-        if existing is not None and not _ours(existing.to_dict(), req.name):
+        if existing is not None and not is_ours(existing.to_dict(), req.name):
             raise ValidationError(
                 f"a Deployment named {req.name!r} already exists in namespace {runtime['namespace']!r} and "
                 "was not created by mlmanage-jupyter; choose another service name or namespace"
@@ -269,13 +147,13 @@ class KubernetesTarget(Target):
             else:
                 self._apply(cl, obj, req.progress)
         uri = self._base_url(cl, req.name, runtime, config)
-        return DeployResult(scoring_uri=f"{uri}/score", swagger_uri=f"{uri}/swagger.json", runtime=runtime)
+        return DeployResult(scoring_uri=f"{uri}/score", swagger_uri=f"{uri}/swagger.json", runtime=runtime, docker_image=built)
 
     def update(self, req: DeployRequest, runtime: dict[str, Any]) -> DeployResult:
         config = self._config(req)
         new_runtime = {**runtime, **self._runtime(config)}
         new_runtime["namespace_created"] = runtime.get("namespace_created", False)
-        cl = _Clients(new_runtime)
+        cl = Clients(new_runtime)
         ns = new_runtime["namespace"]
         before = self._read(cl, "Deployment", req.name, ns)
         if before is None:
@@ -283,9 +161,11 @@ class KubernetesTarget(Target):
                 f"service {req.name!r} has no Deployment in namespace {ns!r}; deploy it again"
             )
         old_template = cl.api.sanitize_for_serialization(before.spec.template)
-        ref = _build_and_push(req, config)
+        ref, built = build_and_push(req, config)
         new_runtime["image"] = ref
-        objs = render_manifests(req.name, ref, _image_models(req.image), config, req.keys)
+        objs = render_manifests(
+            req.name, ref, image_models(req.image), config, req.keys, settings=pod_image_settings(req.image, req.engine)
+        )
         new_hash = ""
         for obj in objs:
             if obj["kind"] == "Namespace":
@@ -305,7 +185,7 @@ class KubernetesTarget(Target):
         except DeploymentFailedError as e:
             logs = self._pod_logs(cl, req.name, ns, tail=200, template_hash=new_hash)
             req.progress("the new version failed; rolling back to the previous one")
-            _call(
+            call(
                 cl,
                 f"roll back Deployment {req.name}",
                 cl.apps.patch_namespaced_deployment,
@@ -316,7 +196,9 @@ class KubernetesTarget(Target):
             )
             raise DeploymentFailedError(str(e), logs=logs or e.logs)
         uri = self._base_url(cl, req.name, new_runtime, config)
-        return DeployResult(scoring_uri=f"{uri}/score", swagger_uri=f"{uri}/swagger.json", runtime=new_runtime)
+        return DeployResult(
+            scoring_uri=f"{uri}/score", swagger_uri=f"{uri}/swagger.json", runtime=new_runtime, docker_image=built
+        )
 
     def wait_for_rollout(self, name: str, runtime: dict[str, Any], template_hash: str, *, timeout_s: float) -> None:
         """Wait until every replica runs the pod template with ``template_hash`` and is ready,
@@ -325,7 +207,7 @@ class KubernetesTarget(Target):
         Raises DeploymentFailedError when a new pod cannot start (image pull, crash loop,
         unschedulable, progress deadline) or after ``timeout_s`` seconds.
         """
-        cl = _Clients(runtime)
+        cl = Clients(runtime)
         ns = runtime["namespace"]
         deadline = time.monotonic() + timeout_s
         last = "no status yet"
@@ -334,8 +216,8 @@ class KubernetesTarget(Target):
             if dep is None:
                 raise DeploymentFailedError(f"Deployment {name} disappeared from namespace {ns} during the rollout")
             pods = self._pods(cl, name, ns)
-            new_pods = [p for p in pods if _pod_hash(p) == template_hash]
-            problem = _pods_problem(new_pods) or _deployment_problem(dep)
+            new_pods = [p for p in pods if pod_hash(p) == template_hash]
+            problem = pods_problem(new_pods) or deployment_problem(dep)
             if problem:
                 raise DeploymentFailedError(f"the new version of {name} cannot run: {problem}")
             desired = dep.spec.replicas if dep.spec.replicas is not None else 1
@@ -343,8 +225,8 @@ class KubernetesTarget(Target):
             gen_ok = dep.metadata.generation is None or (
                 st is not None and (st.observed_generation or 0) >= dep.metadata.generation
             )
-            ready_new = sum(1 for p in new_pods if _pod_ready(p))
-            old_left = sum(1 for p in pods if _pod_hash(p) != template_hash and not p.metadata.deletion_timestamp)
+            ready_new = sum(1 for p in new_pods if pod_ready(p))
+            old_left = sum(1 for p in pods if pod_hash(p) != template_hash and not p.metadata.deletion_timestamp)
             if gen_ok and ready_new >= desired and old_left == 0:
                 return
             last = f"{ready_new}/{desired} new replicas ready, {old_left} old left"
@@ -355,16 +237,16 @@ class KubernetesTarget(Target):
     # --- status / logs / keys / delete ---------------------------------------------------
 
     def status(self, name: str, runtime: dict[str, Any]) -> TargetStatus:
-        cl = _Clients(runtime)
+        cl = Clients(runtime)
         ns = runtime.get("namespace", "default")
         dep = self._read(cl, "Deployment", name, ns)
         if dep is None:
             return TargetStatus(FAILED, f"the Deployment {name} no longer exists in namespace {ns}")
         pods = self._pods(cl, name, ns)
-        problem = _pods_problem(pods) or _deployment_problem(dep)
+        problem = pods_problem(pods) or deployment_problem(dep)
         st = dep.status
         ready = (st.ready_replicas or 0) if st is not None else 0
-        ready = max(ready, sum(1 for p in pods if _pod_ready(p)))
+        ready = max(ready, sum(1 for p in pods if pod_ready(p)))
         if problem:
             return TargetStatus(UNHEALTHY if ready else FAILED, problem)
         desired = dep.spec.replicas if dep.spec.replicas is not None else 1
@@ -375,23 +257,23 @@ class KubernetesTarget(Target):
         return TargetStatus(TRANSITIONING)
 
     def logs(self, name: str, runtime: dict[str, Any], *, tail: int | None = None) -> str:
-        cl = _Clients(runtime)
+        cl = Clients(runtime)
         return self._pod_logs(cl, name, runtime.get("namespace", "default"), tail=tail)
 
     def set_keys(self, name: str, runtime: dict[str, Any], keys: dict[str, str]) -> None:
         """Write the keys into the service's Secret; the kubelet refreshes the mounted file
         (within about a minute) and the scoring engine re-reads it."""
-        cl = _Clients(runtime)
+        cl = Clients(runtime)
         ns = runtime.get("namespace", "default")
         body = {"stringData": {KEYS_FILE_NAME: keys_json(keys)}}
         secret = self._read(cl, "Secret", f"{name}-keys", ns)
-        if secret is None or not _ours(secret.to_dict(), name):
+        if secret is None or not is_ours(secret.to_dict(), name):
             raise WebserviceException(f"service {name} has no keys Secret in namespace {ns}: is auth_enabled on?")
-        _call(cl, f"update Secret {name}-keys", cl.core.patch_namespaced_secret, f"{name}-keys", ns, body, _content_type=MERGE_PATCH)
+        call(cl, f"update Secret {name}-keys", cl.core.patch_namespaced_secret, f"{name}-keys", ns, body, _content_type=MERGE_PATCH)
 
     def delete(self, name: str, runtime: dict[str, Any]) -> None:
-        _stop_forward(name, runtime)
-        cl = _Clients(runtime)
+        stop_forward(name, runtime)
+        cl = Clients(runtime)
         ns = runtime.get("namespace", "default")
         for kind, obj_name in (
             ("HorizontalPodAutoscaler", name),
@@ -404,10 +286,10 @@ class KubernetesTarget(Target):
         for pod in self._pods(cl, name, ns):
             self._delete_one(cl, "Pod", pod.metadata.name, ns)
         if runtime.get("namespace_created") and ns != "default":
-            others = _call(cl, f"list Deployments in {ns}", cl.apps.list_namespaced_deployment, ns).items
-            if not any(_labels_of(d).get(LABEL_MANAGED_BY) == MANAGED_BY for d in others):
+            others = call(cl, f"list Deployments in {ns}", cl.apps.list_namespaced_deployment, ns).items
+            if not any(labels_of(d).get(LABEL_MANAGED_BY) == MANAGED_BY for d in others):
                 try:
-                    _call(cl, f"delete Namespace {ns}", cl.core.delete_namespace, ns)
+                    call(cl, f"delete Namespace {ns}", cl.core.delete_namespace, ns)
                 except cl.ApiException as e:
                     if e.status != 404:
                         raise
@@ -436,7 +318,7 @@ class KubernetesTarget(Target):
             "port_forward": config.port_forward,
         }
 
-    def _api(self, cl: _Clients, kind: str) -> dict[str, Callable[..., Any]]:
+    def _api(self, cl: Clients, kind: str) -> dict[str, Callable[..., Any]]:
         core, apps, hpa = cl.core, cl.apps, cl.autoscaling
         return {
             "Secret": dict(read=core.read_namespaced_secret, create=core.create_namespaced_secret,
@@ -453,20 +335,20 @@ class KubernetesTarget(Target):
             "Pod": dict(read=core.read_namespaced_pod, delete=core.delete_namespaced_pod),
         }[kind]
 
-    def _read(self, cl: _Clients, kind: str, name: str, ns: str) -> Any:
+    def _read(self, cl: Clients, kind: str, name: str, ns: str) -> Any:
         try:
-            return _call(cl, f"read {kind} {name}", self._api(cl, kind)["read"], name, ns)
+            return call(cl, f"read {kind} {name}", self._api(cl, kind)["read"], name, ns)
         except cl.ApiException as e:
             if e.status == 404:
                 return None
-            raise WebserviceException(f"reading {kind} {name} in {ns} failed ({e.status}): {_api_message(e)}")
+            raise WebserviceException(f"reading {kind} {name} in {ns} failed ({e.status}): {api_message(e)}")
 
-    def _apply(self, cl: _Clients, obj: dict[str, Any], progress: Callable[[str], None]) -> None:
+    def _apply(self, cl: Clients, obj: dict[str, Any], progress: Callable[[str], None]) -> None:
         """Create, or merge-patch an existing object of ours (lists are replaced whole)."""
         kind, name, ns = obj["kind"], obj["metadata"]["name"], obj["metadata"]["namespace"]
         ops = self._api(cl, kind)
         try:
-            _call(cl, f"create {kind} {name} in namespace {ns}", ops["create"], ns, obj)
+            call(cl, f"create {kind} {name} in namespace {ns}", ops["create"], ns, obj)
             progress(f"created {kind} {ns}/{name}")
             return
         except cl.ApiException as e:
@@ -475,20 +357,20 @@ class KubernetesTarget(Target):
                     f"cannot create {kind} {name}: namespace {ns!r} does not exist and could not be created"
                 )
             if e.status != 409:
-                raise WebserviceException(f"creating {kind} {name} in {ns} failed ({e.status}): {_api_message(e)}")
+                raise WebserviceException(f"creating {kind} {name} in {ns} failed ({e.status}): {api_message(e)}")
         current = self._read(cl, kind, name, ns)
-        if current is not None and not _ours(current.to_dict(), obj["metadata"]["labels"][LABEL_SERVICE]):
+        if current is not None and not is_ours(current.to_dict(), obj["metadata"]["labels"][LABEL_SERVICE]):
             raise ValidationError(
                 f"a {kind} named {name!r} already exists in namespace {ns!r} and was not created by "
                 "mlmanage-jupyter; choose another service name or namespace"
             )
         try:
-            _call(cl, f"update {kind} {name}", ops["patch"], name, ns, obj, _content_type=MERGE_PATCH)
+            call(cl, f"update {kind} {name}", ops["patch"], name, ns, obj, _content_type=MERGE_PATCH)
         except cl.ApiException as e:
-            raise WebserviceException(f"updating {kind} {name} in {ns} failed ({e.status}): {_api_message(e)}")
+            raise WebserviceException(f"updating {kind} {name} in {ns} failed ({e.status}): {api_message(e)}")
         progress(f"updated {kind} {ns}/{name}")
 
-    def _ensure_namespace(self, cl: _Clients, obj: dict[str, Any], progress: Callable[[str], None]) -> bool:
+    def _ensure_namespace(self, cl: Clients, obj: dict[str, Any], progress: Callable[[str], None]) -> bool:
         """Create the namespace when it is missing; True when this call created it.
 
         A namespace we may not create (403: namespace-scoped rights) or that the API refuses
@@ -496,40 +378,40 @@ class KubernetesTarget(Target):
         whether it exists."""
         ns = obj["metadata"]["name"]
         try:
-            _call(cl, f"create Namespace {ns}", cl.core.create_namespace, obj)
+            call(cl, f"create Namespace {ns}", cl.core.create_namespace, obj)
             progress(f"created Namespace {ns}")
             return True
         except WebserviceException as e:
             progress(f"could not create Namespace {ns} ({e}); assuming it exists")
         except cl.ApiException as e:
             if e.status != 409:
-                progress(f"could not create Namespace {ns} ({e.status}: {_api_message(e)}); assuming it exists")
+                progress(f"could not create Namespace {ns} ({e.status}: {api_message(e)}); assuming it exists")
         return False
 
-    def _delete_one(self, cl: _Clients, kind: str, obj_name: str, ns: str) -> None:
+    def _delete_one(self, cl: Clients, kind: str, obj_name: str, ns: str) -> None:
         current = self._read(cl, kind, obj_name, ns)
         if current is None:
             return
         service = obj_name[: -len("-keys")] if kind == "Secret" else None
-        labels = _labels_of(current.to_dict())
+        labels = labels_of(current.to_dict())
         if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or (service and labels.get(LABEL_SERVICE) != service):
             return  # not ours: leave it
         try:
-            _call(cl, f"delete {kind} {obj_name}", self._api(cl, kind)["delete"], obj_name, ns,
+            call(cl, f"delete {kind} {obj_name}", self._api(cl, kind)["delete"], obj_name, ns,
                   propagation_policy="Background")
         except cl.ApiException as e:
             if e.status != 404:
-                raise WebserviceException(f"deleting {kind} {obj_name} in {ns} failed ({e.status}): {_api_message(e)}")
+                raise WebserviceException(f"deleting {kind} {obj_name} in {ns} failed ({e.status}): {api_message(e)}")
 
-    def _pods(self, cl: _Clients, name: str, ns: str) -> list[Any]:
+    def _pods(self, cl: Clients, name: str, ns: str) -> list[Any]:
         sel = f"{LABEL_SERVICE}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
-        items = _call(cl, f"list pods of {name}", cl.core.list_namespaced_pod, ns, label_selector=sel).items
-        return [p for p in items if _ours(p.to_dict(), name)]  # also filter here: some API stand-ins ignore selectors
+        items = call(cl, f"list pods of {name}", cl.core.list_namespaced_pod, ns, label_selector=sel).items
+        return [p for p in items if is_ours(p.to_dict(), name)]  # also filter here: some API stand-ins ignore selectors
 
-    def _pod_logs(self, cl: _Clients, name: str, ns: str, *, tail: int | None = None, template_hash: str = "") -> str:
+    def _pod_logs(self, cl: Clients, name: str, ns: str, *, tail: int | None = None, template_hash: str = "") -> str:
         pods = self._pods(cl, name, ns)
         if template_hash:
-            pods = [p for p in pods if _pod_hash(p) == template_hash]
+            pods = [p for p in pods if pod_hash(p) == template_hash]
         parts = []
         for p in sorted(pods, key=lambda p: p.metadata.name):
             kwargs: dict[str, Any] = {"container": CONTAINER_NAME}
@@ -538,16 +420,16 @@ class KubernetesTarget(Target):
             try:
                 text = cl.core.read_namespaced_pod_log(p.metadata.name, ns, **kwargs)
             except cl.ApiException as e:
-                text = f"(no logs: {_api_message(e)})\n"
+                text = f"(no logs: {api_message(e)})\n"
             if len(pods) > 1:
                 text = "".join(f"[{p.metadata.name}] {line}\n" for line in str(text).splitlines())
             parts.append(str(text))
         return "".join(parts)
 
-    def _base_url(self, cl: _Clients, name: str, runtime: dict[str, Any], config: KubernetesDeploymentConfig) -> str:
+    def _base_url(self, cl: Clients, name: str, runtime: dict[str, Any], config: KubernetesDeploymentConfig) -> str:
         ns = runtime["namespace"]
         if config.port_forward:
-            port = _start_forward(cl, name, ns, runtime.get("local_port"))
+            port = start_forward(cl, name, ns, runtime.get("local_port"))
             runtime["local_port"] = port
             return f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + config.service_address_timeout_seconds
@@ -572,7 +454,7 @@ class KubernetesTarget(Target):
             time.sleep(_POLL_S)
         return f"http://{name}.{ns}.svc.cluster.local:{SERVICE_PORT}"
 
-    def _node_address(self, cl: _Clients) -> str | None:
+    def _node_address(self, cl: Clients) -> str | None:
         try:
             nodes = cl.core.list_node().items
         except Exception:
@@ -586,163 +468,8 @@ class KubernetesTarget(Target):
 
 
 # ---------------------------------------------------------------------------------------
-# pod and deployment diagnostics
-
-
-def _pod_hash(pod: Any) -> str | None:
-    return (pod.metadata.annotations or {}).get(ANNOTATION_TEMPLATE_HASH)
-
-
-def _pod_ready(pod: Any) -> bool:
-    if pod.metadata.deletion_timestamp:
-        return False
-    conds = (pod.status and pod.status.conditions) or []
-    if any(c.type == "Ready" and c.status == "True" for c in conds):
-        return True
-    cs = (pod.status and pod.status.container_statuses) or []
-    return bool(cs) and all(c.ready for c in cs) and pod.status.phase == "Running"
-
-
-def _pods_problem(pods: list[Any]) -> str | None:
-    """A plain message for the first pod that cannot run, or None."""
-    for pod in pods:
-        st = pod.status
-        if st is None:
-            continue
-        for c in st.conditions or []:
-            if c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable":
-                return (
-                    f"pod {pod.metadata.name} cannot be scheduled: no node has room for it ({c.message or 'Unschedulable'}); "
-                    "lower cpu_cores / memory_gb or add nodes"
-                )
-        for cs in st.container_statuses or []:
-            waiting = cs.state and cs.state.waiting
-            if waiting and waiting.reason in _IMAGE_PULL_REASONS:
-                return (
-                    f"the cluster cannot pull image {cs.image} ({waiting.reason}: {waiting.message or 'no detail'}); "
-                    "check registry= / image= and image_pull_secrets"
-                )
-            if waiting and waiting.reason == "CrashLoopBackOff":
-                return (
-                    f"the scoring server in pod {pod.metadata.name} keeps crashing (restarted {cs.restart_count} "
-                    "times); see the service logs for init() errors"
-                )
-            if waiting and waiting.reason in _CONFIG_REASONS:
-                return f"pod {pod.metadata.name} cannot start its container ({waiting.reason}: {waiting.message})"
-            term = cs.last_state and cs.last_state.terminated
-            if term and term.reason == "OOMKilled" and not cs.ready:
-                return (
-                    f"the scoring server in pod {pod.metadata.name} ran out of memory (OOMKilled); raise memory_gb"
-                )
-    return None
-
-
-def _deployment_problem(dep: Any) -> str | None:
-    for c in (dep.status and dep.status.conditions) or []:
-        if c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded":
-            return f"the Deployment made no progress: {c.message or c.reason}"
-        if c.type == "ReplicaFailure" and c.status == "True":
-            return f"the cluster cannot create pods: {c.message or c.reason}"
-    return None
-
-
-# ---------------------------------------------------------------------------------------
-# local port forward (``kubectl port-forward`` through the client's portforward stream)
-
-_FORWARDS: dict[tuple[str, str], tuple[socket.socket, threading.Event, int]] = {}
-_FORWARDS_LOCK = threading.Lock()
-
-
-def _start_forward(cl: _Clients, name: str, ns: str, want_port: int | None) -> int:
-    """Listen on 127.0.0.1 and relay each connection to a ready pod's port 5001 through the
-    API server's portforward subresource. Lives as long as this process; returns the port."""
-    from kubernetes.stream import portforward
-
-    key = (ns, name)
-    with _FORWARDS_LOCK:
-        if key in _FORWARDS:
-            return _FORWARDS[key][2]
-        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            srv.bind(("127.0.0.1", want_port or 0))
-        except OSError:
-            srv.bind(("127.0.0.1", 0))
-        srv.listen(16)
-        port = srv.getsockname()[1]
-        stop = threading.Event()
-        _FORWARDS[key] = (srv, stop, port)
-
-    def pick_pod() -> str | None:
-        sel = f"{LABEL_SERVICE}={name},{LABEL_MANAGED_BY}={MANAGED_BY}"
-        pods = [p for p in cl.core.list_namespaced_pod(ns, label_selector=sel).items if _ours(p.to_dict(), name)]
-        ready = [p for p in pods if _pod_ready(p)]
-        return ready[0].metadata.name if ready else None
-
-    def relay(conn: socket.socket) -> None:
-        try:
-            pod = pick_pod()
-            if pod is None:
-                return
-            pf = portforward(cl.core.connect_get_namespaced_pod_portforward, pod, ns, ports=str(CONTAINER_PORT))
-            remote = pf.socket(CONTAINER_PORT)
-            remote.settimeout(None)
-
-            def pump(a: socket.socket, b: socket.socket) -> None:
-                try:
-                    while True:
-                        data = a.recv(65536)
-                        if not data:
-                            break
-                        b.sendall(data)
-                except OSError:
-                    pass
-                finally:
-                    for s in (a, b):
-                        try:
-                            s.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
-
-            t = threading.Thread(target=pump, args=(remote, conn), daemon=True)
-            t.start()
-            pump(conn, remote)
-            t.join(timeout=60)
-            pf.close()
-        except Exception:
-            pass
-        finally:
-            conn.close()
-
-    def accept_loop() -> None:
-        srv.settimeout(0.5)
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                break
-            threading.Thread(target=relay, args=(conn,), daemon=True).start()
-        srv.close()
-
-    threading.Thread(target=accept_loop, name=f"mlmanage-forward-{name}", daemon=True).start()
-    return port
-
-
-def _stop_forward(name: str, runtime: Mapping[str, Any]) -> None:
-    with _FORWARDS_LOCK:
-        entry = _FORWARDS.pop((runtime.get("namespace", "default"), name), None)
-    if entry:
-        entry[1].set()
-
-
-# ---------------------------------------------------------------------------------------
 # registration
 
-register_config_class(KubernetesDeploymentConfig)
-JSON_PARSERS["aks"] = config_from_aks_json
-JSON_PARSERS["kubernetes"] = config_from_aks_json
 register_target("kubernetes", KubernetesTarget)
 register_target("aks", KubernetesTarget)
 

@@ -6,7 +6,8 @@ Layout per service (``<workspace>/services/<name>/``)::
     run/               MLMANAGE_RUN_DIR: spec.json, keys.json (0600), status.json,
                        telemetry/<worker-pid>.jsonl, prometheus/
 
-The supervisor (``python -m mlmanage_jupyter.server``, the current interpreter) runs in its
+The engine's environment is ``req.settings`` with this service's paths (``generation_env``),
+plus the listen address for the supervisor. The supervisor (``python -m mlmanage_jupyter.server``, the current interpreter) runs in its
 own session (``start_new_session=True``) so the service outlives the notebook kernel.
 ``runtime`` (stored with the service) is ``{"pid", "port", "run_dir", "log"}``.
 """
@@ -40,7 +41,7 @@ from mlmanage_jupyter.core.targets.base import (
     TargetStatus,
     register_target,
 )
-from mlmanage_jupyter.core.telemetry import data_collection_env
+from mlmanage_jupyter.server.config import ENGINE_VARS, ENV_NAMES_VAR
 
 #: how long update() waits for the new generation (seconds)
 UPDATE_TIMEOUT_S = 300.0
@@ -88,34 +89,30 @@ class LocalTarget(Target):
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
-    def _service_dir(req: DeployRequest) -> Path:
-        return req.workspace.subdir("services", req.name)
+    def generation_env(req: DeployRequest, run_dir: Path, port: int) -> dict[str, str]:
+        """The scoring-engine environment of one generation: ``req.settings`` placed in the
+        image's build context and ``run_dir``, listening on ``127.0.0.1:port`` (rendered with
+        ``Settings.to_env()``)."""
+        ctx = Path(req.image.context_path).resolve()
+        return req.engine.replace(
+            app_root=ctx / "app",
+            model_dir=str(ctx / req.image.model_dir_env),
+            keys_file=run_dir / "keys.json",
+            run_dir=run_dir,
+            host="127.0.0.1",
+            port=port,
+        ).to_env()
 
     @staticmethod
-    def generation_env(req: DeployRequest, run_dir: Path) -> dict[str, str]:
-        """The scoring-engine environment of one generation (see CONTRIBUTING.md)."""
-        image = req.image
-        cfg = req.config
-        ctx = Path(image.context_path).resolve()
-        model_dir = str(ctx / image.model_dir_env())
-        models = ",".join(f"{m['name']}:{m['version']}" for m in image.spec.get("models", []))
-        return {
-            "MLMANAGE_APP_ROOT": str(ctx / "app"),
-            "MLMANAGE_ENTRY_SCRIPT": str(image.spec.get("entry_script") or "score.py"),
-            "AZUREML_SOURCE_DIRECTORY": str(image.spec.get("source_directory") or ""),
-            "AZUREML_MODEL_DIR": model_dir,
-            "MLMANAGE_MODEL_DIR": model_dir,
-            "MLMANAGE_MODELS": models,
-            "MLMANAGE_SERVICE_NAME": req.name,
-            "MLMANAGE_WORKERS": str(cfg.workers),
-            "MLMANAGE_AUTH_ENABLED": "1" if cfg.auth_enabled else "0",
-            "MLMANAGE_KEYS_FILE": str(run_dir / "keys.json"),
-            "MLMANAGE_SCORING_TIMEOUT_MS": str(cfg.scoring_timeout_ms),
-            "MLMANAGE_MAX_REQUEST_BYTES": str(cfg.max_request_bytes),
-            "MLMANAGE_COLLECT_MODEL_DATA": "1" if cfg.collect_model_data else "0",
-            "MLMANAGE_RUN_DIR": str(run_dir),
-            **(data_collection_env(req.workspace) if cfg.collect_model_data else {}),
-        }
+    def supervisor_env(gen_env: dict[str, str], req: DeployRequest) -> dict[str, str]:
+        """The supervisor's own environment: this process's, without any engine variable it
+        may carry, plus the generation's engine settings but not Azure's
+        ``environment_variables`` (each generation gets those from ``spec.json``, so an
+        update that drops one drops it)."""
+        user = set(req.engine.environment_variables) | {ENV_NAMES_VAR}
+        env = {k: v for k, v in os.environ.items() if k not in ENGINE_VARS}
+        env.update({k: v for k, v in gen_env.items() if k not in user})
+        return env
 
     @staticmethod
     def _result(port: int, pid: int, run_dir: Path, log: Path) -> DeployResult:
@@ -144,15 +141,16 @@ class LocalTarget(Target):
         else:
             _check_port_free(cfg.port)
             port = cfg.port
-        sdir = self._service_dir(req)
+        sdir = req.service_dir
+        sdir.mkdir(parents=True, exist_ok=True)
         run_dir = sdir / "run"
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
         log = sdir / "service.log"
         write_json_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
-        gen_env = self.generation_env(req, run_dir)
+        gen_env = self.generation_env(req, run_dir, port)
         write_json_atomic(run_dir / "spec.json", {"id": uuid.uuid4().hex, "env": gen_env})
-        env = dict(os.environ, **gen_env, MLMANAGE_HOST="127.0.0.1", MLMANAGE_PORT=str(port))
+        env = self.supervisor_env(gen_env, req)
         req.progress(f"starting the scoring engine on 127.0.0.1:{port} (log: {log})")
         with open(log, "ab") as out:
             proc = subprocess.Popen(
@@ -178,7 +176,7 @@ class LocalTarget(Target):
         req.config.validate()
         write_json_atomic(run_dir / "keys.json", dict(req.keys), mode=0o600)
         spec_id = uuid.uuid4().hex
-        write_json_atomic(run_dir / "spec.json", {"id": spec_id, "env": self.generation_env(req, run_dir)})
+        write_json_atomic(run_dir / "spec.json", {"id": spec_id, "env": self.generation_env(req, run_dir, int(runtime["port"]))})
         req.progress("starting the new version next to the running one")
         os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + UPDATE_TIMEOUT_S
