@@ -3,6 +3,7 @@
 =====================================  ===================================================
 magic                                  core call
 =====================================  ===================================================
+``%mlmanage``                          this list, one line each
 ``%mlmanage_workspace [PATH]``         ``Workspace(PATH)`` becomes the default
 ``%register_model NAME PATH``          ``Model.register`` (``--object VAR``: ``register_object``)
 ``%models [NAME]``                     ``Model.list(...).to_dataframe()`` (``--browse``: RegistryBrowser)
@@ -13,6 +14,7 @@ magic                                  core call
 ``%logs SERVICE``                      ``Webservice.get_logs`` (``--follow``: LiveLogs)
 ``%test_endpoint SERVICE [JSON]``      ``Webservice.run`` (no JSON: EndpointConsole)
 ``%profile SERVICE --samples VAR``     ``Webservice.profile`` + ProfileChart
+``%monitor SERVICE``                   ``Webservice.get_telemetry`` per minute in a MonitorPanel, live
 ``%undeploy SERVICE``                  ``Webservice.delete``
 =====================================  ===================================================
 
@@ -30,6 +32,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,9 +41,10 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.display import display
+from IPython.display import HTML, display
 from IPython.utils.process import arg_split
 
+from mlmanage_jupyter._display import compact_json, failure_report
 from mlmanage_jupyter.cli import parse_filter, parse_kv, parse_model_ref
 from mlmanage_jupyter.core.errors import DeploymentFailedError, MlManageError, ValidationError
 
@@ -81,9 +86,8 @@ def _user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except DeploymentFailedError as e:
-            tail = "\n".join((e.logs or "").splitlines()[-40:])
-            raise UsageError(f"{e}\n--- last lines of the service log ---\n{tail}" if tail else str(e)) from None
+        except DeploymentFailedError as e:  # the traceback once, the log of this attempt only
+            raise UsageError(failure_report(str(e), e.logs or "").as_text()) from None
         except MlManageError as e:
             raise UsageError(str(e)) from None
 
@@ -109,6 +113,72 @@ def parse_argstring(magic: Any, line: str) -> Any:
     except ValueError as e:
         raise UsageError(f"cannot parse {line!r}: {e}") from None
     return magic.parser.parse_args(argv)
+
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+
+class Progress:
+    """Progress of long work in one updating output (never on the stderr background):
+    the current stage (Docker build ``Step N/M`` as a bar), the latest line, and the number
+    of lines so far. Pass it as ``progress=`` to ``deploy``/``Webservice.update``; outside a
+    notebook front-end each line is printed to stdout. ``done(text)`` leaves a summary line;
+    ``lines`` keeps every line received."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.lines: list[str] = []
+        self.stage = ""
+        self.step: tuple[int, int] | None = None
+        self._handle: Any = None
+        self._rich = _in_notebook()
+        if self._rich:
+            self._handle = display(HTML(self._html()), display_id=True)
+
+    def __call__(self, msg: str) -> None:
+        self.lines.append(msg)
+        m = _STEP.match(msg.strip())
+        if m:
+            self.step = (int(m.group(1)), int(m.group(2)))
+            self.stage = m.group(3)
+        elif not msg.startswith(" ") and not self.step:
+            self.stage = msg
+        if self._rich:
+            self._handle.update(HTML(self._html()))
+        else:
+            print(msg, flush=True)
+
+    def _html(self, final: str = "") -> str:
+        from html import escape
+
+        bar = ""
+        if self.step:
+            n, total = self.step
+            bar = f"<progress value='{n}' max='{total}' style='width:160px;vertical-align:middle'></progress> step {n}/{total} "
+        last = self.lines[-1] if self.lines else "starting…"
+        return (
+            f"<div class='mlmanage-progress' style='font-family:monospace;font-size:12px'>"
+            f"<b>{escape(self.title)}</b> {bar}{escape(final or self.stage)}"
+            f"<div style='color:#57606a;white-space:pre;overflow:hidden;text-overflow:ellipsis'>{escape(last[:200])}</div>"
+            f"<div style='color:#57606a'>{len(self.lines)} lines of output</div></div>"
+        )
+
+    def done(self, final: str) -> None:
+        if self._rich:
+            self._handle.update(HTML(self._html(final)))
+        else:
+            print(final, flush=True)
+
+
+def _in_notebook() -> bool:
+    """True in a kernel with a notebook front-end (ZMQ), False in a terminal or a test shell."""
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+    except ImportError:
+        return False
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
 def _print_progress(msg: str) -> None:
@@ -163,6 +233,21 @@ class MlManageMagics(Magics):
 
         return Webservice(self.workspace, name)
 
+    # ------------------------------------------------------------------ overview
+    @line_magic
+    def mlmanage(self, line: str) -> PlainText:
+        """List the mlmanage magics, one line each (``%magic?`` gives a magic's options)."""
+        rows = []
+        for kind, prefix in (("line", "%"), ("cell", "%%")):
+            for name in sorted(self.magics[kind]):
+                fn = getattr(self, name)
+                parser = getattr(fn, "parser", None)  # magic_arguments replaces __doc__ by the usage
+                doc = ((parser.description if parser is not None else None) or fn.__doc__ or "").strip()
+                first = " ".join(doc.split("\n\n")[0].split())
+                rows.append((f"{prefix}{name}", re.split(r"(?<=[.;])\s", first)[0].rstrip(";.")))
+        width = max(len(n) for n, _ in rows)
+        return PlainText("\n".join(f"{n:<{width}}  {d}" for n, d in rows) + "\n\n%MAGIC? shows a magic's options.")
+
     # ------------------------------------------------------------------ workspace
     @magic_arguments()
     @argument("path", nargs="?", help="workspace folder (created when missing); none: show the current one")
@@ -186,6 +271,7 @@ class MlManageMagics(Magics):
     @argument("name", help="model name")
     @argument("path", nargs="?", help="a file or a folder")
     @argument("--object", dest="obj", metavar="VAR", help="register the notebook variable VAR (serialized with joblib)")
+    @argument("--file-name", metavar="NAME", help="with --object: the file's name (default: the previous version's, else VAR.pkl)")
     @argument("--tag", action="append", default=[], metavar="K=V", help="a tag (repeatable)")
     @argument("--property", action="append", default=[], metavar="K=V", help="a property (repeatable)")
     @argument("--description", help="a description (quote it)")
@@ -208,7 +294,11 @@ class MlManageMagics(Magics):
         if args.obj:
             if args.path:
                 raise UsageError("give either PATH or --object VAR, not both")
-            return Model.register_object(self.workspace, self._user_value(args.obj, "--object"), args.name, **common)
+            obj = self._user_value(args.obj, "--object")
+            file_name = args.file_name or self._object_file_name(args.name, args.obj)
+            return Model.register_object(self.workspace, obj, args.name, file_name=file_name, **common)
+        if args.file_name:
+            raise UsageError("--file-name is for --object VAR (a file or folder keeps its own name)")
         if not args.path:
             raise UsageError("give the model's PATH (a file or a folder), or --object VAR")
         bar: list[Any] = []
@@ -226,6 +316,18 @@ class MlManageMagics(Magics):
         finally:
             if bar:
                 bar[0].close()
+
+    def _object_file_name(self, model_name: str, var: str) -> str:
+        """The file name for ``--object VAR``: the latest version's file when it is one file
+        (so an entry script that loads ``x.pkl`` keeps working for version 2), else ``VAR.pkl``."""
+        from mlmanage_jupyter.core.registry import Model
+
+        latest = Model.list(self.workspace, name=model_name, latest=True)
+        if latest and not latest[0].is_folder:
+            files = latest[0].get_files()
+            if len(files) == 1:
+                return Path(files[0]["path"]).name
+        return f"{var}.pkl"
 
     @magic_arguments()
     @argument("name", nargs="?", help="only this model name")
@@ -356,10 +458,15 @@ class MlManageMagics(Magics):
 
             validate_service_name(args.service)
             return PlainText(dry_run_text(self.workspace, args.service, models, inference_config, cfg))
-        svc = deploy(
-            self.workspace, args.service, models, inference_config, cfg, overwrite=args.overwrite, progress=_print_progress
-        )
-        svc.wait_for_deployment(timeout_sec=DEPLOY_TIMEOUT_S)
+        progress = Progress(f"deploying {args.service}")
+        svc = deploy(self.workspace, args.service, models, inference_config, cfg, overwrite=args.overwrite, progress=progress)
+        progress("waiting for the service to become Healthy")
+        try:
+            svc.wait_for_deployment(timeout_sec=DEPLOY_TIMEOUT_S)
+        except DeploymentFailedError:
+            progress.done("failed (see below)")
+            raise
+        progress.done(f"{args.service} is Healthy at {svc.scoring_uri}")
         return svc
 
     def _inference_config(self, script: str | None, ic: str | None) -> Any:
@@ -432,11 +539,15 @@ class MlManageMagics(Magics):
         if not args.model and not args.script:
             raise UsageError("nothing to update: give --model NAME:VERSION and/or --script NAME_OR_PATH")
         svc = self._service(args.service)
-        svc.update(
-            models=[self._model(r) for r in args.model] or None,
-            inference_config=InferenceConfig(entry_script=str(self._script_path(args.script))) if args.script else None,
-            progress=_print_progress,
-        )
+        models = [self._model(r) for r in args.model] or None
+        ic = InferenceConfig(entry_script=str(self._script_path(args.script))) if args.script else None
+        progress = Progress(f"updating {args.service}")
+        try:
+            svc.update(models=models, inference_config=ic, progress=progress)
+        except MlManageError:
+            progress.done("failed (see below)")
+            raise
+        progress.done(f"{args.service} now serves {', '.join(svc.models)}")
         return svc
 
     @magic_arguments()
@@ -473,11 +584,7 @@ class MlManageMagics(Magics):
             value = ns[raw]
             body = value if isinstance(value, (str, bytes)) else json.dumps(value, default=_json_default)
         else:
-            try:
-                json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{raw[:80]!r} is neither valid JSON ({e}) nor a notebook variable") from None
-            body = raw
+            body = _json_argument(raw)
         res = svc.call(body)
         return EndpointResult(res.status_code or None, res.latency_ms, res.body)
 
@@ -499,14 +606,46 @@ class MlManageMagics(Magics):
             raise UsageError("--concurrency needs positive integers like 1,2,4")
         samples = self._user_value(args.samples, "--samples")
         svc = self._service(args.service)
-        if not hasattr(svc, "profile"):
-            raise UsageError("profiling is not available in this version (Webservice.profile is missing)")
-        prof = svc.profile(samples, concurrency=levels, duration_s=args.duration)
-        try:
-            display(_widget("ProfileChart", prof))
-        except UsageError:
-            pass
-        return prof
+        progress = Progress(f"profiling {args.service}")
+        box: dict[str, Any] = {}
+
+        def job() -> None:
+            try:
+                box["profile"] = svc.profile(samples, concurrency=levels, duration_s=args.duration)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the kernel's thread below
+                box["error"] = e
+
+        t = threading.Thread(target=job, name=f"profile-{args.service}", daemon=True)
+        t0 = time.monotonic()
+        t.start()
+        shown = -1
+        while t.is_alive():  # the levels run one after the other, each args.duration seconds
+            i = min(len(levels) - 1, int((time.monotonic() - t0) / args.duration))
+            if i != shown:
+                progress(f"Step {i + 1}/{len(levels)} : concurrency {levels[i]} for {args.duration:g} s")
+                shown = i
+            t.join(0.25)
+        if "error" in box:
+            progress.done("failed")
+            raise box["error"]
+        prof = box["profile"]
+        progress.done(f"{prof.requests_sent} requests at concurrency {', '.join(map(str, levels))}")
+        return ProfileResult(prof)
+
+    @magic_arguments()
+    @argument("service", help="service name")
+    @argument("--window", type=int, default=30, help="minutes shown (default 30)")
+    @argument("--refresh", type=float, default=5.0, help="seconds between live refreshes (default 5; 0: no live refresh)")
+    @line_magic
+    @_user_errors
+    def monitor(self, line: str) -> Any:
+        """Open the MonitorPanel: request rate, p50/p95/p99 latency and error rate per minute, live."""
+        args = parse_argstring(self.monitor, line)
+        if args.window < 1:
+            raise UsageError("--window needs a positive number of minutes")
+        if args.refresh < 0:
+            raise UsageError("--refresh needs 0 (off) or a positive number of seconds")
+        return _widget("MonitorPanel", self._service(args.service), window_min=args.window, refresh_s=args.refresh or None)
 
     @magic_arguments()
     @argument("service", help="service name")
@@ -517,6 +656,29 @@ class MlManageMagics(Magics):
         args = parse_argstring(self.undeploy, line)
         self._service(args.service).delete()
         print(f"deleted service {args.service}")
+
+
+class ProfileResult:
+    """What ``%profile`` returns: the ``ModelProfile`` (every attribute is the profile's:
+    ``levels``, ``requests_sent``, ``to_dataframe()``, ...), shown once as a ProfileChart
+    (chart and one results table), or as the profile's own table without ipywidgets."""
+
+    def __init__(self, profile: Any) -> None:
+        self.profile = profile
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith(("_repr_", "_ipython_", "__")):  # shown once, by _ipython_display_
+            raise AttributeError(name)
+        return getattr(self.profile, name)
+
+    def __repr__(self) -> str:
+        return repr(self.profile)
+
+    def _ipython_display_(self) -> None:
+        try:
+            display(_widget("ProfileChart", self.profile))
+        except UsageError:
+            display(self.profile)
 
 
 class PlainText(str):
@@ -540,18 +702,52 @@ class EndpointResult:
         return self.status is not None and 200 <= self.status < 300
 
     def __repr__(self) -> str:
-        body = json.dumps(self.response, default=str)
-        return f"status {self.status} in {self.latency_ms:.1f} ms\n{body[:2000]}"
+        return f"status {self.status} in {self.latency_ms:.1f} ms\n{compact_json(self.response)[:20000]}"
+
+    def _header_html(self) -> str:
+        color = "#1a7f37" if self.ok else "#cf222e"
+        return f"<div><b style='color:{color}'>status {self.status}</b> in {self.latency_ms:.1f} ms</div>"
 
     def _repr_html_(self) -> str:
         from html import escape
 
-        color = "#1a7f37" if self.ok else "#cf222e"
-        body = json.dumps(self.response, indent=1, default=str)
-        return (
-            f"<div><b style='color:{color}'>status {self.status}</b> in {self.latency_ms:.1f} ms"
-            f"<pre style='max-height:12em;overflow:auto'>{escape(body[:5000])}</pre></div>"
+        body = compact_json(self.response)
+        return f"{self._header_html()}<pre style='max-height:24em;overflow:auto'>{escape(body[:20000])}</pre>"
+
+    def _ipython_display_(self) -> None:
+        """Status and latency, then the answer in JupyterLab's collapsible JSON view
+        (``application/json``; a text answer as text)."""
+        if not isinstance(self.response, (dict, list)):
+            display({"text/html": self._repr_html_(), "text/plain": repr(self)}, raw=True)
+            return
+        display({"text/html": self._header_html(), "text/plain": f"status {self.status} in {self.latency_ms:.1f} ms"}, raw=True)
+        display(
+            {"application/json": self.response, "text/plain": compact_json(self.response)},
+            metadata={"application/json": {"expanded": True, "root": "response"}},
+            raw=True,
         )
+
+
+def _json_argument(raw: str) -> str:
+    """A JSON text given on a magic's line, bare (``{"data": [[1, 2]]}``) or shell-quoted as
+    the README writes it (``'{"data": [[1, 2]]}'``). Raises UsageError naming the problem."""
+    try:
+        json.loads(raw)
+        return raw
+    except json.JSONDecodeError as e:
+        first = e
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        try:
+            parts = arg_split(raw, posix=True)
+        except ValueError:
+            parts = []
+        if len(parts) == 1:
+            try:
+                json.loads(parts[0])
+                return parts[0]
+            except json.JSONDecodeError as e:
+                first = e
+    raise UsageError(f"{raw[:80]!r} is neither valid JSON ({first}) nor a notebook variable")
 
 
 def _json_default(obj: Any) -> Any:

@@ -53,6 +53,17 @@ from mlmanage_jupyter.core.store.artifacts import ArtifactStore, LocalArtifactSt
 CONFIG_FILE = "config.json"
 DEFAULT_DIRNAME = ".mlmanage"
 
+
+def default_name(path: Path) -> str:
+    """A workspace's name when none is given: the project folder holding ``.mlmanage``
+    (``~/proj/.mlmanage`` -> ``proj``), else the workspace folder's own name
+    (``/tmp/tour-x1`` -> ``tour-x1``, not ``tmp``)."""
+    own = path.name
+    if own in (DEFAULT_DIRNAME, ".azureml", ""):
+        return path.parent.name or "workspace"
+    return own
+
+
 _default: Workspace | None = None
 # (real path, metadata_url override) -> the open instance (not with an artifact_store override)
 _instances: dict[tuple[str, str | None], Workspace] = {}
@@ -149,10 +160,10 @@ class Workspace:
             if not isinstance(self.config, dict):
                 raise ValidationError(f"{cfg_file} must hold a JSON object, got {type(self.config).__name__}")
         else:
-            self.config = {"name": self.path.parent.name or "workspace"}
+            self.config = {"name": default_name(self.path)}
             write_json_atomic(cfg_file, self.config)
             self._config_text = _read_config_text(self.path)
-        self.name: str = self.config.get("name") or self.path.parent.name
+        self.name: str = self.config.get("name") or default_name(self.path)
         self.metadata_url = metadata_url or self.config.get("metadata_url") or f"sqlite:///{self.path / 'metadata.db'}"
         self.artifacts: ArtifactStore = artifact_store or self._make_artifact_store()
         self.engine: Engine = self._open_engine(metadata_url is not None)
@@ -252,7 +263,7 @@ class Workspace:
         cfg: dict[str, Any] = {}
         if (p / CONFIG_FILE).exists():
             cfg = json.loads((p / CONFIG_FILE).read_text() or "{}")
-        cfg["name"] = name or cfg.get("name") or p.parent.name or "workspace"
+        cfg["name"] = name or cfg.get("name") or default_name(p)
         if metadata_url:
             cfg["metadata_url"] = metadata_url
         if artifact_store:

@@ -2,12 +2,12 @@
 
 It runs inside every deployment (a local process, a container, a pod) and imports nothing
 from ``mlmanage_jupyter.core``; its dependencies are the ``serve`` extra (starlette, uvicorn,
-prometheus-client, inference-schema, werkzeug). The ``azureml`` names entry scripts import
+prometheus-client, inference-schema, orjson, werkzeug). The ``azureml`` names entry scripts import
 (``Model.get_model_path``, ``rawhttp``/``AMLRequest``/``AMLResponse``, ``ModelDataCollector``,
 ``Run.get_context``) come from :mod:`.azure_runtime` when the Azure SDK is not installed.
 
 ``python -m mlmanage_jupyter.server`` starts the supervisor (:mod:`.supervisor`), which opens
-ONE listening socket and runs ``MLMANAGE_WORKERS`` worker processes (:mod:`.worker`) that
+ONE listening socket and runs ``MLMANAGE_WORKERS`` (default: the usable cores) worker processes (:mod:`.worker`) that
 accept on it. Routes (compatible with ``azureml-inference-server-http``):
 
 * ``GET /``: liveness, ``Healthy``;

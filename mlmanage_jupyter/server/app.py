@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
+import os
 import time
 import traceback
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,6 +34,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from mlmanage_jupyter.server.auth import KeyStore
 from mlmanage_jupyter.server.azure_runtime import build_request
+from mlmanage_jupyter.server.batching import MicroBatcher, batchable
 from mlmanage_jupyter.server.collector import (
     ModelDataCollector,
     current_request_id,
@@ -41,14 +43,94 @@ from mlmanage_jupyter.server.collector import (
     stop_script_collectors,
 )
 from mlmanage_jupyter.server.config import Settings
-from mlmanage_jupyter.server.entry import BadInput, EntryScript, dumps
-from mlmanage_jupyter.server.telemetry import LATENCY, REQUESTS, TelemetryWriter, metrics_text
+from mlmanage_jupyter.server.entry import BadInput, EntryScript
+from mlmanage_jupyter.server.jsonio import dumps, loads
+from mlmanage_jupyter.server.telemetry import RouteMetrics, TelemetryWriter, metrics_text
 
 log = logging.getLogger("mlmanage.server")
 
 
 def error(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+class ScoringTimeout(Exception):
+    """run() did not finish within scoring_timeout_ms."""
+
+
+def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if not fut.done():  # the deadline may have settled it first
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(ScoringTimeout())
+
+
+async def call_in_thread(
+    executor: ThreadPoolExecutor, timeout_s: float, fn: Callable[..., Any], *args: Any
+) -> Any:
+    """``fn(*args)`` in ``executor``'s threads, raising ScoringTimeout after ``timeout_s`` s.
+
+    What ``asyncio.wait_for(loop.run_in_executor(...))`` does, with one loop future, one timer
+    handle and one thread-safe wake-up per call instead of the chained futures, done callbacks
+    and waiter of that pair: about half its per-call cost. A run() past its deadline keeps its
+    thread until it returns (Python cannot stop a thread); its answer is dropped.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def work() -> None:
+        try:
+            outcome = (True, fn(*args))
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting request
+            outcome = (False, e)
+        try:
+            loop.call_soon_threadsafe(_settle, fut, *outcome)
+        except RuntimeError:  # the loop closed while a run() past its deadline was still going
+            pass
+
+    executor.submit(work)
+    timer = loop.call_later(timeout_s, _expire, fut)
+    try:
+        return await fut
+    finally:
+        timer.cancel()
+
+
+class RequestIds:
+    """New request ids for requests without one: UUID-shaped (8-4-4-4-12 hex), unique per
+    worker start (80 random bits) and then a counter - as unique as ``uuid4()`` across
+    workers, without its ``os.urandom`` call per request."""
+
+    def __init__(self) -> None:
+        r = os.urandom(10).hex()
+        self._prefix = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{r[16:20]}-"
+        self._count = itertools.count()
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
+
+
+def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """(request id, authorization) from the ASGI headers in one pass (names are lower-case)."""
+    ms_rid = rid = auth = None
+    for name, value in raw:  # the first of repeated headers counts, as in Headers.get()
+        if name == b"x-ms-request-id":
+            ms_rid = value if ms_rid is None else ms_rid
+        elif name == b"x-request-id":
+            rid = value if rid is None else rid
+        elif name == b"authorization":
+            auth = value if auth is None else auth
+    chosen = ms_rid or rid
+    return (
+        chosen.decode("latin-1") if chosen else None,
+        auth.decode("latin-1") if auth is not None else None,
+    )
 
 
 class _TooLarge(Exception):
@@ -110,18 +192,33 @@ def create_app(
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run")
     timeout_s = settings.scoring_timeout_ms / 1000
     swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
+    ids = RequestIds()
+    wants_headers = script is not None and script.wants_headers
+    batcher = None
+    if script is not None and settings.max_batch_size > 1 and batchable(script) is None:
+        batcher = MicroBatcher(
+            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout
+        )
 
-    def instrumented(route: str, handler: Callable[[Request, str], Awaitable[tuple[Response, int]]]):
+    def instrumented(route: str, handler: Callable[[Request, str, str | None], Awaitable[tuple[Response, int]]]):
+        metrics = RouteMetrics(route)
+        record = telemetry.record
+
         async def endpoint(request: Request) -> Response:
             t0 = time.perf_counter()
-            rid = request.headers.get("x-ms-request-id") or request.headers.get("x-request-id") or str(uuid.uuid4())
-            response, nbytes = await handler(request, rid)
-            response.headers["x-ms-request-id"] = rid
+            rid, authorization = _scan_headers(request.scope["headers"])
+            if rid is None:
+                rid = ids.new()
+            response, nbytes = await handler(request, rid, authorization)
+            raw = response.raw_headers
+            if any(k == b"x-ms-request-id" for k, _ in raw):  # a Response returned by run()
+                response.headers["x-ms-request-id"] = rid
+            else:
+                raw.append((b"x-ms-request-id", rid.encode("latin-1")))
             elapsed = time.perf_counter() - t0
             status = response.status_code
-            REQUESTS.labels(route, str(status)).inc()
-            LATENCY.labels(route).observe(elapsed)
-            telemetry.record(
+            metrics.observe(status, elapsed)
+            record(
                 request_id=rid,
                 route=route,
                 status=status,
@@ -133,11 +230,11 @@ def create_app(
 
         return endpoint
 
-    async def score(request: Request, rid: str) -> tuple[Response, int]:
+    async def score(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None:
             return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
         if settings.auth_enabled and request.method != "OPTIONS":
-            problem = keys.check(request.headers.get("authorization"))
+            problem = keys.check(authorization)
             if problem:
                 return error(401, "Unauthorized", problem), 0
         try:
@@ -153,7 +250,7 @@ def create_app(
                 e.args[0],
             )
         assert script is not None
-        loop = asyncio.get_running_loop()
+        rows = None
         if script.rawhttp:
             raw = build_request(
                 request.method,
@@ -169,10 +266,10 @@ def create_app(
         elif request.method != "POST":
             return error(405, "MethodNotAllowed", f"{request.method} is not allowed on /score: use POST"), 0
         else:
-            if not body.strip():
+            if not body or body.isspace():
                 return error(400, "BadRequest", "the request body is empty: send a JSON document"), 0
             try:
-                parsed = json.loads(body)
+                parsed = loads(body)
             except UnicodeDecodeError as e:
                 return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}"), len(body)
             except json.JSONDecodeError as e:
@@ -180,10 +277,15 @@ def create_app(
                     error(400, "BadRequest", f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"),
                     len(body),
                 )
-            call = (script.call, body, dict(request.headers), parsed)
+            headers = dict(request.headers) if wants_headers else {}
+            rows = batcher.accepts(parsed) if batcher is not None else None
+            call = (script.call, body, headers, parsed)
         try:
-            result = await asyncio.wait_for(loop.run_in_executor(executor, _with_request_id, rid, *call), timeout_s)
-        except asyncio.TimeoutError:
+            if rows is not None:
+                result = await batcher.submit(rows)  # type: ignore[union-attr]
+            else:
+                result = await call_in_thread(executor, timeout_s, _with_request_id, rid, *call)
+        except ScoringTimeout:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (
                 error(504, "ScoringTimeout", f"run() did not finish within {settings.scoring_timeout_ms} ms (scoring_timeout_ms)"),
@@ -203,18 +305,18 @@ def create_app(
         except (TypeError, ValueError) as e:
             return error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {e}"), len(body)
         if collector is not None and not script.rawhttp:
-            collector.collect(rid, body, payload)
+            collector.collect(rid, body, payload, valid_json=True)
         return Response(payload, media_type="application/json"), len(body)
 
-    async def liveness(request: Request, rid: str) -> tuple[Response, int]:
+    async def liveness(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         return PlainTextResponse("Healthy"), 0
 
-    async def ready(request: Request, rid: str) -> tuple[Response, int]:
+    async def ready(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None or script is None:
             return error(503, "NotReady", f"init() failed:\n{failure}"), 0
         return PlainTextResponse("Ready"), 0
 
-    async def swagger(request: Request, rid: str) -> tuple[Response, int]:
+    async def swagger(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None:
             return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
         return Response(swagger_body, media_type="application/json"), 0

@@ -89,6 +89,17 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
     return v
 
 
+def _one_line(data: bytes) -> bytes | None:
+    """JSON text known to be valid (the app parsed it) on one line, to splice into a record
+    as is (no parse and re-serialize); None when it cannot be (UTF-16/32, empty)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data or not data.strip():
+        return None
+    # raw CR/LF are only whitespace in valid JSON (inside strings they must be escaped)
+    return data.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
 def _decode(data: bytes) -> Any:
     try:
         return json.loads(data)
@@ -210,7 +221,7 @@ class ModelDataCollector:
         self.flush_s = flush_ms / 1000
         self.max_buffer = max_buffer
         self.worker = f"{os.getpid()}x{uuid.uuid4().hex[:8]}"
-        self._buf: deque[tuple[str, str, bytes, Any]] = deque()
+        self._buf: deque[tuple[Any, ...]] = deque()
         self._pending: list[tuple[str, bytes]] = []  # (key, data) that failed to write
         self._seq = 0  # next record number
         self._batch_no = 0  # next file number
@@ -233,11 +244,14 @@ class ModelDataCollector:
         return cls(sink, service, models, **batching_from_env(env))
 
     # -------------------------------------------------------------- request path
-    def collect(self, request_id: str, body: bytes, answer: bytes) -> None:
-        """Queue one request's input and prediction (O(1), no I/O, never blocks)."""
-        self._enqueue((datetime.now(timezone.utc).isoformat(), request_id, body, answer))
+    def collect(self, request_id: str, body: bytes, answer: bytes, *, valid_json: bool = False) -> None:
+        """Queue one request's input and prediction (O(1), no I/O, never blocks).
 
-    def _enqueue(self, item: tuple[str, str, bytes, Any]) -> None:
+        ``valid_json``: both are known to be valid JSON (the app parsed the body and wrote the
+        answer), so the writer splices them into the record instead of parsing them again."""
+        self._enqueue((datetime.now(timezone.utc).isoformat(), request_id, body, answer, valid_json))
+
+    def _enqueue(self, item: tuple[Any, ...]) -> None:
         """Append one record to the buffer, or drop and count it when the buffer is full."""
         if len(self._buf) >= self.max_buffer:
             self.dropped += 1
@@ -250,15 +264,15 @@ class ModelDataCollector:
             self._wake.set()
 
     # -------------------------------------------------------------- writer
-    def _take_batch(self) -> list[tuple[str, str, bytes, bytes]]:
+    def _take_batch(self) -> list[tuple[str, str, bytes, bytes, bool]]:
         out = []
         while self._buf and len(out) < self.batch:
             out.append(self._buf.popleft())
         return out
 
-    def _encode(self, items: list[tuple[str, str, bytes, bytes]]) -> tuple[str, bytes]:
+    def _encode(self, items: list[tuple[str, str, bytes, bytes, bool]]) -> tuple[str, bytes]:
         lines = []
-        for t, rid, body, answer in items:
+        for t, rid, body, answer, valid_json in items:
             rec = {
                 "time": t,
                 "request_id": rid,
@@ -268,11 +282,17 @@ class ModelDataCollector:
                 "models": self.models,
                 "worker": self.worker,
                 "seq": self._seq,
-                "input": _decode(body),
-                "prediction": _decode(answer),
             }
             self._seq += 1
-            lines.append(json.dumps(rec, separators=(",", ":")))
+            raw_in = _one_line(body) if valid_json else None
+            raw_out = _one_line(answer) if valid_json else None
+            if raw_in is not None and raw_out is not None:
+                head = json.dumps(rec, separators=(",", ":")).encode("utf-8")
+                lines.append(head[:-1] + b',"input":' + raw_in + b',"prediction":' + raw_out + b"}")
+            else:
+                rec["input"] = _decode(body)
+                rec["prediction"] = _decode(answer)
+                lines.append(json.dumps(rec, separators=(",", ":")).encode("utf-8"))
         day = datetime.fromisoformat(items[0][0])
         key = "/".join(
             [
@@ -286,7 +306,7 @@ class ModelDataCollector:
             ]
         )
         self._batch_no += 1
-        return key, ("\n".join(lines) + "\n").encode("utf-8")
+        return key, b"\n".join(lines) + b"\n"
 
     def flush(self) -> int:
         """Write every buffered record now (in batches); return how many were written.

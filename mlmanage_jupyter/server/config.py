@@ -57,6 +57,8 @@ DC_MAX_BUFFER_VAR = "MLMANAGE_DATA_COLLECTION_MAX_BUFFER"
 REUSEPORT_VAR = "MLMANAGE_REUSEPORT"
 INIT_TIMEOUT_VAR = "MLMANAGE_INIT_TIMEOUT_S"
 ENV_NAMES_VAR = "MLMANAGE_ENVIRONMENT_VARIABLES"
+MAX_BATCH_SIZE_VAR = "MLMANAGE_MAX_BATCH_SIZE"
+MAX_LATENCY_VAR = "MLMANAGE_MAX_LATENCY_MS"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -88,6 +90,8 @@ ENGINE_VARS = frozenset(
         REUSEPORT_VAR,
         INIT_TIMEOUT_VAR,
         ENV_NAMES_VAR,
+        MAX_BATCH_SIZE_VAR,
+        MAX_LATENCY_VAR,
         # set for each worker by the supervisor
         "MLMANAGE_LISTEN_FD",
         "MLMANAGE_WORKER_STATUS",
@@ -177,6 +181,9 @@ class Settings:
         init_timeout_s: bound on ``init()`` (seconds).
         environment_variables: Azure's ``Environment.environment_variables``, given to the
             scoring process verbatim (str -> str; not the engine's own names).
+        max_batch_size: rows merged into one ``run()`` by micro-batching
+            (``server/batching.py``); 1 = off (the default).
+        max_latency_ms: with batching, how long an idle worker waits for company (ms, >= 0).
     """
 
     app_root: Path
@@ -206,6 +213,8 @@ class Settings:
     reuse_port: bool = False
     init_timeout_s: float = 600.0
     environment_variables: Mapping[str, str] = field(default_factory=dict)
+    max_batch_size: int = 1
+    max_latency_ms: int = 2
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -223,6 +232,8 @@ class Settings:
             ("data_collection_flush_ms", 1),
             ("data_collection_batch", 1),
             ("data_collection_max_buffer", 1),
+            ("max_batch_size", 1),
+            ("max_latency_ms", 0),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
@@ -292,6 +303,8 @@ class Settings:
         put(DC_MAX_BUFFER_VAR, self.data_collection_max_buffer)
         put(REUSEPORT_VAR, _flag(self.reuse_port))
         put(INIT_TIMEOUT_VAR, repr(float(self.init_timeout_s)))
+        put(MAX_BATCH_SIZE_VAR, self.max_batch_size)
+        put(MAX_LATENCY_VAR, self.max_latency_ms)
         return env
 
     # -- parsing -----------------------------------------------------------------------------
@@ -354,6 +367,8 @@ class Settings:
                 reuse_port=_bool(env, REUSEPORT_VAR),
                 init_timeout_s=_float(env, INIT_TIMEOUT_VAR, 600.0),
                 environment_variables={n: env[n] for n in names if n in env},
+                max_batch_size=_int(env, MAX_BATCH_SIZE_VAR, 1),
+                max_latency_ms=_int(env, MAX_LATENCY_VAR, 2, minimum=0),
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None

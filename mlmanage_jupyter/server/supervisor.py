@@ -5,7 +5,7 @@
 * opens ONE listening socket on ``MLMANAGE_HOST:MLMANAGE_PORT`` and never closes it until
   it exits: workers inherit it (``pass_fds``) and accept on it, so connections queued in
   its backlog are never lost while workers come and go;
-* starts a generation of ``MLMANAGE_WORKERS`` workers (:mod:`.worker`) with the environment
+* starts a generation of :func:`worker_count` workers (:mod:`.worker`) with the environment
   of ``$MLMANAGE_RUN_DIR/spec.json`` (``{"id": str, "env": {VAR: value}}``, on top of its
   own environment) when that file exists;
 * on SIGHUP re-reads spec.json and starts the next generation on the same socket; once
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -33,16 +34,76 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlmanage_jupyter.server.config import Settings
+from mlmanage_jupyter.server.config import ConfigError, Settings
 
 log = logging.getLogger("mlmanage.server.supervisor")
 
 POLL_S = 0.05
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPU quota (in CPUs) of this process's cgroup: ``cpu.max`` (cgroup v2) or
+    ``cpu.cfs_quota_us / cpu.cfs_period_us`` (v1), as a container runtime sets them for
+    ``--cpus`` / a Kubernetes CPU limit; None when unlimited or unreadable."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota != "max" and int(period) > 0:
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        if quota_us > 0 and period_us > 0:
+            return quota_us / period_us
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (``os.sched_getaffinity``), capped by
+    the cgroup CPU quota rounded up; at least 1."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        n = min(n, math.ceil(quota))
+    return max(1, n)
+
+
+def worker_count(env: Mapping[str, str]) -> int:
+    """Workers of a generation: Azure's ``WORKER_COUNT`` (azureml-inference-server-http's
+    variable; an Azure user sets it in ``Environment.environment_variables``, which reach the
+    engine verbatim, so it wins over the deployment's ``workers``), else ``MLMANAGE_WORKERS``,
+    else :func:`usable_cpus` (one CPU-bound worker per usable core). Raises ConfigError naming
+    the variable on a bad value."""
+    counts: dict[str, int] = {}
+    for name in ("WORKER_COUNT", "MLMANAGE_WORKERS"):
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            n = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if n < 1:
+            raise ConfigError(f"{name} must be >= 1, got {n}")
+        counts[name] = n
+    if "WORKER_COUNT" in counts:
+        if counts.get("MLMANAGE_WORKERS", counts["WORKER_COUNT"]) != counts["WORKER_COUNT"]:
+            log.info("WORKER_COUNT=%d overrides MLMANAGE_WORKERS=%d", counts["WORKER_COUNT"], counts["MLMANAGE_WORKERS"])
+        return counts["WORKER_COUNT"]
+    return counts.get("MLMANAGE_WORKERS") or usable_cpus()
 
 
 @dataclass
@@ -186,7 +247,8 @@ class Supervisor:
     def start_generation(self, env: dict[str, str], spec_id: str | None) -> tuple[Generation | None, str | None]:
         number = self.status["generation"] + 1
         try:
-            n = Settings.from_env(env).workers
+            Settings.from_env(env)
+            n = worker_count(env)
         except ValueError as e:
             return None, str(e)
         gen = Generation(number, env, spec_id)

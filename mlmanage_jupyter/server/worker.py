@@ -47,7 +47,8 @@ def main() -> int:
     status_path = os.environ.get("MLMANAGE_WORKER_STATUS")
     failure_file = os.environ.get("MLMANAGE_FAILURE_FILE")
     from mlmanage_jupyter.server.app import create_app
-    from mlmanage_jupyter.server.entry import EntryScript
+    from mlmanage_jupyter.server.batching import batchable
+    from mlmanage_jupyter.server.entry import EntryScript, EntryScriptError
 
     script = None
     failure = None
@@ -57,6 +58,12 @@ def main() -> int:
         try:
             log.info("loading entry script %s", settings.app_root / settings.entry_script)
             script = EntryScript(settings.app_root, settings.entry_script, settings.source_directory)
+            if settings.max_batch_size > 1 and (why := batchable(script)):
+                raise EntryScriptError(
+                    f"MLMANAGE_MAX_BATCH_SIZE={settings.max_batch_size} (max_batch_size) needs a run() that "
+                    f"takes a batch of rows, but {why}: set max_batch_size=1 or decorate run() with "
+                    "@input_schema for one parameter"
+                )
             log.info("calling init()")
             script.init()
             log.info("init() completed")

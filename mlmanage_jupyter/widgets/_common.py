@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from mlmanage_jupyter._display import compact_json, failure_report
 from mlmanage_jupyter.core.errors import MlManageError
 
 COLORS = {"Healthy": "#1a7f37", "Failed": "#cf222e", "Unhealthy": "#bf8700", "Transitioning": "#57606a"}
@@ -28,17 +29,72 @@ def status_html(text: str, kind: str = "info") -> str:
 
 
 def pre(text: str, height: str | None = None, bottom: bool = False) -> str:
-    """Text in a scrolling ``<pre>``; ``bottom=True`` keeps the view scrolled to the end
-    (a ``column-reverse`` flex box, no JavaScript needed)."""
-    style = "margin:0;white-space:pre-wrap;word-break:break-all;font-size:12px"
+    """Text in a scrolling ``<pre>``; ``bottom=True`` keeps the view scrolled to the newest
+    line (a ``column-reverse`` flex box, no JavaScript needed).
+
+    The outer ``div.mlmanage-scroll`` is the only scroller: JupyterLab's stylesheet gives an
+    output's ``pre`` its own ``overflow:auto``, which made the inner ``pre`` scroll itself
+    and sit at its oldest line, so the inline ``overflow:visible`` on the ``pre`` is needed."""
+    style = "margin:0;white-space:pre-wrap;word-break:break-all;font-size:12px;overflow:visible;max-height:none;flex:none;padding:0"
     inner = f"<pre style='{style}'>{html.escape(text)}</pre>"
     if height is None:
         return inner
     direction = "column-reverse" if bottom else "column"
     return (
-        f"<div style='height:{height};overflow:auto;display:flex;flex-direction:{direction};"
-        f"border:1px solid #d0d7de;padding:4px;background:#f6f8fa'>{inner}</div>"
+        f"<div class='mlmanage-scroll' style='height:{height};overflow:auto;display:flex;flex-direction:{direction};"
+        f"border:1px solid #d0d7de;padding:4px;background:#f6f8fa;box-sizing:border-box;max-width:100%'>{inner}</div>"
     )
+
+
+def failure_html(message: str, logs: str = "", title: str = "Deployment failed") -> str:
+    """A failed deployment/update as HTML: one red headline, the traceback once in a
+    collapsible ``<pre>``, and the service log of this attempt only (``_display.failure_report``)."""
+    rep = failure_report(message, logs)
+    out = f"<div style='color:{COLORS['Failed']}' class='mlmanage-failure'><b>{html.escape(title)}</b>: {html.escape(rep.headline)}</div>"
+    if rep.traceback:
+        out += f"<details class='mlmanage-traceback'><summary>traceback</summary>{pre(rep.traceback, height='220px')}</details>"
+    if rep.log:
+        out += f"<details><summary>service log of this attempt</summary>{pre(rep.log[-8000:], height='200px', bottom=True)}</details>"
+    return out
+
+
+def link(url: str | None) -> str:
+    """A URI as a link opening in a new tab (``—`` when None)."""
+    if not url:
+        return "—"
+    u = html.escape(url, quote=True)
+    return f"<a href='{u}' target='_blank' rel='noopener' style='color:#0969da;text-decoration:underline'><code>{u}</code></a>"
+
+
+def copy_button(text: str, label: str = "copy") -> str:
+    """A small button copying ``text`` to the clipboard (``navigator.clipboard``; JupyterLab
+    runs on localhost or https, where the clipboard API is available)."""
+    payload = html.escape(json.dumps(text), quote=True)
+    return (
+        f"<button class='mlmanage-copy' style='font-size:11px;padding:0 6px;margin-left:6px;cursor:pointer' "
+        f"onclick='navigator.clipboard.writeText({payload}).then(() => {{ this.textContent = \"copied\"; }})'>"
+        f"{html.escape(label)}</button>"
+    )
+
+
+def masked_key(key: str) -> str:
+    """An auth key shown as dots, revealed by clicking (``<details>``), with a copy button."""
+    k = html.escape(key)
+    return (
+        f"<span class='mlmanage-key'><details style='display:inline-block;vertical-align:top'>"
+        f"<summary style='cursor:pointer'><code>{'•' * 12}</code> <small>show</small></summary>"
+        f"<code style='word-break:break-all'>{k}</code></details>{copy_button(key)}</span>"
+    )
+
+
+def workspace_label(ws: Any) -> str:
+    """How a panel names a workspace: its folder (``~`` for the home directory), so that
+    ``/tmp/x/.mlmanage`` is not called "x" or "tmp"."""
+    path = str(ws.path)
+    home = str(Path.home())
+    if path == home or path.startswith(home + os.sep):
+        path = "~" + path[len(home) :]
+    return f"<code title='{html.escape(str(ws.path), quote=True)}'>{html.escape(path)}</code>"
 
 
 def error_text(e: BaseException) -> str:
@@ -51,21 +107,25 @@ def error_text(e: BaseException) -> str:
 class Worker:
     """One background thread at a time for a panel, with a ``done`` event tests can wait on.
 
-    ``start(fn)`` runs ``fn()`` in a daemon thread; exceptions go to ``on_error``.
+    ``start(fn)`` runs ``fn()`` in a daemon thread; exceptions go to ``on_error``; ``after()``
+    (optional) runs once the job is over and ``busy`` is False (to redraw a panel's state).
     """
 
-    def __init__(self, on_error: Callable[[BaseException], None]) -> None:
+    def __init__(self, on_error: Callable[[BaseException], None], after: Callable[[], None] | None = None) -> None:
         self._on_error = on_error
+        self._after = after
         self.thread: threading.Thread | None = None
         self.done = threading.Event()
         self.done.set()
+        self._running = False
 
     @property
     def busy(self) -> bool:
-        return not self.done.is_set()
+        return self._running
 
     def start(self, fn: Callable[[], None], name: str) -> None:
         self.done.clear()
+        self._running = True
 
         def run() -> None:
             try:
@@ -73,7 +133,12 @@ class Worker:
             except BaseException as e:  # noqa: BLE001 - shown in the panel, never lost
                 self._on_error(e)
             finally:
-                self.done.set()
+                self._running = False
+                try:
+                    if self._after is not None:  # before done: wait() returns on the final state
+                        self._after()
+                finally:
+                    self.done.set()
 
         self.thread = threading.Thread(target=run, name=name, daemon=True)
         self.thread.start()
@@ -114,12 +179,14 @@ def swagger_sample(service: Any) -> tuple[Any | None, str]:
 
 
 def pretty_json(value: Any) -> str:
+    """A JSON value (or JSON text) laid out as one readable document (``compact_json``);
+    text that is not JSON as is."""
     if isinstance(value, (str, bytes)):
         try:
             value = json.loads(value)
         except ValueError:
             return value.decode(errors="replace") if isinstance(value, bytes) else value
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    return compact_json(value)
 
 
 def target_usable(compute_type: str) -> tuple[bool, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import ipywidgets as W
 
 from mlmanage_jupyter.core.environment import InferenceConfig
-from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.errors import MlManageError, ValidationError
 from mlmanage_jupyter.core.registry import Model
 from mlmanage_jupyter.core.services import (
     AksWebservice,
@@ -25,9 +26,21 @@ from mlmanage_jupyter.core.services import (
 )
 from mlmanage_jupyter.core.targets.base import DeploymentConfig
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
-from mlmanage_jupyter.widgets._common import COLORS, Worker, error_text, pre, status_html, target_usable
+from mlmanage_jupyter.widgets._common import (
+    COLORS,
+    Worker,
+    error_text,
+    failure_html,
+    link,
+    masked_key,
+    pre,
+    status_html,
+    target_usable,
+    workspace_label,
+)
 
 _STYLE = {"description_width": "120px"}
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 #: the fields each target takes (names of this form's widgets)
 TARGET_FIELDS: dict[str, tuple[str, ...]] = {
     "local": ("port", "workers", "auth_enabled"),
@@ -75,10 +88,13 @@ class DeploymentForm(W.VBox):
         self.timeout_s = timeout_s
         self.service: Webservice | None = None
         self.error: str | None = None
-        self._worker = Worker(self._on_worker_error)
+        self._worker = Worker(self._on_worker_error, after=self.validate)
         self._callbacks: list[Callable[[Webservice], None]] = []
         self._progress_lines: list[str] = []
+        self._stage = ""
         self._lock = threading.Lock()
+        self._touched = False
+        self._deployed_name: str | None = None  # the service this form deployed last  # problems show in red only once the user changed a field
         if targets is None:
             targets = ["local"] + [t for t in ("docker", "kubernetes") if target_usable(t)[0]]
         self.targets = targets
@@ -86,8 +102,11 @@ class DeploymentForm(W.VBox):
         self.service_name = W.Text(value=service_name or "", placeholder="e.g. diabetes-svc", description="Service name", style=_STYLE)
         self.model_name = W.Dropdown(options=[], description="Model", style=_STYLE)
         self.model_version = W.Dropdown(options=[], description="Version", style=_STYLE)
+        scripts = self._script_names()
+        if entry_script is None and len(scripts) == 1:
+            entry_script = scripts[0]  # the only script saved with %%score_script
         self.entry_script = W.Combobox(
-            value=entry_script or "", options=self._script_names(), placeholder="path/to/score.py or a %%score_script name",
+            value=entry_script or "", options=scripts, placeholder="path/to/score.py or a %%score_script name",
             description="Entry script", ensure_option=False, style=_STYLE, layout=W.Layout(width="480px"),
         )  # fmt: skip
         self.entry_hint = W.HTML()
@@ -97,8 +116,10 @@ class DeploymentForm(W.VBox):
         self.cpu_cores = W.BoundedFloatText(value=0.5, min=0.0, max=256, step=0.1, description="CPU (cores)", style=_STYLE)
         self.memory_gb = W.BoundedFloatText(value=1.0, min=0.0, max=1024, step=0.25, description="Memory (GiB)", style=_STYLE)
         self.replicas = W.BoundedIntText(value=1, min=1, max=100, description="Replicas", style=_STYLE)
-        self.auth_enabled = W.Checkbox(value=False, description="Require a key (auth)", style=_STYLE)
-        self.overwrite = W.Checkbox(value=False, description="Replace an existing service of that name", style=_STYLE)
+        # indent=False + width auto: the description is the whole label, never cut off
+        self.auth_enabled = W.Checkbox(value=False, description="Require a key (auth)", indent=False, layout=W.Layout(width="auto"))
+        self.overwrite = W.Checkbox(value=False, description="Replace an existing service of that name", indent=False,
+                                    layout=W.Layout(width="auto"))
         self.deploy_button = W.Button(description="Deploy", icon="rocket", button_style="primary", disabled=True)
         self.message = W.HTML()
         self.progress = W.HTML()
@@ -109,13 +130,13 @@ class DeploymentForm(W.VBox):
         self.model_name.observe(self._on_model_name, "value")
         for w in (self.service_name, self.model_version, self.entry_script, self.port, self.workers, self.cpu_cores,
                   self.memory_gb, self.replicas, self.auth_enabled, self.overwrite):
-            w.observe(lambda _c: self.validate(), "value")
+            w.observe(self._on_change, "value")
         self.target.observe(self._on_target, "value")
         self.deploy_button.on_click(self._on_deploy)
         self._on_target(None)
         super().__init__(
             [
-                W.HTML(f"<b>Deploy a model</b> in workspace <code>{html.escape(self.workspace.name)}</code>"),
+                W.HTML(f"<b>Deploy a model</b> in workspace {workspace_label(self.workspace)}"),
                 self.service_name,
                 W.HBox([self.model_name, self.model_version]),
                 self.entry_script,
@@ -128,6 +149,10 @@ class DeploymentForm(W.VBox):
                 self.result,
             ]
         )
+
+    def _on_change(self, _c: Any) -> None:
+        self._touched = True
+        self.validate()
 
     # ------------------------------------------------------------------ choices
     def _scripts_dir(self) -> Path:
@@ -215,8 +240,14 @@ class DeploymentForm(W.VBox):
 
     def validate(self) -> str | None:
         """Check every field; enable the deploy button when all pass. Returns the first
-        problem (also shown in ``message``) or None."""
+        problem or None.
+
+        ``message`` says it: in grey as a hint on a form nobody has touched yet, in red once a
+        field was changed; "deploying…" while this form deploys (never "ready"); after this
+        form's own deployment, that the service is deployed (not that the name is taken).
+        """
         problem: str | None = None
+        ours = False
         try:
             name = validate_service_name(self.service_name.value.strip())
             self.selected_model()
@@ -231,7 +262,13 @@ class DeploymentForm(W.VBox):
             if not self.overwrite.value:
                 try:
                     Webservice(self.workspace, name)
-                    problem = f"service {name!r} already exists: choose another name or tick 'Replace'"
+                    ours = name == self._deployed_name
+                    if ours and self.error is None:
+                        problem = f"{name} is deployed (below); tick 'Replace' to deploy it again, or choose another name"
+                    elif ours:
+                        problem = f"{name} failed (below); fix the cause, then tick 'Replace' to deploy it again"
+                    else:
+                        problem = f"service {name!r} already exists: choose another name or tick 'Replace'"
                 except ServiceNotFoundError:
                     pass
         except ValidationError as e:
@@ -240,7 +277,12 @@ class DeploymentForm(W.VBox):
             problem = error_text(e)
         busy = self._worker.busy
         self.deploy_button.disabled = problem is not None or busy
-        self.message.value = status_html(problem, "error") if problem else ("" if busy else status_html("ready to deploy", "ok"))
+        if busy:
+            self.message.value = status_html("deploying…", "busy")
+        elif problem is None:
+            self.message.value = status_html("ready to deploy", "ok")
+        else:
+            self.message.value = status_html(problem, "error" if self._touched and not ours else "info")
         return problem
 
     # ------------------------------------------------------------------ deploying
@@ -251,16 +293,27 @@ class DeploymentForm(W.VBox):
     def _log(self, msg: str) -> None:
         with self._lock:
             self._progress_lines.append(msg)
-            self.progress.value = pre("\n".join(self._progress_lines[-200:]), height="140px", bottom=True)
+            m = _STEP.match(msg.strip())
+            if m:
+                self._stage = f"build step {m.group(1)}/{m.group(2)}: {m.group(3)[:80]}"
+            elif not msg.startswith(" ") and not self._stage.startswith("build step"):
+                self._stage = msg[:100]
+            self._paint_progress()
+
+    def _paint_progress(self, final: str | None = None) -> None:
+        stage = final or self._stage
+        head = (
+            f"<div class='mlmanage-stage' style='font-size:12px;color:#57606a'>{html.escape(stage)}"
+            f" · {len(self._progress_lines)} lines</div>"
+        )
+        self.progress.value = head + pre("\n".join(self._progress_lines[-500:]), height="160px", bottom=True)
 
     def _on_worker_error(self, e: BaseException) -> None:
         self.error = error_text(e)
         logs = getattr(e, "logs", "") or ""
-        self._log(f"FAILED: {self.error}")
-        self.result.value = (
-            f"<div style='color:{COLORS['Failed']}'><b>Deployment failed</b>: {html.escape(self.error)}</div>"
-            + (f"<details open><summary>service logs</summary>{pre(logs[-6000:], height='200px', bottom=True)}</details>" if logs else "")
-        )
+        with self._lock:
+            self._paint_progress("failed (see below)")
+        self.result.value = failure_html(str(e) if isinstance(e, MlManageError) else self.error, logs)
         self.validate()
 
     def _on_deploy(self, _b: Any) -> None:
@@ -274,8 +327,11 @@ class DeploymentForm(W.VBox):
         self.error = None
         self.service = None
         self._progress_lines = []
+        self._stage = "starting"
+        self._deployed_name = name
         self.result.value = status_html(f"deploying {name}…", "busy")
         self.deploy_button.disabled = True
+        self.message.value = status_html("deploying…", "busy")
 
         def job() -> None:
             self._log(f"deploying {model.id} as {name} on the {cfg.compute_type} target")
@@ -284,6 +340,8 @@ class DeploymentForm(W.VBox):
             self._log("waiting for the service to become Healthy")
             svc.wait_for_deployment(timeout_sec=self.timeout_s)
             self._log(f"{name} is {svc.state}")
+            with self._lock:
+                self._paint_progress(f"done: {name} is {svc.state}")
             self._show_service(svc)
             for cb in self._callbacks:
                 cb(svc)
@@ -298,12 +356,12 @@ class DeploymentForm(W.VBox):
             ("service", f"<code>{esc(svc.name)}</code> ({esc(svc.compute_type)})"),
             ("state", f"<b style='color:{COLORS.get(state, '#57606a')}'>{esc(state)}</b>"),
             ("models", esc(", ".join(svc.models))),
-            ("scoring_uri", f"<code>{esc(svc.scoring_uri or '—')}</code>"),
-            ("swagger_uri", f"<code>{esc(svc.swagger_uri or '—')}</code>"),
+            ("scoring_uri", link(svc.scoring_uri)),
+            ("swagger_uri", link(svc.swagger_uri)),
         ]
         if svc.auth_enabled:
             primary, secondary = svc.get_keys()
-            rows += [("primary key", f"<code>{esc(primary)}</code>"), ("secondary key", f"<code>{esc(secondary)}</code>")]
+            rows += [("primary key", masked_key(primary)), ("secondary key", masked_key(secondary))]
         else:
             rows.append(("auth", "none"))
         body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)

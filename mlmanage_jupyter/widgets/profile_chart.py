@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import html
 import io
+import json
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as W
 
-from mlmanage_jupyter.widgets._common import Worker, error_text, status_html, swagger_sample
+from mlmanage_jupyter.widgets._common import Worker, error_text, pretty_json, status_html, swagger_sample
 
 #: columns shown (latencies in ms, memory in MiB, CPU in cores)
 COLUMNS = [
@@ -56,6 +59,21 @@ def normalize(df: Any) -> Any:
     return out
 
 
+#: headroom above the largest value of a chart (fraction)
+HEADROOM = 0.15
+
+
+def y_range(values: Any) -> tuple[float, float]:
+    """The y range of one chart: from 0 to the largest value plus :data:`HEADROOM` (1 when
+    nothing is positive). Starting at 0 keeps a 1 % difference 1 % tall: matplotlib's
+    automatic range (0.626 to 0.633) made noise look like a trend."""
+    import math
+
+    finite = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    top = max(finite, default=0.0)
+    return 0.0, (top * (1 + HEADROOM) if top > 0 else 1.0)
+
+
 def render_png(df: Any, title: str = "") -> bytes:
     """Three charts (latency percentiles, throughput, CPU + memory) by concurrency as PNG bytes.
     Uses matplotlib's object API (no pyplot state, safe from threads)."""
@@ -67,19 +85,22 @@ def render_png(df: Any, title: str = "") -> bytes:
     for col, style in (("p50_ms", "o-"), ("p90_ms", "s--"), ("p95_ms", "^--"), ("p99_ms", "v:")):
         if df[col].notna().any():
             ax1.plot(x, df[col], style, label=col.replace("_ms", ""))
-    ax1.set(title="latency", xlabel="concurrency", ylabel="ms")
+    lat = [v for c in ("p50_ms", "p90_ms", "p95_ms", "p99_ms") for v in df[c].tolist()]
+    ax1.set(title="latency", xlabel="concurrency", ylabel="ms", ylim=y_range(lat))
     ax1.legend(fontsize=8)
     ax2.plot(x, df["throughput_rps"], "o-", color="#1a7f37")
-    ax2.set(title="throughput", xlabel="concurrency", ylabel="requests / s")
+    ax2.set(title="throughput", xlabel="concurrency", ylabel="requests / s", ylim=y_range(df["throughput_rps"]))
     if df["cpu_cores"].notna().any():
         ax3.plot(x, df["cpu_cores"], "o-", color="#cf222e", label="CPU (cores)")
         ax3.set_ylabel("cores")
+        ax3.set_ylim(*y_range(df["cpu_cores"]))
     else:
         ax3.text(0.5, 0.6, "CPU not measured\n(local target only)", ha="center", transform=ax3.transAxes, fontsize=9)
     if df["memory_mib"].notna().any():
         ax3b = ax3.twinx()
         ax3b.plot(x, df["memory_mib"], "s--", color="#0969da", label="memory (MiB)")
         ax3b.set_ylabel("MiB")
+        ax3b.set_ylim(*y_range(df["memory_mib"]))
         ax3b.legend(loc="lower right", fontsize=8)
     if df["cpu_cores"].notna().any():
         ax3.legend(loc="upper left", fontsize=8)
@@ -105,8 +126,11 @@ class ProfileChart(W.VBox):
             service's swagger.
         concurrency: levels to test; duration_s: seconds per level.
 
-    Widgets: ``concurrency`` (Text "1,2,4"), ``duration`` (seconds), ``run_button``,
-    ``status``, ``chart`` (an Image widget holding the PNG), ``table`` (HTML).
+    Widgets: ``concurrency`` (Text "1,2,4"), ``duration`` (seconds), ``samples_field`` (a
+    JSON list of request bodies; prefilled from ``samples`` or the swagger example),
+    ``run_button`` (disabled with the reason in ``why_disabled`` and its tooltip), ``status``
+    (the level being measured while it runs), ``chart`` (an Image widget holding the PNG;
+    every y axis starts at 0, see :func:`y_range`), ``table`` (HTML, the one results table).
 
     Attributes:
         data: the measured DataFrame (columns :data:`COLUMNS`) or None.
@@ -125,7 +149,7 @@ class ProfileChart(W.VBox):
         self.data: Any = None
         self.profile: Any = None
         self.source_kind: str | None = None
-        self._worker = Worker(self._on_error)
+        self._worker = Worker(self._on_error, after=lambda: self._check_ready())
         is_service = hasattr(source, "scoring_uri")
         self.service = source if is_service else None
         self.samples = list(samples) if samples is not None else None
@@ -135,6 +159,12 @@ class ProfileChart(W.VBox):
                                            style={"description_width": "100px"}, layout=W.Layout(width="200px"))
         self.run_button = W.Button(description="Run profile", icon="tachometer", button_style="primary",
                                    disabled=not is_service)
+        self.samples_field = W.Textarea(
+            value=self._samples_text(source if is_service else None), placeholder='[{"data": [[...]]}]  (a JSON list of request bodies)',
+            description="Samples", style={"description_width": "90px"}, layout=W.Layout(width="100%", height="80px"),
+        )  # fmt: skip
+        self.samples_field.observe(lambda _c: self._check_ready(), "value")
+        self.why_disabled = W.HTML()
         self.status = W.HTML()
         self.chart = W.Image(format="png", layout=W.Layout(width="100%", max_width="1080px"))
         self.table = W.HTML()
@@ -145,17 +175,59 @@ class ProfileChart(W.VBox):
             [
                 W.HTML(f"<b>Profile</b> of <code>{html.escape(self.name)}</code>"),
                 W.HBox([self.concurrency, self.duration, self.run_button, self.status]),
+                self.samples_field,
+                self.why_disabled,
                 self.chart,
                 self.table,
             ]
         )
         if not is_service:
             self.profile = source
+            self.samples_field.layout.display = "none"
             self._show(source.to_dataframe(), "profile")
+        self._check_ready()
+
+    def _samples_text(self, service: Any) -> str:
+        if self.samples is not None:
+            return pretty_json(list(self.samples))
+        if service is None:
+            return ""
+        sample, _why = swagger_sample(service)
+        return pretty_json([sample]) if sample not in (None, {}, []) else ""
+
+    def parse_samples(self) -> list[Any]:
+        """The request bodies in ``samples_field``: a non-empty JSON list. Raises ValueError
+        saying what to fix."""
+        text = self.samples_field.value.strip()
+        if not text:
+            raise ValueError("type the samples: a JSON list of request bodies, e.g. [{\"data\": [[1, 2]]}]")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"samples are not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        if not isinstance(value, list) or not value:
+            raise ValueError("samples must be a non-empty JSON list of request bodies, e.g. [{\"data\": [[1, 2]]}]")
+        return value
+
+    def _check_ready(self) -> str | None:
+        """Enable Run only when it can run; ``why_disabled`` says why not. Returns the reason."""
+        if self.service is None:
+            why = "Run is off: this panel shows a profile already measured; give ProfileChart a Webservice to measure one."
+        elif self._worker.busy:
+            why = None
+        else:
+            try:
+                self.parse_samples()
+                why = None
+            except ValueError as e:
+                why = f"Run is off: {e}"
+        self.run_button.disabled = why is not None or self._worker.busy
+        self.run_button.tooltip = why or "measure the service at each concurrency level"
+        self.why_disabled.value = status_html(why, "info") if why else ""
+        return why
 
     def _on_error(self, e: BaseException) -> None:
         self.status.value = status_html(f"profiling failed: {error_text(e)}", "error")
-        self.run_button.disabled = self.service is None
 
     def _levels(self) -> list[int]:
         try:
@@ -174,24 +246,37 @@ class ProfileChart(W.VBox):
         except ValueError as e:
             self.status.value = status_html(str(e), "error")
             return
-        samples = self.samples
-        if samples is None:
-            sample, why = swagger_sample(self.service)
-            if sample is None:
-                self.status.value = status_html(f"give samples=[...]: {why}", "error")
-                return
-            samples = [sample]
+        try:
+            samples = self.parse_samples()
+        except ValueError as e:
+            self.status.value = status_html(str(e), "error")
+            return
         duration = float(self.duration.value)
         svc = self.service
         self.run_button.disabled = True
-        total = len(levels) * duration
-        self.status.value = status_html(f"measuring {len(levels)} levels × {duration:g} s (about {total:.0f} s)…", "busy")
+        finished = threading.Event()
 
         def job() -> None:
-            self.profile = svc.profile(samples, concurrency=levels, duration_s=duration)
+            ticker = threading.Thread(target=self._tick, args=(levels, duration, finished), daemon=True)
+            ticker.start()
+            try:
+                self.profile = svc.profile(samples, concurrency=levels, duration_s=duration)
+            finally:
+                finished.set()
+                ticker.join()
             self._show(self.profile.to_dataframe(), "profile")
 
         self._worker.start(job, f"ProfileChart-{self.name}")
+
+    def _tick(self, levels: list[int], duration: float, finished: threading.Event) -> None:
+        """Say which level runs (the levels run one after the other, ``duration`` s each)."""
+        t0 = time.monotonic()
+        while not finished.wait(0.25):
+            i = min(len(levels) - 1, int((time.monotonic() - t0) / duration))
+            left = max(0.0, len(levels) * duration - (time.monotonic() - t0))
+            self.status.value = status_html(
+                f"level {i + 1}/{len(levels)}: concurrency {levels[i]} (about {left:.0f} s left)…", "busy"
+            )
 
     def _show(self, df: Any, kind: str) -> None:
         data = normalize(df)
@@ -207,7 +292,6 @@ class ProfileChart(W.VBox):
         self.status.value = status_html(
             f"done: {int(data['requests'].fillna(0).sum())} requests, {errs} errors{rec}", "error" if errs else "ok"
         )
-        self.run_button.disabled = self.service is None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a measurement in progress; True when none is."""

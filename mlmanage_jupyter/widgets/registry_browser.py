@@ -12,9 +12,20 @@ import ipywidgets as W
 from mlmanage_jupyter.core.errors import ValidationError
 from mlmanage_jupyter.core.registry import Model, format_bytes
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
-from mlmanage_jupyter.widgets._common import error_text, status_html
+from mlmanage_jupyter.widgets._common import error_text, status_html, workspace_label
 
 _STYLE = {"description_width": "80px"}
+#: the table's columns: (key, header, grid width)
+COLUMNS = [
+    ("name", "name", "minmax(110px, 1.4fr)"),
+    ("version", "version", "96px"),
+    ("framework", "framework", "minmax(112px, 1fr)"),
+    ("tags", "tags", "minmax(100px, 1.6fr)"),
+    ("files", "files", "minmax(100px, 1.6fr)"),
+    ("created", "created", "minmax(90px, 1.1fr)"),
+    ("used_by", "used by", "minmax(80px, 1.2fr)"),
+]
+_MAX_ROWS = 200
 
 
 class RegistryBrowser(W.VBox):
@@ -62,8 +73,29 @@ class RegistryBrowser(W.VBox):
         self.tag_filter = W.Text(placeholder="key or key=value, …", description="Tags", style=_STYLE)
         self.latest_only = W.Checkbox(value=False, description="latest versions only", indent=False)
         self.refresh_button = W.Button(description="Refresh", icon="refresh", layout=W.Layout(width="100px"))
-        self.models = W.Select(options=[], rows=12, layout=W.Layout(width="380px"))
-        self.detail = W.HTML("<i>select a model</i>", layout=W.Layout(width="auto", min_width="360px"))
+        # the selection (value: a model id); the sortable table below is how a person sets it
+        self.models = W.Select(options=[], rows=12, layout=W.Layout(display="none"))
+        self.sort_key: str | None = None
+        self.sort_descending = False
+        self.header_buttons = {
+            key: W.Button(description=title, layout=W.Layout(width="auto", min_width="0"), tooltip=f"sort by {title}")
+            for key, title, _w in COLUMNS
+        }
+        for key, b in self.header_buttons.items():
+            b.on_click(lambda _b, k=key: self.sort_by(k))
+        self.table = W.GridBox(
+            layout=W.Layout(
+                grid_template_columns=" ".join(w for _k, _t, w in COLUMNS), width="100%", grid_gap="1px 6px",
+                max_height="320px", overflow_y="auto", overflow_x="hidden",
+            )
+        )  # fmt: skip
+        self.rows: list[dict[str, Any]] = []
+        self.compare_a = W.Dropdown(options=[], description="compare", style={"description_width": "60px"}, layout=W.Layout(width="180px"))
+        self.compare_b = W.Dropdown(options=[], description="with", style={"description_width": "40px"}, layout=W.Layout(width="160px"))
+        self.comparison = W.HTML()
+        self.compare_a.observe(lambda _c: self._show_comparison(), "value")
+        self.compare_b.observe(lambda _c: self._show_comparison(), "value")
+        self.detail = W.HTML("<i>select a model (click its name)</i>", layout=W.Layout(width="auto", min_width="0"))
         self.download_dir = W.Text(value=os.getcwd(), description="to folder", style=_STYLE)
         self.download_button = W.Button(description="Download", icon="download", disabled=True)
         self.tag_key = W.Text(placeholder="key", layout=W.Layout(width="120px"))
@@ -91,12 +123,18 @@ class RegistryBrowser(W.VBox):
         )
         super().__init__(
             [
-                W.HTML(f"<b>Models</b> in workspace <code>{html.escape(self.workspace.name)}</code>"),
-                W.HBox([self.search, self.tag_filter, self.latest_only, self.refresh_button]),
-                W.HBox([self.models, W.VBox([self.detail, actions], layout=W.Layout(padding="0 0 0 12px"))]),
+                W.HTML(f"<b>Models</b> in workspace {workspace_label(self.workspace)}"),
+                W.HBox([self.search, self.tag_filter, self.latest_only, self.refresh_button], layout=W.Layout(flex_flow="row wrap")),
+                self.table,
+                self.models,
                 self.status,
+                W.HBox([W.VBox([self.detail, actions], layout=W.Layout(flex="1 1 auto", min_width="0")),
+                        W.VBox([W.HBox([self.compare_a, self.compare_b]), self.comparison],
+                               layout=W.Layout(flex="1 1 auto", min_width="0", padding="0 0 0 12px"))],
+                       layout=W.Layout(flex_flow="row wrap", width="100%")),
                 self.deploy_area,
-            ]
+            ],
+            layout=W.Layout(max_width="100%", overflow_x="hidden"),
         )
         self.refresh()
         self._poller: threading.Thread | None = None
@@ -136,13 +174,74 @@ class RegistryBrowser(W.VBox):
             self.model_list = [m for m in models if needle in m.name.lower()]
             self._last_mark = mark
             keep = self.models.value
+            self.rows = [self._row(m) for m in self.model_list[:_MAX_ROWS]]
+            self._sort_rows()
             opts = [(self._label(m), m.id) for m in self.model_list]
             ids = [i for _, i in opts]
             self.models.options = opts
             self.models.value = keep if keep in ids else None
+            self._render_table()
             self._show_detail()
             n = len(self.model_list)
             self.status.value = status_html(f"{n} model version{'s' if n != 1 else ''}")
+
+    def _row(self, m: Model) -> dict[str, Any]:
+        try:
+            files = [f["path"] for f in m.get_files()]
+            users = m.users()
+            used = [f"service {s}" for s in users["services"]] or [f"image {i}" for i in users["images"]]
+        except Exception:  # noqa: BLE001 - deleted meanwhile: the next refresh drops it
+            files, used = [], []
+        return {
+            "id": m.id,
+            "name": m.name,
+            "version": m.version,
+            "framework": " ".join(x for x in (m.model_framework, m.model_framework_version) if x),
+            "tags": ", ".join(f"{k}={v}" for k, v in m.tags.items()),
+            "files": ", ".join(files[:3]) + (f" (+{len(files) - 3})" if len(files) > 3 else ""),
+            "created": (m.created_time or "")[:16].replace("T", " "),
+            "used_by": ", ".join(used),
+        }
+
+    def _sort_rows(self) -> None:
+        if self.sort_key is None:
+            return
+        key = self.sort_key
+        self.rows.sort(key=lambda r: (r[key] == "", r[key] if key == "version" else str(r[key]).lower()), reverse=self.sort_descending)
+
+    def sort_by(self, key: str) -> None:
+        """Sort the table by a column (``name``, ``version``, ``framework``, ``tags``,
+        ``files``, ``created``, ``used_by``); the same column again reverses the order."""
+        if key not in self.header_buttons:
+            raise ValidationError(f"unknown column {key!r}: use one of {', '.join(self.header_buttons)}")
+        if self.sort_key == key:
+            self.sort_descending = not self.sort_descending
+        else:
+            self.sort_key, self.sort_descending = key, key in ("version", "created")
+        with self._lock:
+            self._sort_rows()
+            self._render_table()
+
+    def _render_table(self) -> None:
+        for key, b in self.header_buttons.items():
+            arrow = (" ▼" if self.sort_descending else " ▲") if key == self.sort_key else ""
+            b.description = dict((k, t) for k, t, _w in COLUMNS)[key] + arrow
+            b.button_style = "info" if key == self.sort_key else ""
+        cells: list[W.Widget] = list(self.header_buttons.values())
+        selected = self.models.value
+        for r in self.rows:
+            pick = W.Button(description=r["name"], tooltip=f"show {r['id']}", layout=W.Layout(width="auto", min_width="0"),
+                            button_style="primary" if r["id"] == selected else "")  # fmt: skip
+            pick.on_click(lambda _b, mid=r["id"]: self._pick(mid))
+            pick.add_class("mlmanage-row")
+            cells.append(pick)
+            for key, _t, _w in COLUMNS[1:]:
+                cells.append(W.HTML(f"<span style='font-size:12px;overflow-wrap:anywhere'>{html.escape(str(r[key]) or '—')}</span>",
+                                    layout=W.Layout(min_width="0")))  # fmt: skip
+        self.table.children = cells
+
+    def _pick(self, model_id: str) -> None:
+        self.models.value = model_id
 
     @staticmethod
     def _label(m: Model) -> str:
@@ -164,6 +263,12 @@ class RegistryBrowser(W.VBox):
             except Exception as e:  # noqa: BLE001 - a locked or moved workspace: show it, keep polling
                 self.status.value = status_html(f"auto-refresh: {error_text(e)}", "error")
 
+    def stop_refresh(self) -> None:
+        """Stop the auto-refresh thread; the panel stays shown and usable (Refresh button)."""
+        self._stop.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join(5)
+
     def close(self) -> None:
         """Stop auto-refresh and close the panel (and the deploy form it opened)."""
         self._stop.set()
@@ -176,6 +281,7 @@ class RegistryBrowser(W.VBox):
         self.refresh()
 
     def _on_select(self, _change: Any) -> None:
+        self._render_table()
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -184,8 +290,17 @@ class RegistryBrowser(W.VBox):
         for b in (self.download_button, self.add_tag_button, self.deploy_button):
             b.disabled = self.selected is None
         if self.selected is None:
-            self.detail.value = "<i>select a model</i>"
+            self.detail.value = "<i>select a model (click its name)</i>"
+            self.compare_a.options, self.compare_b.options = [], []
+            self.comparison.value = ""
             return
+        versions = [mm.id for mm in Model.list(self.workspace, name=self.selected.name)]
+        self.compare_a.options = versions
+        self.compare_a.value = self.selected.id
+        others = [v for v in versions if v != self.selected.id]
+        self.compare_b.options = others
+        self.compare_b.value = others[0] if others else None
+        self._show_comparison()
         m = self.selected
         try:
             files = m.get_files()
@@ -216,6 +331,18 @@ class RegistryBrowser(W.VBox):
         self.detail.value = (
             f"<table>{table}</table><b>files</b><table><tr><th>path</th><th>size</th><th>sha256</th></tr>{frows}</table>{more}"
         )
+
+    def _show_comparison(self) -> None:
+        a, b = self.compare_a.value, self.compare_b.value
+        if not a or not b or a == b:
+            self.comparison.value = "<small>only one version: nothing to compare</small>" if a and not b else ""
+            return
+        name = a.split(":")[0]
+        try:
+            self.comparison.value = compare_html(Model(self.workspace, name, int(a.split(":")[1])),
+                                                 Model(self.workspace, name, int(b.split(":")[1])))  # fmt: skip
+        except Exception as e:  # noqa: BLE001 - deleted meanwhile
+            self.comparison.value = status_html(error_text(e), "error")
 
     def _on_download(self, _b: Any) -> None:
         m = self.selected
@@ -256,3 +383,42 @@ class RegistryBrowser(W.VBox):
             self.form.close()
         self.form = DeploymentForm(self.workspace, model=m)
         self.deploy_area.children = [self.form]
+
+
+def compare_rows(a: Model, b: Model) -> list[tuple[str, str, str]]:
+    """Two versions side by side: ``(field, value in a, value in b)`` for framework,
+    description, every tag and property key (``—`` when absent), and every file (size and
+    the first 12 hex digits of its sha256)."""
+    rows = [
+        ("framework", " ".join(x for x in (a.model_framework, a.model_framework_version) if x) or "—",
+         " ".join(x for x in (b.model_framework, b.model_framework_version) if x) or "—"),
+        ("description", a.description or "—", b.description or "—"),
+        ("created", a.created_time, b.created_time),
+        ("size", format_bytes(a.size), format_bytes(b.size)),
+    ]  # fmt: skip
+    for label, da, db in (("tag", a.tags, b.tags), ("property", a.properties, b.properties)):
+        for k in sorted(set(da) | set(db)):
+            rows.append((f"{label} {k}", str(da.get(k, "—")), str(db.get(k, "—"))))
+    fa = {f["path"]: f for f in a.get_files()}
+    fb = {f["path"]: f for f in b.get_files()}
+    for path in sorted(set(fa) | set(fb)):
+        def cell(f: dict[str, Any] | None) -> str:
+            return f"{format_bytes(f['size'])} {f['sha256'][:12]}" if f else "—"
+
+        rows.append((f"file {path}", cell(fa.get(path)), cell(fb.get(path))))
+    return rows
+
+
+def compare_html(a: Model, b: Model) -> str:
+    """:func:`compare_rows` as an HTML table; rows that differ are highlighted."""
+    esc = html.escape
+    body = "".join(
+        f"<tr class='{'mlmanage-diff' if va != vb else ''}' style='{'background:#fff8c5' if va != vb else ''}'>"
+        f"<th style='text-align:left;padding-right:1em'>{esc(k)}</th>"
+        f"<td style='text-align:left;overflow-wrap:anywhere'>{esc(va)}</td><td style='text-align:left;overflow-wrap:anywhere'>{esc(vb)}</td></tr>"
+        for k, va, vb in compare_rows(a, b)
+    )
+    return (
+        f"<table class='mlmanage-compare' style='font-size:12px;width:100%;table-layout:fixed'><tr><th></th>"
+        f"<th style='text-align:left'>{esc(a.id)}</th><th style='text-align:left'>{esc(b.id)}</th></tr>{body}</table>"
+    )

@@ -68,7 +68,7 @@ def registered(shell: InteractiveShell, sklearn_model: Any) -> Model:
 def test_load_ext_registers_every_magic(shell: InteractiveShell) -> None:
     lines = shell.magics_manager.magics["line"]
     for name in ("mlmanage_workspace", "register_model", "models", "deploy", "services", "update", "logs",
-                 "test_endpoint", "profile", "undeploy"):  # fmt: skip
+                 "test_endpoint", "profile", "undeploy", "monitor", "mlmanage"):  # fmt: skip
         assert name in lines, name
     assert "score_script" in shell.magics_manager.magics["cell"]
 
@@ -111,6 +111,35 @@ def test_register_folder_and_object(shell: InteractiveShell, workspace: Any, tmp
     assert obj.model_framework == "ScikitLearn"
     assert obj.tags == {"k": "v"}
     assert Model(workspace, "fitted", 1).properties["serializer"] == "joblib"
+    assert [f["path"] for f in obj.get_files()] == ["reg.pkl"]  # named after the variable
+    named = line(shell, "register_model", "fitted2 --object reg --file-name est.joblib")
+    assert [f["path"] for f in named.get_files()] == ["est.joblib"]
+    with pytest.raises(UsageError, match="--file-name is for --object"):
+        line(shell, "register_model", f"bundle2 {folder} --file-name x.pkl")
+
+
+def test_register_object_keeps_the_previous_versions_file_name(
+    shell: InteractiveShell, workspace: Any, sklearn_model: Any
+) -> None:
+    """v1 registered as a file, v2 from a variable: the entry script's path still fits."""
+    v1 = line(shell, "register_model", f"diabetes {sklearn_model.path}")
+    shell.user_ns["reg"] = sklearn_model.model
+    v2 = line(shell, "register_model", "diabetes --object reg")
+    assert v2.version == 2
+    assert [f["path"] for f in v2.get_files()] == [f["path"] for f in v1.get_files()] == [Path(sklearn_model.path).name]
+    import joblib
+
+    assert type(joblib.load(Model.get_model_path("diabetes", 2, _workspace=workspace))).__name__ == "LinearRegression"
+
+
+def test_mlmanage_lists_every_magic_on_one_line(shell: InteractiveShell) -> None:
+    text = line(shell, "mlmanage")
+    rows = [r for r in str(text).splitlines() if r.startswith("%")]
+    names = [r.split()[0] for r in rows]
+    for name in ("%register_model", "%models", "%deploy", "%services", "%update", "%logs", "%test_endpoint",
+                 "%profile", "%undeploy", "%mlmanage_workspace", "%mlmanage", "%%score_script"):  # fmt: skip
+        assert name in names, name
+    assert all(len(r.split(None, 1)) == 2 and "::" not in r for r in rows)  # a description each, not the usage
 
 
 @pytest.mark.parametrize(
@@ -295,6 +324,12 @@ def test_deploy_call_update_logs_undeploy_local(
         assert res.status == 200 and res.ok
         assert res.response == pytest.approx(expected.tolist())
         assert res.latency_ms > 0
+        # the README's form: the JSON in shell quotes
+        quoted = line(shell, "test_endpoint", f"svc-magic '{json.dumps({'data': rows})}'")
+        assert quoted.status == 200 and quoted.response == pytest.approx(expected.tolist())
+        # the answer prints as one JSON document (a list of numbers on one line)
+        body = repr(quoted).splitlines()[1:]
+        assert len(body) == 1 and json.loads(body[0]) == pytest.approx(expected.tolist())
         bad = line(shell, "test_endpoint", 'svc-magic {"nodata": 1}')
         assert bad.status == 500 and "KeyError" in str(bad.response)
 
@@ -326,12 +361,17 @@ def test_deploy_call_update_logs_undeploy_local(
         line(shell, "logs", "svc-magic --tail 5")  # prints, no error
         live = line(shell, "logs", "svc-magic --follow")
         console = line(shell, "test_endpoint", "svc-magic")
+        monitor = line(shell, "monitor", "svc-magic --refresh 0 --window 5")
         try:
             assert type(live).__name__ == "LiveLogs" and live.service.name == "svc-magic"
             assert type(console).__name__ == "EndpointConsole"
+            assert type(monitor).__name__ == "MonitorPanel" and monitor.window_min == 5 and not monitor.live.value
         finally:
             live.close()
             console.close()
+            monitor.close()
+        with pytest.raises(UsageError, match="--window needs a positive"):
+            line(shell, "monitor", "svc-magic --window 0")
 
         shell.user_ns["rows"] = [{"data": rows}]
         prof = line(shell, "profile", "svc-magic --samples rows --concurrency 1,2 --duration 0.5")
@@ -355,7 +395,25 @@ def test_deploy_failing_init_shows_the_log(shell: InteractiveShell, workspace: A
     try:
         with pytest.raises(UsageError) as e:
             line(shell, "deploy", "svc-boom --model diabetes --script boom")
-        assert "RuntimeError: no model here" in str(e.value)
+        text = str(e.value)
+        assert "RuntimeError: no model here" in text.splitlines()[0]  # the headline names it
+        assert text.count("Traceback (most recent call last)") == 1  # once, not once per process
     finally:
         for s in Webservice.list(workspace, refresh=False):
             s.delete()
+
+
+def test_progress_follows_build_stages_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside a notebook front-end every line goes to stdout (never stderr); the stage is the
+    Docker build's current step."""
+    from mlmanage_jupyter.magics import Progress
+
+    p = Progress("deploying x")
+    p("building image x from m:1")
+    p("Step 2/7 : COPY wheels/ /wheels/")
+    p(" ---> Running in 0123")
+    p.done("x is Healthy")
+    out, err = capsys.readouterr()
+    assert err == "" and "Step 2/7" in out and out.strip().endswith("x is Healthy")
+    assert p.step == (2, 7) and p.stage == "COPY wheels/ /wheels/" and len(p.lines) == 3
+    assert "step 2/7" in p._html() and "<progress value='2' max='7'" in p._html()

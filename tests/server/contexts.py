@@ -115,7 +115,7 @@ class ServerProcess:
             MLMANAGE_SERVICE_NAME="svc",
             MLMANAGE_PORT=str(self.port),
             MLMANAGE_RUN_DIR=str(run_dir),
-            **env,
+            **{"MLMANAGE_WORKERS": "1", **env},  # the engine's own default follows the cores
         )
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(

@@ -14,13 +14,27 @@ from mlmanage_jupyter.widgets import DeploymentForm
 from mlmanage_jupyter.widgets._common import target_usable
 
 
+def _color(widget: Any) -> str:
+    import re
+
+    m = re.search(r"color:(#[0-9a-f]{6})", widget.value)
+    return m.group(1) if m else ""
+
+
+RED, GREEN, BLUE = "#cf222e", "#1a7f37", "#0969da"
+
+
 def test_validation_enables_the_button_only_when_everything_fits(env: Any, tmp_path: Path) -> None:
+    (env.workspace.path / "scripts" / "other.py").write_text("def init(): pass\ndef run(d): return d\n")
     f = DeploymentForm(env.workspace)
+    # untouched: a grey hint, no red
     assert f.deploy_button.disabled and "invalid service name ''" in shown(f.message)
+    assert _color(f.message) != RED
     f.service_name.value = "Bad_Name"
+    assert _color(f.message) == RED
     assert f.deploy_button.disabled and "invalid service name 'Bad_Name'" in shown(f.message)
     f.service_name.value = "diab-form"
-    assert f.deploy_button.disabled and "choose an entry script" in shown(f.message)
+    assert f.deploy_button.disabled and "choose an entry script" in shown(f.message)  # two scripts: none prefilled
     f.entry_script.value = "no-such-script"
     assert f.deploy_button.disabled and "entry script not found" in shown(f.message)
     assert "diabetes" in f.entry_script.options  # saved by %%score_script
@@ -34,6 +48,15 @@ def test_validation_enables_the_button_only_when_everything_fits(env: Any, tmp_p
     f.entry_script.value = str(env.script)  # a path works too
     assert not f.deploy_button.disabled
     assert f.model_name.value == "diabetes" and f.model_version.options == (1,)
+
+
+def test_the_only_saved_script_is_prefilled_and_labels_are_whole(env: Any) -> None:
+    f = DeploymentForm(env.workspace, service_name="diab-one")
+    assert f.entry_script.value == "diabetes"
+    assert f.validate() is None and _color(f.message) == GREEN
+    for box in (f.overwrite, f.auth_enabled):  # the label is the description, not cut at 120px
+        assert box.indent is False and box.layout.width == "auto"
+    assert "Replace an existing service of that name" == f.overwrite.description
 
 
 def test_no_models_says_what_to_do(workspace: Any) -> None:
@@ -75,6 +98,9 @@ def test_click_deploys_a_healthy_service_and_shows_uris_and_keys(env: Any, clean
     assert not f.deploy_button.disabled, f.message.value
     f.deploy_button.click()
     assert f.deploy_button.disabled  # no double deploy while it runs
+    assert "ready" not in shown(f.message) and _color(f.message) == BLUE  # "deploying…", never green
+    f.workers.value = 2  # a field changed while it deploys: still not "ready"
+    assert "ready" not in shown(f.message) and f.deploy_button.disabled
     assert f.wait(180), "deployment did not finish"
     assert f.error is None, f.result.value
     svc = Webservice(env.workspace, "diab-form")
@@ -82,10 +108,17 @@ def test_click_deploys_a_healthy_service_and_shows_uris_and_keys(env: Any, clean
     primary, secondary = svc.get_keys()
     for text in ("Healthy", svc.scoring_uri, svc.swagger_uri, primary, secondary, "diabetes:1"):
         assert text in shown(f.result)
+    assert f"href='{svc.scoring_uri}'" in f.result.value  # URIs are links
+    assert shown(f.result).count(primary) == 1 and "mlmanage-key" in f.result.value  # masked until shown
+    assert "done: diab-form is Healthy" in shown(f.progress)
     assert "waiting for the service to become Healthy" in shown(f.progress)
     assert svc.run({"data": SAMPLE}) == pytest.approx(env.sklearn.predict(SAMPLE).tolist())
-    # the name is now taken: the form says so until 'replace' is ticked
-    assert f.deploy_button.disabled and "already exists" in shown(f.message)
+    # its own service: "deployed", not a red "already exists"
+    assert f.deploy_button.disabled and "diab-form is deployed" in shown(f.message)
+    assert "already exists" not in shown(f.message) and _color(f.message) != RED
+    other = DeploymentForm(env.workspace, model=env.model, entry_script="diabetes", service_name="diab-form")
+    other.service_name.value = "diab-form "
+    assert "already exists" in shown(other.message) and _color(other.message) == RED
     f.overwrite.value = True
     assert not f.deploy_button.disabled
 
@@ -98,4 +131,9 @@ def test_a_failing_service_is_shown_with_its_logs(env: Any, cleanup_services: An
     assert f.wait(180)
     assert f.error is not None and "Failed" in f.error
     assert "Deployment failed" in shown(f.result) and "cannot load the model: boom" in shown(f.result)
+    # the traceback once, in a collapsible block; the headline names the exception
+    assert shown(f.result).count("Traceback (most recent call last)") == 1
+    assert "<details class='mlmanage-traceback'>" in f.result.value
+    assert "ValueError: cannot load the model: boom" in shown(f.result).splitlines()[0]
+    assert "fix the cause" in shown(f.message)
     assert Webservice(env.workspace, "diab-broken").state == "Failed"

@@ -50,3 +50,51 @@ def test_invalid_json_is_refused_without_a_request(served: Any) -> None:
     with pytest.raises(ValidationError, match="not valid JSON"):
         c.send(timeout=10)
     assert c.calls == [] and "not valid JSON" in shown(c.message)
+
+
+def test_json_answer_in_the_collapsible_view_and_keys_masked(served: Any) -> None:
+    e, svc = served
+    c = EndpointConsole(svc)
+    c.send(timeout=60)
+    (out,) = c.response_json.outputs
+    assert out["data"]["application/json"] == pytest.approx(e.sklearn.predict(SAMPLE).tolist())
+    assert c.response_json.layout.display is None and c.response.layout.display == "none"
+    primary, secondary = svc.get_keys()
+    assert "mlmanage-key" in c.key_view.value and primary in c.key_view.value and secondary in c.key_view.value
+    assert "•" * 12 in c.key_view.value  # dots until the user opens it
+
+
+def test_consume_snippets_call_the_service(served: Any, tmp_path: Any) -> None:
+    """The Python snippet, pasted and run as is, gets the prediction; curl and fetch carry
+    the same URI, key and body."""
+    import subprocess
+    import sys
+
+    e, svc = served
+    c = EndpointConsole(svc)
+    primary = svc.get_keys()[0]
+    assert [c.consume.get_title(i) for i in range(3)] == ["Python", "curl", "JavaScript"]
+    for lang, code in c.snippets.items():
+        assert svc.scoring_uri in code and f"Bearer {primary}" in code, lang
+        assert primary not in c.consume.children[list(c.snippets).index(lang)].value.split("navigator")[0]  # shown masked
+    script = tmp_path / "client.py"
+    script.write_text(c.snippets["Python"])
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().replace("'", '"')) == pytest.approx(e.sklearn.predict(SAMPLE).tolist())
+    curl = subprocess.run(["bash", "-c", c.snippets["curl"]], capture_output=True, text=True, timeout=60)
+    assert curl.returncode == 0 and json.loads(curl.stdout) == pytest.approx(e.sklearn.predict(SAMPLE).tolist())
+
+
+def test_no_prefilled_caption_without_a_schema(env: Any, cleanup_services: Any) -> None:
+    from mlmanage_jupyter.core.environment import InferenceConfig
+    from mlmanage_jupyter.core.services import LocalWebservice, deploy
+
+    cleanup_services(env.workspace)
+    plain = env.workspace.path / "scripts" / "plain.py"
+    plain.write_text("def init():\n    pass\n\ndef run(data):\n    return data\n")
+    svc = deploy(env.workspace, "diab-plain", [env.model], InferenceConfig(entry_script=str(plain)),
+                 LocalWebservice.deploy_configuration())  # fmt: skip
+    svc.wait_for_deployment(timeout_sec=120)
+    c = EndpointConsole(svc)
+    assert "prefilled" not in shown(c.sample_note) and "type the request body" in shown(c.sample_note)

@@ -11,6 +11,7 @@ from widget_helpers import shown, wait_until
 
 from mlmanage_jupyter.core.registry import Model
 from mlmanage_jupyter.widgets import DeploymentForm, RegistryBrowser
+from mlmanage_jupyter.widgets.registry_browser import compare_rows
 
 
 def test_lists_versions_tags_framework_and_searches(env: Any, tmp_path: Path) -> None:
@@ -117,5 +118,51 @@ def test_bad_tag_filter_is_reported(env: Any) -> None:
         rb.tag_filter.value = "=x"
         assert "tag filter '=x'" in shown(rb.status)
         assert [v for _, v in rb.models.options] == ["diabetes:1"]  # the list is kept, nothing lost
+    finally:
+        rb.close()
+
+
+def test_sortable_table_with_file_names_and_users(served: Any, tmp_path: Path) -> None:
+    e, svc = served
+    f = tmp_path / "zeta.bin"
+    f.write_bytes(b"z")
+    Model.register(e.workspace, f, "aaa-first", model_framework="Onnx")
+    rb = RegistryBrowser(e.workspace, poll_interval_s=None)
+    try:
+        by_id = {r["id"]: r for r in rb.rows}
+        assert by_id["diabetes:1"]["files"] == "sklearn_regression_model.pkl"
+        assert by_id["diabetes:1"]["used_by"] == f"service {svc.name}"
+        assert by_id["aaa-first:1"]["files"] == "zeta.bin"
+        headers = [b.description for b in rb.header_buttons.values()]
+        assert headers == ["name", "version", "framework", "tags", "files", "created", "used by"]
+        rb.header_buttons["name"].click()
+        assert [r["name"] for r in rb.rows][0] == "aaa-first" and rb.header_buttons["name"].description == "name ▲"
+        rb.header_buttons["name"].click()
+        assert [r["name"] for r in rb.rows][-1] == "aaa-first" and rb.header_buttons["name"].description == "name ▼"
+        rb.sort_by("framework")
+        assert [r["framework"] for r in rb.rows][0].startswith("Onnx")
+        # a row's button selects the model
+        row_buttons = [c for c in rb.table.children if "mlmanage-row" in c._dom_classes]
+        next(b for b in row_buttons if b.description == "aaa-first").click()
+        assert rb.models.value == "aaa-first:1" and "zeta.bin" in shown(rb.detail)
+    finally:
+        rb.close()
+
+
+def test_version_comparison_side_by_side(env: Any, tmp_path: Path) -> None:
+    f = tmp_path / "v2.bin"
+    f.write_bytes(b"v2")
+    Model.register(env.workspace, f, "diabetes", tags={"area": "health", "stage": "prod"}, properties={"auc": "0.9"})
+    rb = RegistryBrowser(env.workspace, poll_interval_s=None)
+    try:
+        rb.models.value = "diabetes:2"
+        assert rb.compare_a.value == "diabetes:2" and rb.compare_b.value == "diabetes:1"
+        text = shown(rb.comparison)
+        for needle in ("tag stage", "prod", "property auc", "file v2.bin", "file sklearn_regression_model.pkl"):
+            assert needle in text, needle
+        assert "mlmanage-diff" in rb.comparison.value
+        rows = compare_rows(Model(env.workspace, "diabetes", 2), Model(env.workspace, "diabetes", 1))
+        same = [r for r in rows if r[0] == "tag area"]
+        assert same == [("tag area", "health", "health")]
     finally:
         rb.close()

@@ -1,0 +1,216 @@
+"""The pieces of the scoring hot path, in-process: JSON semantics, request ids, header scan,
+the timed thread call, telemetry buffering and the worker count."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlmanage_jupyter.server import jsonio
+from mlmanage_jupyter.server.app import RequestIds, ScoringTimeout, _scan_headers, call_in_thread
+from mlmanage_jupyter.server.config import ConfigError
+from mlmanage_jupyter.server.supervisor import cgroup_cpu_quota, usable_cpus, worker_count
+from mlmanage_jupyter.server.telemetry import TelemetryWriter
+
+# ------------------------------------------------------------------------------------- JSON
+VALUES = [
+    {"data": [[1.0, 2.5, -0.0, 1e16, 1e-7, 0.1 + 0.2, 123456789.123456789]]},
+    {"ints": [0, -1, 2**53 + 1, 2**63 - 1, -(2**63)], "big": 2**80, "neg_big": -(2**70)},
+    {"unicode": "héllo ✓ 日本 😀", "escapes": "quote\" back\\ nl\n tab\t nul\u0000"},
+    {"nested": {"a": [True, False, {"b": [1, "2", 3.0]}]}, "empty": {}, "list": []},
+    [float("nan"), float("inf"), -float("inf"), 1.5],
+    {"none": None, "x": 1},
+    {1: "int key", 2.5: "float key", None: "none key"},
+    "just a string containing null",
+    3.141592653589793,
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_dumps_gives_json_dumps_value(value):
+    expected = json.dumps(value)
+    got = jsonio.dumps(value)
+    # the same JSON document: equal values, NaN/Infinity written as json.dumps writes them
+    assert repr(json.loads(got)) == repr(json.loads(expected))
+    for token in ("NaN", "Infinity"):
+        assert (token in got.decode()) == (token in expected)
+
+
+def test_dumps_numpy_and_pandas_like_json_default():
+    pd = pytest.importorskip("pandas")
+    arr32 = np.array([0.1, 1 / 3], dtype=np.float32)
+    value = {
+        "f32": arr32,
+        "f64": np.array([[0.1, np.nan]]),
+        "i64": np.int64(7),
+        "scalar": np.float64(0.5),
+        "df": pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}),
+    }
+    expected = jsonio.json_dumps(value)
+    got = jsonio.dumps(value)
+    assert repr(json.loads(got)) == repr(json.loads(expected))
+    # float32 values are written as their float64 expansion, as tolist() + json.dumps do
+    assert json.loads(got)["f32"] == arr32.tolist()
+
+
+def test_dumps_refuses_what_json_dumps_refuses():
+    import datetime
+    from dataclasses import dataclass
+
+    @dataclass
+    class Point:
+        x: int
+
+    for bad in (object(), Point(1), datetime.datetime(2024, 1, 1)):
+        with pytest.raises(TypeError) as ours:
+            jsonio.dumps({"v": bad})
+        with pytest.raises(TypeError):
+            jsonio.json_dumps({"v": bad})
+        assert "not JSON serializable" in str(ours.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [[1.0, 2.0]]}',
+        b'{"a": NaN, "b": Infinity, "c": -Infinity}',
+        b'{"big": 123456789012345678901234567890}',
+        '{"u": "h\u00e9llo \\ud83d\\ude00"}'.encode(),
+        b'{"dup": 1, "dup": 2}',
+        b'{"lone": "\\ud800"}',
+        '{"utf16": 1}'.encode("utf-16"),
+        b"  [1, 2.5e300, -0.0]  ",
+        b"\xef\xbb\xbf{}",
+        b"[1e400, -1e400, 1.0e-400, 18446744073709551615, 18446744073709551616, -9223372036854775809]",
+        b"123456789012345678901234567890",
+        b"[0.00012345678901234567890, 1.5e-05]",
+    ],
+)
+def test_loads_gives_json_loads_value(body):
+    assert repr(jsonio.loads(body)) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1', b"{'a': 1}", b"\xff\xfe{", b"[1,]", b"\xc3\x28", b"[1] x"])
+def test_loads_raises_json_loads_error(body):
+    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)) as theirs:
+        json.loads(body)
+    with pytest.raises(type(theirs.value)) as ours:
+        jsonio.loads(body)
+    assert str(ours.value) == str(theirs.value)
+
+
+# ------------------------------------------------------------------------- ids and headers
+def test_request_ids_are_uuid_shaped_and_unique():
+    a, b = RequestIds(), RequestIds()
+    ids = [a.new() for _ in range(1000)] + [b.new() for _ in range(1000)]
+    assert len(set(ids)) == 2000
+    shape = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}")
+    assert all(shape.fullmatch(i) for i in ids)
+
+
+def test_scan_headers_prefers_ms_request_id_and_first_occurrence():
+    raw = [
+        (b"x-request-id", b"plain"),
+        (b"authorization", b"Bearer one"),
+        (b"x-ms-request-id", b"ms"),
+        (b"authorization", b"Bearer two"),
+        (b"x-ms-request-id", b"ms2"),
+    ]
+    assert _scan_headers(raw) == ("ms", "Bearer one")
+    assert _scan_headers([(b"x-request-id", b"plain")]) == ("plain", None)
+    assert _scan_headers([(b"x-ms-request-id", b""), (b"x-request-id", b"p")]) == ("p", None)
+    assert _scan_headers([]) == (None, None)
+
+
+# ---------------------------------------------------------------------------- timed thread call
+def test_call_in_thread_returns_raises_and_times_out():
+    release = threading.Event()
+
+    async def scenario():
+        with ThreadPoolExecutor(2) as ex:
+            assert await call_in_thread(ex, 5, lambda x: x * 2, 21) == 42
+            with pytest.raises(ZeroDivisionError):
+                await call_in_thread(ex, 5, lambda: 1 / 0)
+            with pytest.raises(ScoringTimeout):
+                await call_in_thread(ex, 0.05, release.wait)
+            # the other thread still answers while the first is stuck past its deadline
+            assert await call_in_thread(ex, 5, lambda: "still serving") == "still serving"
+            release.set()
+
+    asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------------------------ telemetry
+def test_telemetry_records_are_formatted_at_flush_and_bounded(tmp_path: Path):
+    w = TelemetryWriter(tmp_path, "svc", ("m:1",), max_buffer=3)
+    for i in range(5):
+        w.record(request_id=f"r{i}", route="/score", status=200, latency_ms=1.23456, request_bytes=10, response_bytes=4)
+    w.flush()
+    lines = [json.loads(x) for x in w.path.read_text().splitlines()]
+    assert [r["request_id"] for r in lines] == ["r0", "r1", "r2"]  # r3, r4 dropped: buffer full
+    first = lines[0]
+    assert first["latency_ms"] == 1.235 and first["models"] == ["m:1"] and first["service"] == "svc"
+    assert first["time"].endswith("+00:00") and first["worker"] == w.pid
+    w.record(request_id="r5", route="/", status=200, latency_ms=1, request_bytes=0, response_bytes=7)
+    w.flush()
+    assert json.loads(w.path.read_text().splitlines()[-1])["request_id"] == "r5"
+
+
+# -------------------------------------------------------------------------------- worker count
+def test_worker_count_azure_then_env_then_cpus():
+    assert worker_count({"MLMANAGE_WORKERS": "3", "WORKER_COUNT": "5"}) == 5
+    assert worker_count({"MLMANAGE_WORKERS": "3"}) == 3
+    assert worker_count({}) == usable_cpus() >= 1
+    with pytest.raises(ConfigError, match="WORKER_COUNT must be an integer"):
+        worker_count({"WORKER_COUNT": "two"})
+    with pytest.raises(ConfigError, match="MLMANAGE_WORKERS must be >= 1"):
+        worker_count({"MLMANAGE_WORKERS": "0"})
+
+
+def test_cgroup_quota_v2_and_v1(tmp_path: Path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(v2) == 1.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(v2) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_quota(v1) == 2.0
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpu_quota(v1) is None
+    assert cgroup_cpu_quota(tmp_path / "missing") is None
+
+
+# ----------------------------------------------------------------------------- data collection
+def test_collector_splices_checked_json_into_the_same_records(tmp_path: Path):
+    from mlmanage_jupyter.server.collector import ModelDataCollector, _FolderSink
+
+    bodies = [
+        b'{\n  "data": [[1.5, 2],\r\n [3, NaN]],\n  "s": "line\\nbreak \\u00e9 \xc3\xa9"\n}',
+        b'\xef\xbb\xbf{"data": [[123456789012345678901234567890]]}',
+        '{"utf16": [1]}'.encode("utf-16"),
+    ]
+    answer = jsonio.dumps([1.25, "é", None])
+    for valid_json in (False, True):
+        out = tmp_path / str(valid_json)
+        c = ModelDataCollector(_FolderSink(out), "svc", ("m:1",))
+        for i, body in enumerate(bodies):
+            c.collect(f"r{i}", body, answer, valid_json=valid_json)
+        c.flush()
+        lines = [line for f in sorted(out.rglob("*.jsonl")) for line in f.read_text().splitlines()]
+        recs = [json.loads(line) for line in lines]
+        assert len(recs) == len(bodies)
+        for body, rec in zip(bodies, recs, strict=True):
+            assert repr(rec["input"]) == repr(json.loads(body))
+            assert rec["prediction"] == [1.25, "é", None]
+        assert [r["seq"] for r in recs] == [0, 1, 2] and list(recs[0])[-2:] == ["input", "prediction"]
