@@ -65,3 +65,13 @@ def unload_ipython_extension(ipython: Any) -> None:
     from mlmanage_jupyter.magics import unload_ipython_extension as _unload
 
     _unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension is (``jupyter labextension develop`` reads it)."""
+    return [{"src": "labextension", "dest": "mlmanage-jupyter"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter Server extension lives in :mod:`mlmanage_jupyter.serverext`."""
+    return [{"module": "mlmanage_jupyter.serverext"}]

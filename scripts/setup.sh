@@ -2,7 +2,11 @@
 # Install and start everything the test suite needs; idempotent, and fast (a few seconds)
 # when everything is already there:
 #   - Debian packages: docker.io, debootstrap, chromium, chromium-driver, wrk, curl
-#   - .venv with `pip install -e '.[all,test]'` (re-run only when pyproject.toml changes)
+#   - the JupyterLab extension: `npm ci` in labextension/ (npm cache in ~/.cache/mlmanage-npm;
+#     re-run only when package-lock.json changes), built into mlmanage_jupyter/labextension/
+#     (re-built only when its sources change)
+#   - .venv with `pip install -e '.[all,test]'` (re-run only when pyproject.toml changes), and
+#     the built labextension linked into .venv (`jupyter labextension develop`)
 #   - the Docker Engine (dockerd), and the local base image $MLMANAGE_BASE_IMAGE
 #     (local/python:3.11-bookworm, built with debootstrap: no registry can be pulled from)
 #   - Azurite (npm package `azurite`), the Azure Blob Storage emulator, on 127.0.0.1:10000
@@ -32,8 +36,38 @@ setup_venv() {
   echo "$want" >"$stamp"
 }
 
+# labextension/ -> mlmanage_jupyter/labextension/ (TypeScript + @jupyterlab/builder; Node only)
+setup_labextension() {
+  local lock stamp=labextension/node_modules/.mlmanage-ci-stamp out=mlmanage_jupyter/labextension want
+  local built=labextension/node_modules/.mlmanage-build-stamp
+  lock=$(sha256sum labextension/package-lock.json | cut -c1-64)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock" ]; then
+    log "npm ci in labextension/"
+    (cd labextension && npm ci --no-audit --no-fund --loglevel=error --prefer-offline \
+        --cache "${HOME:-/root}/.cache/mlmanage-npm" >/dev/null)
+    echo "$lock" >"$stamp"
+  fi
+  want=$(cd labextension && cat package.json tsconfig.json build-labextension.js src/* style/* | sha256sum | cut -c1-64)
+  [ -f "$out/package.json" ] && [ -f "$built" ] && [ "$(cat "$built")" = "$want" ] && return 0
+  log "building the JupyterLab extension into $out"
+  (cd labextension && npm run --silent build >/dev/null)
+  echo "$want" >"$built"
+}
+
+# The editable install's JupyterLab finds the extension through a link to the build output
+# (so a rebuild needs no reinstall); pip's editable install may have put a copy there.
+link_labextension() {
+  local dest=.venv/share/jupyter/labextensions/mlmanage-jupyter
+  [ -L "$dest" ] && [ "$(readlink -f "$dest")" = "$(readlink -f mlmanage_jupyter/labextension)" ] && return 0
+  log "jupyter labextension develop --overwrite ."
+  .venv/bin/jupyter labextension develop --overwrite . >/dev/null 2>&1 \
+    || { rm -rf "$dest"; mkdir -p "$(dirname "$dest")"; ln -s "$PWD/mlmanage_jupyter/labextension" "$dest"; }
+}
+
 step setup_packages
+step setup_labextension
 step setup_venv
+step link_labextension
 step start_docker
 step build_base_image
 step start_azurite
