@@ -73,6 +73,15 @@ def _source_files(inference_config: InferenceConfig, workspace: Workspace) -> li
     return out
 
 
+def source_directory_name(inference_config: InferenceConfig) -> str | None:
+    """The source directory's folder name in the image (Azure's ``AZUREML_SOURCE_DIRECTORY``):
+    its own name, or None without a source directory."""
+    if not inference_config.source_directory:
+        return None
+    name = inference_config.source_dir_path().resolve().name
+    return name if name not in ("", ".", "..") else "src"
+
+
 def _content_hash(models: Sequence[Model], files: list[tuple[str, Path]], entry: str, env: dict[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(f"engine {__version__}\nentry {entry}\n".encode())
@@ -181,7 +190,14 @@ class Image:
         if len(set(names)) != len(names):
             raise ValidationError(f"an image can hold one version per model name, got {', '.join(m.id for m in models)}")
         files = _source_files(inference_config, ws)
-        entry = inference_config.entry_script_relpath() if inference_config.source_directory else files[0][0]
+        # Azure's layout: the source directory is the folder <its name> under the app root
+        # (AZUREML_SOURCE_DIRECTORY), so "./<name>/file" opens from the app root (the cwd)
+        source_dir_name = source_directory_name(inference_config)
+        if source_dir_name:
+            files = [(f"{source_dir_name}/{rel}", p) for rel, p in files]
+            entry = f"{source_dir_name}/{inference_config.entry_script_relpath()}"
+        else:
+            entry = files[0][0]
         env = inference_config.environment or Environment("default")
         env_d = env.to_dict()
         if inference_config.extra_docker_file_steps and not env_d["docker"]["extra_docker_file_steps"]:
@@ -199,6 +215,7 @@ class Image:
             "name": name,
             "content_hash": chash,
             "entry_script": entry,
+            "source_directory": source_dir_name,
             "models": [
                 {"name": m.name, "version": m.version, "root_name": m.root_name, "is_folder": m.is_folder, "sha256": m.sha256}
                 for m in models

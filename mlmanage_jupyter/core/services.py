@@ -505,14 +505,18 @@ class ServiceList(list):  # type: ignore[type-arg]
 
 
 def _inference_config_of(img: Image) -> InferenceConfig:
-    """The inference config an image was built from (its ``app/`` folder as source)."""
+    """The inference config an image was built from (its ``app/<source directory>`` folder as source)."""
     from mlmanage_jupyter.core.environment import Environment
 
-    return InferenceConfig(
-        entry_script=img.entry_script,
-        source_directory=str(img.context_path / "app"),
-        environment=Environment.from_dict(img.spec.get("environment") or {}),
-    )
+    app = img.context_path / "app"
+    env = Environment.from_dict(img.spec.get("environment") or {})
+    src = img.spec.get("source_directory")
+    if src and img.entry_script.startswith(f"{src}/"):
+        return InferenceConfig(entry_script=img.entry_script[len(src) + 1 :], source_directory=str(app / src), environment=env)
+    if "source_directory" in img.spec:  # built from an entry script alone
+        return InferenceConfig(entry_script=str(app / img.entry_script), environment=env)
+    # an image made before Azure's layout: app/ was the source directory
+    return InferenceConfig(entry_script=img.entry_script, source_directory=str(app), environment=env)
 
 
 def deploy(
