@@ -42,7 +42,17 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mlmanage_jupyter' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        # Inside a scoring image only the engine's dependencies are installed (no SQLAlchemy,
+        # pandas): ``Model`` then is the engine's in-deployment Model, whose get_model_path
+        # resolves AZUREML_MODEL_DIR as Azure's does (the core's does the same inside a service).
+        if name == "Model":
+            from mlmanage_jupyter.server.azure_runtime import Model
+
+            return Model
+        raise
 
 
 def load_ipython_extension(ipython: Any) -> None:

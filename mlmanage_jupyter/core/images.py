@@ -66,6 +66,15 @@ def _source_files(inference_config: InferenceConfig, workspace: Workspace) -> li
     return out
 
 
+def source_directory_name(inference_config: InferenceConfig) -> str | None:
+    """The source directory's folder name in the image (Azure's ``AZUREML_SOURCE_DIRECTORY``):
+    its own name, or None without a source directory."""
+    if not inference_config.source_directory:
+        return None
+    name = inference_config.source_dir_path().resolve().name
+    return name if name not in ("", ".", "..") else "src"
+
+
 def _content_hash(models: Sequence[ModelRecord], files: list[tuple[str, Path]], entry: str, env: dict[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(f"engine {__version__}\nentry {entry}\n".encode())
@@ -129,7 +138,14 @@ def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inferenc
     if not isinstance(inference_config, InferenceConfig):
         raise ValidationError(f"inference_config must be an InferenceConfig, got {type(inference_config).__name__}")
     files = _source_files(inference_config, ws)
-    entry = inference_config.entry_script_relpath() if inference_config.source_directory else files[0][0]
+    # Azure's layout: the source directory is the folder <its name> under the app root
+    # (AZUREML_SOURCE_DIRECTORY), so "./<name>/file" opens from the app root (the cwd)
+    source_dir_name = source_directory_name(inference_config)
+    if source_dir_name:
+        files = [(f"{source_dir_name}/{rel}", p) for rel, p in files]
+        entry = f"{source_dir_name}/{inference_config.entry_script_relpath()}"
+    else:
+        entry = files[0][0]
     env = inference_config.environment or Environment("default")
     env_d = env.to_dict()
     if inference_config.extra_docker_file_steps and not env_d["docker"]["extra_docker_file_steps"]:
@@ -139,6 +155,7 @@ def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inferenc
         "name": name,
         "content_hash": chash,
         "entry_script": entry,
+        "source_directory": source_dir_name,
         "models": [
             {"name": m.name, "version": m.version, "root_name": m.root_name, "is_folder": m.is_folder, "sha256": m.sha256}
             for m in models
@@ -250,13 +267,17 @@ def export_context(ws: Workspace, image: ImageRecord, path: str | os.PathLike[st
 
 
 def inference_config_of(image: ImageRecord) -> InferenceConfig:
-    """The inference config an image was built from (its ``app/`` folder as source)."""
-    return InferenceConfig(
-        entry_script=image.entry_script,
-        source_directory=str(image.context_path / APP_DIRNAME),
-        environment=image.environment,
-    )
-
+    """The inference config an image was built from (its ``app/<source directory>`` folder
+    as source)."""
+    app = image.context_path / APP_DIRNAME
+    env = image.environment
+    src = image.spec.get("source_directory")
+    if src and image.entry_script.startswith(f"{src}/"):
+        return InferenceConfig(entry_script=image.entry_script[len(src) + 1 :], source_directory=str(app / src), environment=env)
+    if "source_directory" in image.spec:  # built from an entry script alone
+        return InferenceConfig(entry_script=str(app / image.entry_script), environment=env)
+    # an image made before Azure's layout: app/ was the source directory
+    return InferenceConfig(entry_script=image.entry_script, source_directory=str(app), environment=env)
 
 def to_dict(img: ImageRecord) -> dict[str, Any]:
     """Azure-style JSON of an image (``Image.serialize()``)."""

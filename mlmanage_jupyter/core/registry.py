@@ -36,6 +36,7 @@ from mlmanage_jupyter.core.errors import ModelNotFoundError, ValidationError
 from mlmanage_jupyter.core.fsutil import atomic_dir, crashpoint
 from mlmanage_jupyter.core.store import models as model_store
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
+from mlmanage_jupyter.server.model_path import ModelPathError, model_path_in_deployment
 
 MODEL_DIR_VARS = ("MLMANAGE_MODEL_DIR", "AZUREML_MODEL_DIR")
 
@@ -308,27 +309,11 @@ def get_model_path(model_name: str, version: int | None = None, workspace: Works
 
 
 def _path_in_model_dir(model_dir: Path, name: str, version: int | None) -> str:
-    """Azure's layout inside a deployment (see get_model_path)."""
-    multi = model_dir / name
-    if multi.is_dir() and any(p.name.isdigit() for p in multi.iterdir()):
-        versions = sorted(int(p.name) for p in multi.iterdir() if p.name.isdigit())
-        v = version if version is not None else versions[-1]
-        vdir = multi / str(v)
-        if not vdir.is_dir():
-            raise ModelNotFoundError(f"model {name} version {v} is not in this deployment; versions here: {versions}")
-        return str(_single_entry(vdir))
-    deployed = os.environ.get("MLMANAGE_MODELS", "")
-    names = {x.split(":")[0] for x in deployed.split(",") if x}
-    if names and name not in names:
-        raise ModelNotFoundError(f"model {name!r} is not deployed with this service; deployed: {', '.join(sorted(names))}")
-    if not names and not model_dir.is_dir():
-        raise ModelNotFoundError(f"model directory {model_dir} does not exist")
-    return str(_single_entry(model_dir))
-
-
-def _single_entry(d: Path) -> Path:
-    entries = [p for p in d.iterdir() if not p.name.startswith(".")]
-    return entries[0] if len(entries) == 1 else d
+    """Azure's layout inside a deployment (see get_model_path): the scoring engine's resolution."""
+    try:
+        return model_path_in_deployment(name, version, model_dir)
+    except ModelPathError as e:
+        raise ModelNotFoundError(str(e)) from e
 
 
 def set_tags(ws: Workspace, model: ModelRecord, tags: dict[str, str]) -> None:

@@ -64,6 +64,10 @@ COLLECTED_COLUMNS = [
     "seq",
     "input",
     "prediction",
+    # records of an entry script's azureml.monitoring.ModelDataCollector (None on the engine's own)
+    "designation",
+    "correlation_id",
+    "feature_names",
 ]
 
 

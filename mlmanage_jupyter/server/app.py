@@ -4,6 +4,12 @@ Every error answers ``{"error": {"code": <str>, "message": <str>}}`` with codes
 ``BadRequest`` (400), ``Unauthorized`` (401), ``NotFound`` (404), ``PayloadTooLarge`` (413),
 ``ScoringError`` (500), ``NotReady`` (503), ``ScoringTimeout`` (504). Each response carries
 ``x-ms-request-id`` (the request's ``x-ms-request-id``/``x-request-id`` or a new UUID).
+
+A ``@rawhttp`` entry script (Azure's ``azureml.contrib.services``) gets ``/score`` for GET,
+POST and OPTIONS with the whole request (any body, binary too, empty allowed); the Werkzeug
+response it returns (``AMLResponse``) is sent with its status, headers and body, any other
+value as JSON. OPTIONS needs no key (CORS preflights carry no credentials); the engine's own
+data collection skips raw requests (scripts collect with ``ModelDataCollector``).
 """
 
 from __future__ import annotations
@@ -24,10 +30,18 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from mlmanage_jupyter.server.auth import KeyStore
+from mlmanage_jupyter.server.azure_runtime import build_request
 from mlmanage_jupyter.server.batching import MicroBatcher, batchable
-from mlmanage_jupyter.server.collector import ModelDataCollector, parse_since, read_telemetry
+from mlmanage_jupyter.server.collector import (
+    ModelDataCollector,
+    current_request_id,
+    parse_since,
+    read_telemetry,
+    stop_script_collectors,
+)
 from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.entry import BadInput, EntryScript
 from mlmanage_jupyter.server.jsonio import dumps, loads
@@ -123,6 +137,25 @@ class _TooLarge(Exception):
     pass
 
 
+def from_werkzeug(resp: WerkzeugResponse) -> Response:
+    """A Starlette response with a Werkzeug response's status, headers (repeats kept) and body."""
+    body = resp.get_data()
+    out = Response(body, status_code=resp.status_code)
+    raw = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in resp.headers.items() if k.lower() != "content-length"]
+    raw.append((b"content-length", str(len(body)).encode("latin-1")))
+    out.raw_headers = raw
+    return out
+
+
+def _with_request_id(rid: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn`` in a worker thread with ``current_request_id`` set (ModelDataCollector reads it)."""
+    token = current_request_id.set(rid)
+    try:
+        return fn(*args)
+    finally:
+        current_request_id.reset(token)
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -200,7 +233,7 @@ def create_app(
     async def score(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None:
             return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
-        if settings.auth_enabled:
+        if settings.auth_enabled and request.method != "OPTIONS":
             problem = keys.check(authorization)
             if problem:
                 return error(401, "Unauthorized", problem), 0
@@ -216,25 +249,42 @@ def create_app(
                 ),
                 e.args[0],
             )
-        if not body or body.isspace():
-            return error(400, "BadRequest", "the request body is empty: send a JSON document"), 0
-        try:
-            parsed = loads(body)
-        except UnicodeDecodeError as e:
-            return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}"), len(body)
-        except json.JSONDecodeError as e:
-            return (
-                error(400, "BadRequest", f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"),
-                len(body),
-            )
         assert script is not None
-        headers = dict(request.headers) if wants_headers else {}
-        rows = batcher.accepts(parsed) if batcher is not None else None
+        rows = None
+        if script.rawhttp:
+            raw = build_request(
+                request.method,
+                request.url.path,
+                request.scope.get("query_string", b""),
+                [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]],
+                body,
+                scheme=request.url.scheme,
+                server=request.scope.get("server"),
+                client=request.scope.get("client"),
+            )
+            call: tuple[Any, ...] = (script.call_raw, raw)
+        elif request.method != "POST":
+            return error(405, "MethodNotAllowed", f"{request.method} is not allowed on /score: use POST"), 0
+        else:
+            if not body or body.isspace():
+                return error(400, "BadRequest", "the request body is empty: send a JSON document"), 0
+            try:
+                parsed = loads(body)
+            except UnicodeDecodeError as e:
+                return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}"), len(body)
+            except json.JSONDecodeError as e:
+                return (
+                    error(400, "BadRequest", f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"),
+                    len(body),
+                )
+            headers = dict(request.headers) if wants_headers else {}
+            rows = batcher.accepts(parsed) if batcher is not None else None
+            call = (script.call, body, headers, parsed)
         try:
             if rows is not None:
                 result = await batcher.submit(rows)  # type: ignore[union-attr]
             else:
-                result = await call_in_thread(executor, timeout_s, script.call, body, headers, parsed)
+                result = await call_in_thread(executor, timeout_s, _with_request_id, rid, *call)
         except ScoringTimeout:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (
@@ -246,13 +296,15 @@ def create_app(
         except Exception as e:
             log.error("request %s: run() raised:\n%s", rid, traceback.format_exc())
             return error(500, "ScoringError", f"run() raised {type(e).__name__}: {e}"), len(body)
+        if isinstance(result, WerkzeugResponse):
+            return from_werkzeug(result), len(body)
         if isinstance(result, Response):
             return result, len(body)
         try:
             payload = dumps(result)
         except (TypeError, ValueError) as e:
             return error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {e}"), len(body)
-        if collector is not None:
+        if collector is not None and not script.rawhttp:
             collector.collect(rid, body, payload, valid_json=True)
         return Response(payload, media_type="application/json"), len(body)
 
@@ -306,11 +358,12 @@ def create_app(
             await telemetry.stop()
             if collector is not None:
                 collector.stop()
+            stop_script_collectors()
             executor.shutdown(wait=False, cancel_futures=True)
 
     routes = [
         Route("/", instrumented("/", liveness), methods=["GET"]),
-        Route("/score", instrumented("/score", score), methods=["POST"]),
+        Route("/score", instrumented("/score", score), methods=["GET", "POST", "OPTIONS"]),
         Route("/swagger.json", instrumented("/swagger.json", swagger), methods=["GET"]),
         Route("/health/ready", instrumented("/health/ready", ready), methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -54,11 +54,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
+
+from mlmanage_jupyter.server.entry import dumps
 
 log = logging.getLogger("mlmanage.server.collector")
 
@@ -150,6 +153,44 @@ class _BlobSink(_Sink):
         return f"{self.container.url}/{self.prefix}"
 
 
+def collection_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """``MLMANAGE_COLLECT_MODEL_DATA`` is on (the deployment's ``collect_model_data=True``)."""
+    env = os.environ if env is None else env
+    return env.get("MLMANAGE_COLLECT_MODEL_DATA", "0").lower() in ("1", "true", "yes")
+
+
+def sink_from_env(env: Mapping[str, str] | None = None) -> _Sink | None:
+    """Where collected data goes (module docstring), or None when collection is off.
+
+    Raises ValueError naming the variables when collection is on but has nowhere to write.
+    """
+    env = os.environ if env is None else env
+    if not collection_enabled(env):
+        return None
+    folder = env.get("MLMANAGE_DATA_COLLECTION_DIR")
+    conn = env.get("AZURE_STORAGE_CONNECTION_STRING")
+    container = env.get("MLMANAGE_DATA_COLLECTION_CONTAINER")
+    if folder:
+        return _FolderSink(Path(folder))
+    if conn and container:
+        return _BlobSink(conn, container, env.get("MLMANAGE_DATA_COLLECTION_PREFIX", DEFAULT_PREFIX))
+    if env.get("MLMANAGE_RUN_DIR"):
+        return _FolderSink(Path(env["MLMANAGE_RUN_DIR"]) / "modeldata")
+    raise ValueError(
+        "MLMANAGE_COLLECT_MODEL_DATA=1 needs MLMANAGE_DATA_COLLECTION_DIR, or "
+        "AZURE_STORAGE_CONNECTION_STRING and MLMANAGE_DATA_COLLECTION_CONTAINER"
+    )
+
+
+def batching_from_env(env: Mapping[str, str]) -> dict[str, int]:
+    """``batch``, ``flush_ms``, ``max_buffer`` keyword arguments of a collector."""
+    return {
+        "batch": _int_env(env, "MLMANAGE_DATA_COLLECTION_BATCH", 1000),
+        "flush_ms": _int_env(env, "MLMANAGE_DATA_COLLECTION_FLUSH_MS", 1000),
+        "max_buffer": _int_env(env, "MLMANAGE_DATA_COLLECTION_MAX_BUFFER", 100_000),
+    }
+
+
 class ModelDataCollector:
     """Buffers inputs/predictions of one worker and writes them in batches (module docstring).
 
@@ -180,7 +221,7 @@ class ModelDataCollector:
         self.flush_s = flush_ms / 1000
         self.max_buffer = max_buffer
         self.worker = f"{os.getpid()}x{uuid.uuid4().hex[:8]}"
-        self._buf: deque[tuple[str, str, bytes, bytes, bool]] = deque()
+        self._buf: deque[tuple[Any, ...]] = deque()
         self._pending: list[tuple[str, bytes]] = []  # (key, data) that failed to write
         self._seq = 0  # next record number
         self._batch_no = 0  # next file number
@@ -197,31 +238,10 @@ class ModelDataCollector:
         Raises ValueError naming the variable when collection is on but has nowhere to write.
         """
         env = os.environ if env is None else env
-        if env.get("MLMANAGE_COLLECT_MODEL_DATA", "0").lower() not in ("1", "true", "yes"):
+        sink = sink_from_env(env)
+        if sink is None:
             return None
-        folder = env.get("MLMANAGE_DATA_COLLECTION_DIR")
-        conn = env.get("AZURE_STORAGE_CONNECTION_STRING")
-        container = env.get("MLMANAGE_DATA_COLLECTION_CONTAINER")
-        sink: _Sink
-        if folder:
-            sink = _FolderSink(Path(folder))
-        elif conn and container:
-            sink = _BlobSink(conn, container, env.get("MLMANAGE_DATA_COLLECTION_PREFIX", DEFAULT_PREFIX))
-        elif env.get("MLMANAGE_RUN_DIR"):
-            sink = _FolderSink(Path(env["MLMANAGE_RUN_DIR"]) / "modeldata")
-        else:
-            raise ValueError(
-                "MLMANAGE_COLLECT_MODEL_DATA=1 needs MLMANAGE_DATA_COLLECTION_DIR, or "
-                "AZURE_STORAGE_CONNECTION_STRING and MLMANAGE_DATA_COLLECTION_CONTAINER"
-            )
-        return cls(
-            sink,
-            service,
-            models,
-            batch=_int_env(env, "MLMANAGE_DATA_COLLECTION_BATCH", 1000),
-            flush_ms=_int_env(env, "MLMANAGE_DATA_COLLECTION_FLUSH_MS", 1000),
-            max_buffer=_int_env(env, "MLMANAGE_DATA_COLLECTION_MAX_BUFFER", 100_000),
-        )
+        return cls(sink, service, models, **batching_from_env(env))
 
     # -------------------------------------------------------------- request path
     def collect(self, request_id: str, body: bytes, answer: bytes, *, valid_json: bool = False) -> None:
@@ -229,13 +249,17 @@ class ModelDataCollector:
 
         ``valid_json``: both are known to be valid JSON (the app parsed the body and wrote the
         answer), so the writer splices them into the record instead of parsing them again."""
+        self._enqueue((datetime.now(timezone.utc).isoformat(), request_id, body, answer, valid_json))
+
+    def _enqueue(self, item: tuple[Any, ...]) -> None:
+        """Append one record to the buffer, or drop and count it when the buffer is full."""
         if len(self._buf) >= self.max_buffer:
             self.dropped += 1
             DROPPED.inc()
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.warning("data collection buffer full (%d records): %d records dropped", self.max_buffer, self.dropped)
             return
-        self._buf.append((datetime.now(timezone.utc).isoformat(), request_id, body, answer, valid_json))
+        self._buf.append(item)
         if len(self._buf) >= self.batch:
             self._wake.set()
 
@@ -341,6 +365,149 @@ class ModelDataCollector:
                 time.sleep(0.5)  # storage failing: retry until the deadline
         if self._buf or self._pending:
             log.error("data collection: %d records could not be written before shutdown", len(self._buf) + len(self._pending))
+
+
+# ------------------------------------------------------------------ azureml.monitoring.ModelDataCollector
+#: the request being answered (set by the app around run()): request_id of script-collected records
+current_request_id: ContextVar[str | None] = ContextVar("mlmanage_request_id", default=None)
+
+_PREDICTION_DESIGNATIONS = ("prediction", "predictions", "output", "outputs")
+_script_collectors: dict[tuple[str, str], ScriptDataCollector] = {}
+_script_lock = threading.Lock()
+
+
+class ScriptDataCollector(ModelDataCollector):
+    """``azureml.monitoring.ModelDataCollector`` as entry scripts use it (Azure's
+    ``how-to-enable-data-collection.md``)::
+
+        inputs_dc = ModelDataCollector("best_model", designation="inputs", feature_names=["f1", "f2"])
+        inputs_dc.collect(data)                     # in run(); data: list / numpy / pandas / JSON value
+
+    When the deployment collects model data (``collect_model_data=True``) each ``collect`` is
+    one record in the service's data-collection store (read with
+    ``Webservice.get_collected_data()``), partitioned like Azure's
+    ``<service>/<model>/<version>/<designation>/<yyyy>/<mm>/<dd>/<worker>-<seq>.jsonl``.
+    A record has the columns of the engine's own records (module docstring) with the data in
+    ``prediction`` for designations ``prediction(s)``/``output(s)`` and in ``input`` for any
+    other, plus ``designation``, ``correlation_id`` (``user_correlation_id``, default the
+    request id) and ``feature_names``. ``request_id`` is the request being answered.
+    When collection is off, ``collect`` does nothing and the constructor logs one line, as
+    Azure's does. Collectors with the same model and designation share one writer.
+
+    Args:
+        model_name: the model the data is about (its deployed version is looked up in
+            ``MLMANAGE_MODELS``; ``0`` when it is not deployed here).
+        designation: free text naming the data (Azure: ``inputs``, ``predictions``, ...).
+        feature_names: column names of the data (stored with each record).
+        model_version: overrides the looked-up version.
+        workspace, webservice_name: Azure's parameters; ``webservice_name`` overrides the
+            service name, ``"default"`` (Azure's default) for all three means "not given".
+    """
+
+    def __init__(
+        self,
+        model_name: str,
+        designation: str = "default",
+        feature_names: list[str] | None = None,
+        workspace: str | None = "default",
+        webservice_name: str | None = "default",
+        model_version: str | int | None = "default",
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(model_name, str) or not model_name:
+            raise ValueError(f"ModelDataCollector needs a model name (str), got {model_name!r}")
+        env = os.environ
+        webservice_name = None if webservice_name == "default" else webservice_name
+        model_version = None if model_version == "default" else model_version
+        self.designation = str(designation)
+        self.feature_names = list(feature_names) if feature_names is not None else None
+        self.enabled = collection_enabled(env)
+        service = webservice_name or env.get("MLMANAGE_SERVICE_NAME") or "local"
+        models = tuple(m.strip() for m in (env.get("MLMANAGE_MODELS") or "").split(",") if m.strip())
+        if model_version is None:
+            model_version = next((m.partition(":")[2] for m in models if m.partition(":")[0] == model_name), "0")
+        self.model, self.model_version, self.service = model_name, str(model_version), service
+        if not self.enabled:
+            log.info(
+                "data collection is off for this service (deploy with collect_model_data=True to turn it on): "
+                "ModelDataCollector(%r, designation=%r) will not store anything",
+                model_name,
+                self.designation,
+            )
+            return
+        with _script_lock:
+            shared = _script_collectors.get((model_name, self.designation))
+            if shared is None:
+                sink = sink_from_env(env)
+                assert sink is not None
+                super().__init__(sink, service, models, **batching_from_env(env))
+                self.model, self.model_version = model_name, str(model_version)
+                _script_collectors[(model_name, self.designation)] = self
+                self.start()
+            else:
+                self._shared = shared
+
+    def collect(self, input_data: Any, user_correlation_id: str = "") -> None:  # type: ignore[override]
+        """Queue ``input_data`` (any JSON value, numpy array, pandas object) as one record:
+        serialized to JSON here, written by the background thread (no I/O, never blocks).
+        Does nothing when collection is off. Raises ValueError when the data cannot be
+        represented as JSON."""
+        if not self.enabled:
+            return
+        try:
+            data = dumps(input_data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"ModelDataCollector.collect: cannot store a {type(input_data).__name__} as JSON: {e}")
+        target: ModelDataCollector = getattr(self, "_shared", self)
+        rid = current_request_id.get() or ""
+        target._enqueue((datetime.now(timezone.utc).isoformat(), rid, data, (self.feature_names, user_correlation_id or rid)))
+
+    def _encode(self, items: list[tuple[str, str, bytes, Any]]) -> tuple[str, bytes]:  # type: ignore[override]
+        column = "prediction" if self.designation.lower() in _PREDICTION_DESIGNATIONS else "input"
+        lines = []
+        for t, rid, data, (feature_names, correlation_id) in items:
+            rec = {
+                "time": t,
+                "request_id": rid,
+                "service": self.service,
+                "model": self.model,
+                "model_version": self.model_version,
+                "models": self.models,
+                "worker": self.worker,
+                "seq": self._seq,
+                "input": None,
+                "prediction": None,
+                "designation": self.designation,
+                "correlation_id": correlation_id,
+                "feature_names": feature_names,
+            }
+            rec[column] = json.loads(data)
+            self._seq += 1
+            lines.append(json.dumps(rec, separators=(",", ":")))
+        day = datetime.fromisoformat(items[0][0])
+        key = "/".join(
+            [
+                _safe(self.service),
+                _safe(self.model),
+                _safe(self.model_version),
+                _safe(self.designation),
+                f"{day:%Y}",
+                f"{day:%m}",
+                f"{day:%d}",
+                f"{self.worker}-{self._batch_no:06d}.jsonl",
+            ]
+        )
+        self._batch_no += 1
+        return key, ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def stop_script_collectors(timeout_s: float = 30.0) -> None:
+    """Write what every script collector still buffers (the app's shutdown calls this)."""
+    with _script_lock:
+        collectors = list(_script_collectors.values())
+        _script_collectors.clear()
+    for c in collectors:
+        c.stop(timeout_s)
 
 
 # ------------------------------------------------------------------ GET /telemetry

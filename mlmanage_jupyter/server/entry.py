@@ -6,7 +6,14 @@ Calling convention (the one of ``azureml-inference-server-http``):
 * ``run`` decorated with ``inference_schema`` (``@input_schema``): the body must be a JSON
   object; each parameter of ``run`` is passed by keyword from the body key of the same
   name (or its default), so the decorators convert the values (numpy, pandas, ...);
-* a ``request_headers`` parameter receives the request headers as a dict.
+* a ``request_headers`` parameter receives the request headers as a dict;
+* ``run`` decorated with ``@rawhttp`` (``azureml.contrib.services.aml_request``): ``run(request)``
+  with the whole request, an ``AMLRequest`` (Werkzeug ``Request``), for GET, POST and OPTIONS.
+
+Before the script is imported, the ``azureml`` names entry scripts use are made importable
+when the real SDK is not installed (:mod:`.azure_runtime`). Layout as Azure's server sets it:
+``app_root`` (``AML_APP_ROOT``) and ``app_root/<source_directory>`` (``AZUREML_SOURCE_DIRECTORY``)
+on ``sys.path``, plus the entry script's folder; ``init()`` runs with ``app_root`` as cwd.
 
 The return value is serialized with ``json.dumps`` (numpy arrays/scalars and pandas objects
 are converted too); a Starlette ``Response`` is passed through.
@@ -25,6 +32,8 @@ from typing import Any
 
 from inference_schema.schema_util import get_input_schema, get_output_schema, is_schema_decorated
 
+from mlmanage_jupyter.server.azure_runtime import AMLRequest, install_azureml_shim, is_rawhttp
+
 #: ``EntryScript.call``'s marker for "the caller did not decode the body"
 _UNPARSED: Any = object()
 
@@ -38,17 +47,26 @@ class BadInput(Exception):
 
 
 class EntryScript:
-    """An entry script loaded from ``app_root/entry_script`` (not yet initialised)."""
+    """An entry script loaded from ``app_root/entry_script`` (not yet initialised).
 
-    def __init__(self, app_root: Path, entry_script: str) -> None:
+    ``source_directory``: the source directory's folder name under ``app_root`` (Azure's
+    ``AZUREML_SOURCE_DIRECTORY``), put on ``sys.path`` too. Raises EntryScriptError for a
+    missing script, missing init()/run(), or a run() the server cannot call.
+    """
+
+    def __init__(self, app_root: Path, entry_script: str, source_directory: str | None = None) -> None:
         self.app_root = Path(app_root)
         self.path = self.app_root / entry_script
         if not self.path.is_file():
             raise EntryScriptError(f"entry script not found: {self.path}")
-        if str(self.app_root) not in sys.path:
-            sys.path.insert(0, str(self.app_root))
-        if self.path.parent != self.app_root and str(self.path.parent) not in sys.path:
-            sys.path.insert(0, str(self.path.parent))
+        install_azureml_shim()
+        folders = [self.app_root]
+        if source_directory:
+            folders.append(self.app_root / source_directory)
+        folders.append(self.path.parent)
+        for folder in reversed(folders):
+            if str(folder) not in sys.path:
+                sys.path.insert(0, str(folder))
         spec = importlib.util.spec_from_file_location("entry_module", self.path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
@@ -63,6 +81,9 @@ class EntryScript:
         driver = getattr(module, "driver_module", None)
         self.run_fn: Callable[..., Any] = getattr(driver, "run", None) or module.run
         self.decorated = is_schema_decorated(self.run_fn)
+        self.rawhttp = is_rawhttp(self.run_fn)
+        if self.rawhttp and self.decorated:
+            raise EntryScriptError("run() cannot be decorated with both @rawhttp and @input_schema: keep one")
         params = list(inspect.signature(self.run_fn).parameters.values())
         if any(p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params):
             raise EntryScriptError("run() cannot accept positional-only arguments, *args or **kwargs")
@@ -75,6 +96,13 @@ class EntryScript:
         """Call the script's init() with the app root as working directory."""
         os.chdir(self.app_root)
         self._init()
+
+    def call_raw(self, request: AMLRequest) -> Any:
+        """Run a ``@rawhttp`` script on the whole request (``request_headers`` too if it asks)."""
+        kwargs: dict[str, Any] = {self.params[0].name: request}
+        if self.wants_headers:
+            kwargs["request_headers"] = dict(request.headers)
+        return self.run_fn(**kwargs)
 
     def call(self, body: bytes, headers: dict[str, str], parsed: Any = _UNPARSED) -> Any:
         """Run the script on one request body (already checked to be valid JSON); ``parsed``

@@ -57,7 +57,7 @@ def main() -> int:
     else:
         try:
             log.info("loading entry script %s", settings.app_root / settings.entry_script)
-            script = EntryScript(settings.app_root, settings.entry_script)
+            script = EntryScript(settings.app_root, settings.entry_script, settings.source_directory)
             if settings.max_batch_size > 1 and (why := batchable(script)):
                 raise EntryScriptError(
                     f"MLMANAGE_MAX_BATCH_SIZE={settings.max_batch_size} (max_batch_size) needs a run() that "

@@ -100,12 +100,14 @@ def test_image_context_layout_and_content_hash(ws: Workspace, tmp_path: Path) ->
     ic = InferenceConfig(entry_script="score.py", source_directory=str(src))
     img = Image.create(ws, "svc", [m1], ic)
     ctx = img.context_path
-    assert (ctx / "app" / "score.py").read_text() == SCRIPT
-    assert (ctx / "app" / "pkg" / "helper.py").exists()
-    assert not (ctx / "app" / "__pycache__").exists()
+    # Azure's layout: the source directory is app/<its name> (AZUREML_SOURCE_DIRECTORY)
+    assert (ctx / "app" / "src" / "score.py").read_text() == SCRIPT
+    assert (ctx / "app" / "src" / "pkg" / "helper.py").exists()
+    assert not (ctx / "app" / "src" / "__pycache__").exists()
     assert (ctx / "azureml-models" / "m" / "1" / "model.pkl").read_bytes() == b"weights"
     assert img.model_dir_env() == "azureml-models/m/1"
-    assert json.loads((ctx / "image.json").read_text())["entry_script"] == "score.py"
+    spec = json.loads((ctx / "image.json").read_text())
+    assert (spec["entry_script"], spec["source_directory"]) == ("src/score.py", "src")
     # same inputs: same image; a changed script: a new version
     assert Image.create(ws, "svc", [m1], ic).id == "svc:1"
     (src / "score.py").write_text(SCRIPT + "\n# edit\n")
@@ -120,7 +122,7 @@ def test_image_context_layout_and_content_hash(ws: Workspace, tmp_path: Path) ->
     with pytest.raises(ValidationError, match="invalid image name"):
         Image.create(ws, "../x", [m1], ic)
     out = Path(img.save(tmp_path / "export"))
-    assert (out / "app" / "score.py").exists()
+    assert (out / "app" / "src" / "score.py").exists()
     with pytest.raises(ValidationError, match="already exists"):
         img.save(tmp_path / "export")
     with pytest.raises(InUseError):

@@ -70,7 +70,8 @@ def _engine_env(svc: Any, target: str, request: pytest.FixtureRequest) -> tuple[
         image_env = request.getfixturevalue("docker_client").images.get(svc.runtime["image"]).attrs["Config"]["Env"]
         baked = Settings.from_env(dict(e.split("=", 1) for e in image_env))
         assert dict(baked.environment_variables) == USER_VARS
-        assert baked.models == ("contract-model:1",) and baked.entry_script == "score.py"
+        assert baked.models == ("contract-model:1",)
+        assert (baked.entry_script, baked.source_directory) == ("src/score.py", "src")  # Azure's layout
     svc.wait_for_deployment(timeout_sec=600)
     assert svc.state == "Healthy", svc.get_logs()
     resp = svc.call({"ask": "env"})
@@ -108,7 +109,9 @@ def test_the_engine_gets_what_the_deployment_asked_for(
         assert {k: raw[k] for k in USER_VARS} == USER_VARS  # verbatim, under their own names
         assert got.service_name == name
         assert got.models == ("contract-model:1",)
-        assert got.entry_script == "score.py"
+        # Azure's layout: the source directory is the folder app/<its name> (AZUREML_SOURCE_DIRECTORY)
+        assert (got.entry_script, got.source_directory) == ("src/score.py", "src")
+        assert (raw["AZUREML_ENTRY_SCRIPT"], raw["AZUREML_SOURCE_DIRECTORY"]) == ("src/score.py", "src")
         assert (got.workers, got.scoring_timeout_ms, got.max_request_bytes) == (2, 23456, 765432)
         assert got.auth_enabled and got.keys_file is not None
         assert got.collect_model_data

@@ -1,0 +1,1 @@
+"""``azureml.contrib`` inside an mlmanage-jupyter service."""
