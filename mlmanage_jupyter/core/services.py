@@ -46,6 +46,7 @@ from mlmanage_jupyter.core.targets.base import (
     workspace_id,
 )
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
+from mlmanage_jupyter.server.config import ConfigError, tuning_env
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -599,8 +600,10 @@ def deploy(
 def _deploy_request(
     ws: Workspace, name: str, img: Image, cfg: DeploymentConfig, keys: dict[str, str], progress: Callable[[str], None]
 ) -> DeployRequest:
-    """The plain-data request a target takes for service ``name`` (data collection to the
-    workspace's artifact store when ``cfg.collect_model_data``)."""
+    """The plain-data request a target takes for service ``name``: the engine's tuning knobs
+    set in this process's environment (``server.config.TUNING_VARS``) apply to the service;
+    data collection goes to the workspace's artifact store when ``cfg.collect_model_data``.
+    Raises ValidationError for a bad knob value."""
     req = DeployRequest(
         name=name,
         image=image_spec(img),
@@ -611,6 +614,10 @@ def _deploy_request(
         keys=dict(keys),
         progress=progress,
     )
+    try:
+        req.settings = req.engine.update_from_env(tuning_env())
+    except ConfigError as e:
+        raise ValidationError(str(e)) from None
     if cfg.collect_model_data:
         from mlmanage_jupyter.core.telemetry import data_collection_env
 
