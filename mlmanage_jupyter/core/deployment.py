@@ -41,6 +41,7 @@ from mlmanage_jupyter.core.targets.base import (
     workspace_id,
 )
 from mlmanage_jupyter.core.workspace import Workspace
+from mlmanage_jupyter.server.config import ConfigError, tuning_env
 
 ProgressFn = Callable[[str], None]
 
@@ -77,8 +78,10 @@ def model_records(ws: Workspace, models: Sequence[ModelRecord | str]) -> list[Mo
 def _deploy_request(
     ws: Workspace, name: str, image: ImageRecord, cfg: DeploymentConfig, keys: dict[str, str], progress: ProgressFn
 ) -> DeployRequest:
-    """THE place that turns what orchestration knows into the plain data a target takes
-    (data collection to the workspace's artifact store when ``cfg.collect_model_data``)."""
+    """THE place that turns what orchestration knows into the plain data a target takes: the
+    engine's tuning knobs set in this process's environment (``server.config.TUNING_VARS``)
+    apply to the service; data collection goes to the workspace's artifact store when
+    ``cfg.collect_model_data``. Raises ValidationError for a bad knob value."""
     req = DeployRequest(
         name=name,
         image=images.image_spec(image, ws),
@@ -89,6 +92,10 @@ def _deploy_request(
         keys=dict(keys),
         progress=progress,
     )
+    try:
+        req.settings = req.engine.update_from_env(tuning_env())
+    except ConfigError as e:
+        raise ValidationError(str(e)) from None
     if cfg.collect_model_data:
         req.settings = req.engine.update_from_env(telemetry.data_collection_env(ws))
     return req

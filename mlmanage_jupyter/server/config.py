@@ -99,7 +99,18 @@ ENGINE_VARS = frozenset(
     }
 )
 
+#: the engine's tuning knobs (no deployment-config field): the environment of the process that
+#: deploys a service passes them on (:func:`tuning_env`)
+TUNING_VARS = (DC_FLUSH_VAR, DC_BATCH_VAR, DC_MAX_BUFFER_VAR, INIT_TIMEOUT_VAR)
+
 _TRUE = ("1", "true", "yes")
+
+
+def tuning_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The :data:`TUNING_VARS` set in ``env`` (default ``os.environ``), to apply with
+    ``Settings.update_from_env``: data-collection batching and the ``init()`` bound."""
+    env = os.environ if env is None else env
+    return {k: env[k] for k in TUNING_VARS if env.get(k)}
 DEFAULT_PREFIX = "blobs/modeldata/"
 
 
