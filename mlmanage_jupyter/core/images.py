@@ -322,6 +322,7 @@ def image_spec(image: ImageRecord | Any, workspace: Workspace | None = None) -> 
         models=tuple(refs),
         model_dir_env=record.model_dir_env(),
         docker_image=record.docker_image,
+        source_directory=record.spec.get("source_directory") or None,
     )
 
 
