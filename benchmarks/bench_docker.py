@@ -41,8 +41,9 @@ def main() -> int:
     from sklearn.linear_model import LinearRegression, Ridge
 
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.images import Image, image_spec
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.image import Image
+    from mlmanage_jupyter.core.images import image_spec
+    from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.targets.docker_build import build_image, docker_client
     from mlmanage_jupyter.core.workspace import Workspace
 

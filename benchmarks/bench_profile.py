@@ -44,8 +44,8 @@ def main() -> None:
     from sklearn.linear_model import LinearRegression
 
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.registry import Model
-    from mlmanage_jupyter.core.services import LocalWebservice, deploy
+    from mlmanage_jupyter.core.model import Model
+    from mlmanage_jupyter.core.webservice import LocalWebservice, deploy
     from mlmanage_jupyter.core.workspace import Workspace
 
     root = Path(tempfile.mkdtemp(prefix="bench-profile-"))

@@ -29,7 +29,7 @@ RESULTS = Path(__file__).parent / "results" / "registry.json"
 
 _REGISTER_AND_MEASURE = """
 import json, resource, sys, time
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.workspace import Workspace
 ws = Workspace(sys.argv[1])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -80,7 +80,7 @@ def bench_large_file(size_mib: int, work: Path) -> dict[str, object]:
 
 
 def bench_listing(counts: list[int], work: Path) -> list[dict[str, object]]:
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.workspace import Workspace
 
     ws = Workspace(work / "ws-list")

@@ -23,49 +23,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from mlmanage_jupyter.core.entities.parsing import parse_filter, parse_kv, parse_model_ref
 from mlmanage_jupyter.core.errors import MlManageError, ValidationError
 
 EXIT_USAGE = 2
 
 
 # ------------------------------------------------------------------ shared parsing helpers
-def parse_kv(items: Iterable[str], what: str = "tag") -> dict[str, str]:
-    """``["k=v", ...]`` -> ``{"k": "v"}``. Raises ValidationError for an item without ``=``."""
-    out: dict[str, str] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"--{what} {item!r}: write it as key=value")
-        out[key] = value
-    return out
-
-
-def parse_filter(items: Iterable[str]) -> list[Any] | None:
-    """``["k", "k2=v"]`` -> Azure's filter form ``["k", ["k2", "v"]]`` (None when empty)."""
-    out: list[Any] = []
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not key:
-            raise ValidationError(f"filter {item!r}: write it as key or key=value")
-        out.append([key, value] if sep else key)
-    return out or None
-
-
-def parse_model_ref(ref: str) -> tuple[str, int | None]:
-    """``"name"`` or ``"name:version"`` -> (name, version or None).
-
-    Raises ValidationError when the version is not a positive integer.
-    """
-    from mlmanage_jupyter.core.registry import split_id
-
-    return split_id("model", None, None, ref)
-
-
 def _workspace(ctx: click.Context) -> Any:
     from mlmanage_jupyter.core.workspace import Workspace
 
@@ -73,7 +42,7 @@ def _workspace(ctx: click.Context) -> Any:
 
 
 def _get_model(ws: Any, model_id: str | None, name: str | None, version: int | None) -> Any:
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     if model_id:
         name, version = parse_model_ref(model_id)
@@ -206,7 +175,7 @@ def model_register(
     output: str,
 ) -> None:
     """Register a file or folder as the next version of NAME."""
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     m = Model.register(
         _workspace(ctx),
@@ -232,7 +201,7 @@ def model_list(
     ctx: click.Context, name: str | None, tags: tuple[str, ...], properties: tuple[str, ...], latest: bool, output: str
 ) -> None:
     """List models, by name then version descending."""
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     models = Model.list(_workspace(ctx), name=name, tags=parse_filter(tags), properties=parse_filter(properties), latest=latest)
     if output == "json":
@@ -298,7 +267,7 @@ def service_group() -> None:
 
 
 def _get_service(ctx: click.Context, name: str) -> Any:
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
 
     return Webservice(_workspace(ctx), name)
 
@@ -345,18 +314,18 @@ def service_deploy(
     ``"computeType"`` in the deployment config picks the target: local (default), docker,
     ACI, AKS/kubernetes.
     """
+    from mlmanage_jupyter.core.deployment import dry_run_text
     from mlmanage_jupyter.core.errors import DeploymentFailedError
-    from mlmanage_jupyter.core.registry import Model
-    from mlmanage_jupyter.core.services import deploy, validate_service_name
+    from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.targets.base import LocalDeploymentConfig, config_from_json
+    from mlmanage_jupyter.core.webservice import deploy
 
     ws = _workspace(ctx)
     inference_config = _inference_config(ic, entry_script, source_directory)
     cfg = config_from_json(dc) if dc else LocalDeploymentConfig()
     model_objs = [Model(ws, *parse_model_ref(m)) for m in models]
     if dry_run:
-        validate_service_name(name)
-        click.echo(dry_run_text(ws, name, model_objs, inference_config, cfg))
+        click.echo(dry_run_text(ws, name, [m.record for m in model_objs], inference_config, cfg))
         return
     svc = deploy(ws, name, model_objs, inference_config, cfg, overwrite=overwrite, progress=_progress)
     try:
@@ -366,23 +335,6 @@ def service_deploy(
             click.echo(e.logs[-4000:], err=True)
         raise
     _echo_object(svc.serialize(), output)
-
-
-def dry_run_text(ws: Any, name: str, models: Sequence[Any], inference_config: Any, cfg: Any) -> str:
-    """What a deploy would do: Kubernetes manifests (YAML) for kubernetes, else the image
-    and configuration as JSON. Builds (or reuses) the image context; starts nothing."""
-    from mlmanage_jupyter.core.images import Image, image_spec
-
-    image = Image.create(ws, name, models, inference_config)
-    if cfg.compute_type in ("kubernetes", "aks"):
-        from mlmanage_jupyter.core.targets import kubernetes
-
-        return kubernetes.dry_run(name, image_spec(image), cfg)
-    return json.dumps(
-        {"name": name, "computeType": cfg.compute_type, "image": image.serialize(), "deploymentConfig": cfg.to_dict()},
-        indent=2,
-        default=str,
-    )
 
 
 _SERVICE_COLUMNS = ["name", "compute_type", "state", "models", "scoring_uri"]
@@ -395,7 +347,7 @@ _SERVICE_COLUMNS = ["name", "compute_type", "state", "models", "scoring_uri"]
 @click.pass_context
 def service_list(ctx: click.Context, compute_type: str | None, model_name: str | None, output: str) -> None:
     """List services with their live state."""
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
 
     services = Webservice.list(_workspace(ctx), compute_type=compute_type, model_name=model_name)
     if output == "json":
@@ -461,7 +413,7 @@ def service_update(
     output: str,
 ) -> None:
     """Rolling update to new models and/or a new entry script."""
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.targets.base import config_from_json
 
     svc = _get_service(ctx, name)
@@ -517,7 +469,7 @@ def image_group() -> None:
 
 
 def _get_image(ctx: click.Context, image_id: str | None, name: str | None, version: int | None) -> Any:
-    from mlmanage_jupyter.core.images import Image
+    from mlmanage_jupyter.core.image import Image
 
     if image_id:
         name, version = parse_model_ref(image_id)
@@ -548,7 +500,7 @@ _IMAGE_COLUMNS = ["name", "version", "models", "entry_script", "content_hash", "
 @click.pass_context
 def image_list(ctx: click.Context, name: str | None, output: str) -> None:
     """List images, by name then version descending."""
-    from mlmanage_jupyter.core.images import Image
+    from mlmanage_jupyter.core.image import Image
 
     images = Image.list(_workspace(ctx), name=name)
     if output == "json":

@@ -45,7 +45,7 @@ from IPython.display import HTML, display
 from IPython.utils.process import arg_split
 
 from mlmanage_jupyter._display import compact_json, failure_report
-from mlmanage_jupyter.cli import parse_filter, parse_kv, parse_model_ref
+from mlmanage_jupyter.core.entities.parsing import parse_filter, parse_kv, parse_model_ref
 from mlmanage_jupyter.core.errors import DeploymentFailedError, MlManageError, ValidationError
 
 #: model registrations at least this big (bytes) show a progress bar
@@ -210,7 +210,7 @@ class MlManageMagics(Magics):
         return ns[name]
 
     def _model(self, ref: str) -> Any:
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         name, version = parse_model_ref(ref)
         return Model(self.workspace, name, version)
@@ -229,7 +229,7 @@ class MlManageMagics(Magics):
         )
 
     def _service(self, name: str) -> Any:
-        from mlmanage_jupyter.core.services import Webservice
+        from mlmanage_jupyter.core.webservice import Webservice
 
         return Webservice(self.workspace, name)
 
@@ -281,7 +281,7 @@ class MlManageMagics(Magics):
     @_user_errors
     def register_model(self, line: str) -> Any:
         """Register a file, a folder or a notebook variable as the next version of NAME."""
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         args = parse_argstring(self.register_model, line)
         common = dict(
@@ -320,7 +320,7 @@ class MlManageMagics(Magics):
     def _object_file_name(self, model_name: str, var: str) -> str:
         """The file name for ``--object VAR``: the latest version's file when it is one file
         (so an entry script that loads ``x.pkl`` keeps working for version 2), else ``VAR.pkl``."""
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         latest = Model.list(self.workspace, name=model_name, latest=True)
         if latest and not latest[0].is_folder:
@@ -339,7 +339,7 @@ class MlManageMagics(Magics):
     @_user_errors
     def models(self, line: str) -> Any:
         """The registered models as a DataFrame (name, version, tags, ..., newest first)."""
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         args = parse_argstring(self.models, line)
         if args.browse:
@@ -376,7 +376,7 @@ class MlManageMagics(Magics):
         return self._test_script(path, args.test, args.model)
 
     def _test_script(self, path: Path, sample: str, model_refs: list[str]) -> Any:
-        from mlmanage_jupyter.core.registry import Model
+        from mlmanage_jupyter.core.model import Model
 
         ns = self.shell.user_ns if self.shell is not None else {}
         if sample in ns:
@@ -441,7 +441,8 @@ class MlManageMagics(Magics):
     def deploy(self, line: str) -> Any:
         """Build an image from the models and the entry script and deploy it; waits until
         it is Healthy and returns the Webservice."""
-        from mlmanage_jupyter.core.services import deploy, validate_service_name
+        from mlmanage_jupyter.core.deployment import dry_run_text
+        from mlmanage_jupyter.core.webservice import deploy
 
         if line.strip() == "--form":
             return _widget("DeploymentForm", self.workspace)
@@ -454,10 +455,7 @@ class MlManageMagics(Magics):
         cfg = self._deploy_config(args)
         models = [self._model(r) for r in args.model]
         if args.dry_run:
-            from mlmanage_jupyter.cli import dry_run_text
-
-            validate_service_name(args.service)
-            return PlainText(dry_run_text(self.workspace, args.service, models, inference_config, cfg))
+            return PlainText(dry_run_text(self.workspace, args.service, [m.record for m in models], inference_config, cfg))
         progress = Progress(f"deploying {args.service}")
         svc = deploy(self.workspace, args.service, models, inference_config, cfg, overwrite=args.overwrite, progress=progress)
         progress("waiting for the service to become Healthy")
@@ -481,13 +479,13 @@ class MlManageMagics(Magics):
         return InferenceConfig(entry_script=str(self._script_path(script)))
 
     def _deploy_config(self, args: Any) -> Any:
-        from mlmanage_jupyter.core.services import (
+        from mlmanage_jupyter.core.targets.base import config_from_json
+        from mlmanage_jupyter.core.webservice import (
             AciWebservice,
             AksWebservice,
             DockerWebservice,
             LocalWebservice,
         )
-        from mlmanage_jupyter.core.targets.base import config_from_json
 
         given = {f for f in ("port", "workers", "auth", "cpu", "memory", "replicas") if getattr(args, f) is not None}
         if args.dc:
@@ -520,7 +518,7 @@ class MlManageMagics(Magics):
     @_user_errors
     def services(self, line: str) -> Any:
         """The services as a DataFrame, with their live state."""
-        from mlmanage_jupyter.core.services import Webservice
+        from mlmanage_jupyter.core.webservice import Webservice
 
         args = parse_argstring(self.services, line)
         return Webservice.list(self.workspace, compute_type=args.compute_type, model_name=args.model_name).to_dataframe()

@@ -98,7 +98,7 @@ class Environment:
         try:
             spec = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ValidationError(f"{p} is not valid YAML: {e}")
+            raise ValidationError(f"{p} is not valid YAML: {e}") from e
         if not isinstance(spec, dict):
             raise ValidationError(f"{p} must be a YAML mapping with a 'dependencies' list")
         env = Environment(name)
@@ -248,7 +248,7 @@ class InferenceConfig:
         except ValueError:
             raise ValidationError(
                 f"entry script {self.entry_script_path()} is not inside source_directory {self.source_dir_path()}"
-            )
+            ) from None
 
     def validate(self) -> None:
         """Check the script exists, parses, and defines ``init`` and ``run`` (without running it)."""
@@ -307,7 +307,7 @@ def check_entry_script(path: str | os.PathLike[str]) -> None:
     try:
         tree = ast.parse(p.read_text(), filename=str(p))
     except SyntaxError as e:
-        raise ValidationError(f"entry script {p.name} has a syntax error at line {e.lineno}: {e.msg}")
+        raise ValidationError(f"entry script {p.name} has a syntax error at line {e.lineno}: {e.msg}") from e
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
     missing = [f for f in ("init", "run") if f not in defined]

@@ -36,6 +36,10 @@ class WebserviceException(MlManageError):
     """A deployment or web service operation failed (Azure ML's name for it)."""
 
 
+class ServiceNotFoundError(NotFoundError, WebserviceException):
+    """No service with that name."""
+
+
 class DeploymentFailedError(WebserviceException):
     """The service did not become Healthy; ``logs`` holds what the service printed."""
 

@@ -64,7 +64,13 @@ def read_json_object(source: str | os.PathLike[str] | dict[str, Any], what: str)
     try:
         d = json.loads(p.read_text())
     except json.JSONDecodeError as e:
-        raise ValidationError(f"{p} is not valid JSON: {e}")
+        raise ValidationError(f"{p} is not valid JSON: {e}") from e
     if not isinstance(d, dict):
         raise ValidationError(f"{p}: a {what} must be a JSON object")
     return d, p
+
+
+def crashpoint(name: str) -> None:
+    """Test hook: ``MLMANAGE_TEST_CRASH_AT=<name>`` kills the process here (crash tests)."""
+    if os.environ.get("MLMANAGE_TEST_CRASH_AT") == name:
+        os._exit(137)

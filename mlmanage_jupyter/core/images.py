@@ -1,4 +1,4 @@
-"""Image: models + entry script + environment + scoring engine, content-hashed.
+"""Image build contexts: models + entry script + environment + scoring engine, content-hashed.
 
 An image is first a *build context* on disk (``<workspace>/images/<content_hash>/``, layout
 in CONTRIBUTING.md); the local target runs it as it is, the docker target builds it into a
@@ -7,6 +7,10 @@ Docker image (``docker_image`` holds the tag), the kubernetes target pushes that
 The content hash covers the models' sha256s, every file of the source directory, the
 environment and the engine version, so the same inputs give the same image (no rebuild)
 and any change gives a new version.
+
+Functions here take a Workspace and records and return
+:class:`~mlmanage_jupyter.core.entities.records.ImageRecord` objects; ``core/image.py``
+wraps them in Azure's ``Image`` class.
 """
 
 from __future__ import annotations
@@ -14,41 +18,32 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Sequence
-from html import escape
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import delete, func, insert, select, update
+from typing import Any
 
 from mlmanage_jupyter import __version__
+from mlmanage_jupyter.core import registry
+from mlmanage_jupyter.core.entities.names import (
+    check_str_dict,
+    match_filter,
+    parse_filter,
+    validate_image_name,
+)
+from mlmanage_jupyter.core.entities.records import MODELS_DIRNAME, ImageRecord, ModelRecord
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
-from mlmanage_jupyter.core.errors import InUseError, MlManageError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.errors import MlManageError, ValidationError
 from mlmanage_jupyter.core.fsutil import atomic_dir
-from mlmanage_jupyter.core.registry import Model, split_id
-from mlmanage_jupyter.core.store import metadata as md
+from mlmanage_jupyter.core.store import images as image_store
 from mlmanage_jupyter.core.targets.base import ImageSpec, ModelRef
 from mlmanage_jupyter.core.targets.docker_build import write_docker_files
-from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
+from mlmanage_jupyter.core.workspace import Workspace
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-_IMAGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 #: folders never copied from a source directory
 EXCLUDED_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".mlmanage", ".venv", "venv", "node_modules", ".azureml"}
-MODELS_DIRNAME = "azureml-models"
 APP_DIRNAME = "app"
-
-
-def validate_image_name(name: Any) -> str:
-    if not isinstance(name, str) or not _IMAGE_NAME_RE.match(name) or ".." in name:
-        raise ValidationError(
-            f"invalid image name {name!r}: 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return name
 
 
 def _source_files(inference_config: InferenceConfig, workspace: Workspace) -> list[tuple[str, Path]]:
@@ -62,9 +57,7 @@ def _source_files(inference_config: InferenceConfig, workspace: Workspace) -> li
     ws_path = workspace.path.resolve()
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in EXCLUDED_DIRS and (Path(dirpath) / d).resolve() != ws_path
-        )
+        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS and (Path(dirpath) / d).resolve() != ws_path)
         for fn in sorted(filenames):
             if fn.endswith((".pyc", ".pyo")):
                 continue
@@ -82,7 +75,7 @@ def source_directory_name(inference_config: InferenceConfig) -> str | None:
     return name if name not in ("", ".", "..") else "src"
 
 
-def _content_hash(models: Sequence[Model], files: list[tuple[str, Path]], entry: str, env: dict[str, Any]) -> str:
+def _content_hash(models: Sequence[ModelRecord], files: list[tuple[str, Path]], entry: str, env: dict[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(f"engine {__version__}\nentry {entry}\n".encode())
     for m in sorted(models, key=lambda m: (m.name, m.version)):
@@ -94,276 +87,120 @@ def _content_hash(models: Sequence[Model], files: list[tuple[str, Path]], entry:
     return h.hexdigest()
 
 
-class Image:
-    """A registered image (Azure ML v1's ``Image`` / ``ContainerImage``).
+def get(ws: Workspace, name: str, version: int | None = None) -> ImageRecord:
+    """Version ``version`` of image ``name`` (latest when None); raises NotFoundError."""
+    return image_store.get(ws, name, version)
 
-    ``Image(workspace, name, version=None)`` gets a version (latest when omitted), or
-    ``Image(workspace, id="name:version")``.
 
-    Attributes:
-        name, version (int), id (``"name:version"``), content_hash (sha256 hex), tags,
-        description, created_time, context_path (Path of the build context), spec (the
-        ``image.json`` dict), models (list of ``"name:version"``), entry_script (relative to
-        ``app/``), environment (:class:`Environment`), docker_image (tag once built, or None).
+def get_by_pk(ws: Workspace, pk: int | None) -> ImageRecord | None:
+    return image_store.get_by_pk(ws, pk) if pk is not None else None
+
+
+@dataclass
+class ImagePlan:
+    """What an image of ``models`` + an inference config would be, computed without writing
+    anything: its ``spec`` (the ``image.json`` dict, no version yet), ``content_hash`` and the
+    ``(relative path, source path)`` files of ``app/``. ``existing`` is the recorded version
+    with the same content, if any."""
+
+    name: str
+    models: list[ModelRecord]
+    files: list[tuple[str, Path]]
+    environment: Environment
+    spec: dict[str, Any]
+    content_hash: str
+    existing: ImageRecord | None
+
+    def preview(self) -> ImageRecord:
+        """The record this plan would give (version 0 and no context folder when new)."""
+        if self.existing is not None:
+            return self.existing
+        return ImageRecord(
+            pk=0, name=self.name, version=0, content_hash=self.content_hash, description=None, tags={},
+            spec={**self.spec, "version": 0}, context_path=Path(), docker_image=None, created_time="",
+        )  # fmt: skip
+
+
+def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inference_config: InferenceConfig) -> ImagePlan:
+    """Validate the inputs and compute the image's spec and content hash; writes nothing.
+
+    Raises ValidationError (bad name, no models, duplicate model names, broken entry script).
     """
-
-    def __init__(
-        self,
-        workspace: Workspace | str | os.PathLike[str] | None,
-        name: str | None = None,
-        version: int | None = None,
-        *,
-        id: str | None = None,
-        _row: Any = None,
-    ) -> None:
-        self.workspace = resolve_workspace(workspace)
-        if _row is None:
-            name, version = split_id("Image", name, version, id)
-            q = select(md.images).where(md.images.c.name == name)
-            q = q.where(md.images.c.version == version) if version is not None else q.order_by(md.images.c.version.desc()).limit(1)
-            with self.workspace.read() as conn:
-                _row = conn.execute(q).first()
-            if _row is None:
-                raise NotFoundError(f"no image {name}{':' + str(version) if version else ''} in workspace {self.workspace.path}")
-        self._load(_row)
-
-    def _load(self, row: Any) -> None:
-        self._id: int = row.id
-        self.name: str = row.name
-        self.version: int = row.version
-        self.content_hash: str = row.content_hash
-        self.description: str | None = row.description
-        self.tags: dict[str, str] = dict(row.tags or {})
-        self.spec: dict[str, Any] = dict(row.spec or {})
-        self.context_path = Path(row.context_path)
-        self.docker_image: str | None = row.docker_image
-        self.created_time: str = row.created_time
-
-    @property
-    def id(self) -> str:
-        return f"{self.name}:{self.version}"
-
-    @property
-    def models(self) -> list[str]:
-        return [f"{m['name']}:{m['version']}" for m in self.spec.get("models", [])]
-
-    @property
-    def entry_script(self) -> str:
-        return str(self.spec["entry_script"])
-
-    @property
-    def environment(self) -> Environment:
-        return Environment.from_dict(self.spec.get("environment") or {})
-
-    def model_dir_env(self) -> str:
-        """``AZUREML_MODEL_DIR`` relative to the context: ``azureml-models/<name>/<version>``
-        with one model, ``azureml-models`` with several (Azure's layout)."""
-        ms = self.spec.get("models", [])
-        if len(ms) == 1:
-            return f"{MODELS_DIRNAME}/{ms[0]['name']}/{ms[0]['version']}"
-        return MODELS_DIRNAME
-
-    # ---------------------------------------------------------------- create
-    @staticmethod
-    def create(
-        workspace: Workspace | str | os.PathLike[str] | None,
-        name: str,
-        models: Sequence[Model],
-        inference_config: InferenceConfig,
-        tags: dict[str, str] | None = None,
-        description: str | None = None,
-    ) -> Image:
-        """Build the context for ``models`` + ``inference_config`` and register it as the next
-        version of ``name`` — or return the existing version with the same content hash.
-
-        Raises ValidationError (bad name, no models, duplicate model names, broken entry
-        script) and ArtifactCorruptError (a model file no longer matches its sha256).
-        """
-        ws = resolve_workspace(workspace)
-        validate_image_name(name)
-        models = list(models)
-        if not models:
-            raise ValidationError("an image needs at least one model")
-        if not all(isinstance(m, Model) for m in models):
-            raise ValidationError("models must be Model objects (use Model(ws, name, version))")
-        names = [m.name for m in models]
-        if len(set(names)) != len(names):
-            raise ValidationError(f"an image can hold one version per model name, got {', '.join(m.id for m in models)}")
-        files = _source_files(inference_config, ws)
-        # Azure's layout: the source directory is the folder <its name> under the app root
-        # (AZUREML_SOURCE_DIRECTORY), so "./<name>/file" opens from the app root (the cwd)
-        source_dir_name = source_directory_name(inference_config)
-        if source_dir_name:
-            files = [(f"{source_dir_name}/{rel}", p) for rel, p in files]
-            entry = f"{source_dir_name}/{inference_config.entry_script_relpath()}"
-        else:
-            entry = files[0][0]
-        env = inference_config.environment or Environment("default")
-        env_d = env.to_dict()
-        if inference_config.extra_docker_file_steps and not env_d["docker"]["extra_docker_file_steps"]:
-            env_d["docker"]["extra_docker_file_steps"] = inference_config.extra_docker_file_steps
-        chash = _content_hash(models, files, entry, env_d)
-
-        with ws.read() as conn:
-            existing = conn.execute(
-                select(md.images).where(md.images.c.name == name, md.images.c.content_hash == chash).order_by(md.images.c.version.desc())
-            ).first()
-        if existing is not None and Path(existing.context_path, "image.json").is_file():
-            return Image(ws, _row=existing)
-
-        spec = {
-            "name": name,
-            "content_hash": chash,
-            "entry_script": entry,
-            "source_directory": source_dir_name,
-            "models": [
-                {"name": m.name, "version": m.version, "root_name": m.root_name, "is_folder": m.is_folder, "sha256": m.sha256}
-                for m in models
-            ],
-            "environment": env_d,
-            "engine_version": __version__,
-        }
-        ctx = _build_context(ws, chash, models, files, spec, env)
-        with ws.write() as conn:
-            version = (conn.execute(select(func.max(md.images.c.version)).where(md.images.c.name == name)).scalar() or 0) + 1
-            spec["version"] = version
-            image_id = conn.execute(
-                insert(md.images).values(
-                    name=name,
-                    version=version,
-                    content_hash=chash,
-                    description=description,
-                    tags=dict(tags or {}),
-                    spec=spec,
-                    context_path=str(ctx),
-                    created_time=md.utcnow(),
-                )
-            ).inserted_primary_key[0]
-            conn.execute(insert(md.image_models), [{"image_id": image_id, "model_id": m._id} for m in models])
-            ws.log_event(conn, "image.create", f"{name}:{version}", content_hash=chash, models=[m.id for m in models])
-            row = conn.execute(select(md.images).where(md.images.c.id == image_id)).one()
-        return Image(ws, _row=row)
-
-    # ---------------------------------------------------------------- listing
-    @staticmethod
-    def list(workspace: Workspace | str | os.PathLike[str] | None, name: str | None = None, tags: Sequence[Any] | None = None) -> ImageList:
-        """Images, by name then version descending. ``tags`` as in ``Model.list``."""
-        from mlmanage_jupyter.core.registry import _match, _parse_filter
-
-        ws = resolve_workspace(workspace)
-        q = select(md.images)
-        if name:
-            q = q.where(md.images.c.name == name)
-        with ws.read() as conn:
-            rows = conn.execute(q.order_by(md.images.c.name, md.images.c.version.desc())).all()
-        f = _parse_filter(tags, "tags")
-        return ImageList(Image(ws, _row=r) for r in rows if _match(r.tags or {}, f))
-
-    def services(self) -> list[str]:
-        """Names of the services running this image."""
-        with self.workspace.read() as conn:
-            return [n for (n,) in conn.execute(select(md.services.c.name).where(md.services.c.image_id == self._id))]
-
-    def add_tags(self, tags: dict[str, str]) -> None:
-        from mlmanage_jupyter.core.registry import _check_str_dict
-
-        new = {**self.tags, **_check_str_dict(tags, "tags")}
-        with self.workspace.write() as conn:
-            conn.execute(update(md.images).where(md.images.c.id == self._id).values(tags=new))
-        self.tags = new
-
-    def remove_tags(self, keys: Sequence[str] | str) -> None:
-        keys = [keys] if isinstance(keys, str) else list(keys)
-        new = {k: v for k, v in self.tags.items() if k not in keys}
-        with self.workspace.write() as conn:
-            conn.execute(update(md.images).where(md.images.c.id == self._id).values(tags=new))
-        self.tags = new
-
-    def set_docker_image(self, tag: str | None) -> None:
-        """Record the Docker image tag built from this context (used by the docker target)."""
-        with self.workspace.write() as conn:
-            conn.execute(update(md.images).where(md.images.c.id == self._id).values(docker_image=tag))
-        self.docker_image = tag
-
-    def delete(self) -> None:
-        """Delete this image version. Raises InUseError while a service runs it."""
-        with self.workspace.write() as conn:
-            users = [n for (n,) in conn.execute(select(md.services.c.name).where(md.services.c.image_id == self._id))]
-            if users:
-                raise InUseError(f"image {self.id} is used by service {', '.join(users)}; delete or update it first")
-            conn.execute(delete(md.image_models).where(md.image_models.c.image_id == self._id))
-            conn.execute(delete(md.images).where(md.images.c.id == self._id))
-            others = conn.execute(select(func.count()).where(md.images.c.content_hash == self.content_hash)).scalar()
-            self.workspace.log_event(conn, "image.delete", self.id)
-        if not others:
-            shutil.rmtree(self.context_path, ignore_errors=True)
-
-    def save(self, path: str | os.PathLike[str]) -> str:
-        """Export the build context to ``path`` (must not exist), with a Dockerfile when the
-        docker support is installed, so it can be built by any CI. Returns the path."""
-        dest = Path(path)
-        if dest.exists():
-            raise ValidationError(f"{dest} already exists; give a new folder")
-        shutil.copytree(self.context_path, dest)
-        write_docker_files(image_spec(self), dest, cache_dir=build_cache_dir(self.workspace))
-        return str(dest)
-
-    def serialize(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "version": self.version,
-            "contentHash": self.content_hash,
-            "tags": self.tags,
-            "description": self.description,
-            "createdTime": self.created_time,
-            "models": self.models,
-            "entryScript": self.entry_script,
-            "dockerImage": self.docker_image,
-            "contextPath": str(self.context_path),
-        }
-
-    def __repr__(self) -> str:
-        return f"Image(name={self.name!r}, version={self.version}, models={self.models}, hash={self.content_hash[:12]})"
-
-    def _repr_html_(self) -> str:
-        return (
-            f"<div><b>Image</b> <code>{escape(self.id)}</code> — models {escape(', '.join(self.models))}, "
-            f"entry <code>{escape(self.entry_script)}</code>, hash <code>{self.content_hash[:12]}</code>"
-            f"{', docker <code>' + escape(self.docker_image) + '</code>' if self.docker_image else ''}</div>"
-        )
+    validate_image_name(name)
+    models = list(models)
+    if not models:
+        raise ValidationError("an image needs at least one model")
+    if not all(isinstance(m, ModelRecord) for m in models):
+        raise ValidationError("models must be Model objects (use Model(ws, name, version))")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ValidationError(f"an image can hold one version per model name, got {', '.join(m.id for m in models)}")
+    if not isinstance(inference_config, InferenceConfig):
+        raise ValidationError(f"inference_config must be an InferenceConfig, got {type(inference_config).__name__}")
+    files = _source_files(inference_config, ws)
+    # Azure's layout: the source directory is the folder <its name> under the app root
+    # (AZUREML_SOURCE_DIRECTORY), so "./<name>/file" opens from the app root (the cwd)
+    source_dir_name = source_directory_name(inference_config)
+    if source_dir_name:
+        files = [(f"{source_dir_name}/{rel}", p) for rel, p in files]
+        entry = f"{source_dir_name}/{inference_config.entry_script_relpath()}"
+    else:
+        entry = files[0][0]
+    env = inference_config.environment or Environment("default")
+    env_d = env.to_dict()
+    if inference_config.extra_docker_file_steps and not env_d["docker"]["extra_docker_file_steps"]:
+        env_d["docker"]["extra_docker_file_steps"] = inference_config.extra_docker_file_steps
+    chash = _content_hash(models, files, entry, env_d)
+    spec = {
+        "name": name,
+        "content_hash": chash,
+        "entry_script": entry,
+        "source_directory": source_dir_name,
+        "models": [
+            {"name": m.name, "version": m.version, "root_name": m.root_name, "is_folder": m.is_folder, "sha256": m.sha256}
+            for m in models
+        ],
+        "environment": env_d,
+        "engine_version": __version__,
+    }
+    existing = image_store.find_by_hash(ws, name, chash)
+    if existing is not None and not (existing.context_path / "image.json").is_file():
+        existing = None
+    return ImagePlan(name, models, files, env, spec, chash, existing)
 
 
-class ImageList(list):  # type: ignore[type-arg]
-    """A list of :class:`Image`; ``to_dataframe()`` columns: name, version, models, entry_script,
-    content_hash, docker_image, tags, created_time."""
+def create_image(
+    ws: Workspace,
+    name: str,
+    models: Sequence[ModelRecord],
+    inference_config: InferenceConfig,
+    tags: dict[str, str] | None = None,
+    description: str | None = None,
+) -> ImageRecord:
+    """Build the context for ``models`` + ``inference_config`` and register it as the next
+    version of ``name`` — or return the existing version with the same content hash.
 
-    def to_dataframe(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame(
-            [
-                {
-                    "name": i.name,
-                    "version": i.version,
-                    "models": ", ".join(i.models),
-                    "entry_script": i.entry_script,
-                    "content_hash": i.content_hash[:12],
-                    "docker_image": i.docker_image,
-                    "tags": i.tags,
-                    "created_time": i.created_time,
-                }
-                for i in self
-            ],
-            columns=["name", "version", "models", "entry_script", "content_hash", "docker_image", "tags", "created_time"],
-        )
-
-    def _repr_html_(self) -> str:
-        return self.to_dataframe().to_html(index=False) if self else "<i>no images</i>"
+    Raises ValidationError (see :func:`plan_image`) and ArtifactCorruptError (a model file
+    no longer matches its sha256).
+    """
+    plan = plan_image(ws, name, models, inference_config)
+    if plan.existing is not None:
+        return plan.existing
+    ctx = _build_context(ws, plan.content_hash, plan.models, plan.files, plan.spec, plan.environment)
+    return image_store.insert_version(
+        ws,
+        name=name,
+        content_hash=plan.content_hash,
+        description=description,
+        tags=dict(tags or {}),
+        spec=plan.spec,
+        context_path=ctx,
+        models=plan.models,
+    )
 
 
 def _build_context(
-    ws: Workspace, chash: str, models: Sequence[Model], files: list[tuple[str, Path]], spec: dict[str, Any], env: Environment
+    ws: Workspace, chash: str, models: Sequence[ModelRecord], files: list[tuple[str, Path]], spec: dict[str, Any], env: Environment
 ) -> Path:
     """Write the context to ``images/<chash>`` atomically (temp folder, then rename)."""
     final = ws.subdir("images") / chash
@@ -376,7 +213,7 @@ def _build_context(
             (app / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(p, app / rel)
         for m in models:
-            m.download(tmp / MODELS_DIRNAME / m.name / str(m.version), exist_ok=True)
+            registry.download(ws, m, tmp / MODELS_DIRNAME / m.name / str(m.version), exist_ok=True)
         (tmp / "requirements.txt").write_text(env.requirements_text())
         if env.conda_dependencies:
             import yaml
@@ -386,28 +223,106 @@ def _build_context(
     return final
 
 
+def list_images(ws: Workspace, name: str | None = None, tags: Sequence[Any] | None = None) -> list[ImageRecord]:
+    """Images, by name then version descending; ``tags`` as in ``Model.list``."""
+    f = parse_filter(tags, "tags")
+    return [r for r in image_store.list_records(ws, name) if match_filter(r.tags, f)]
+
+
+def services_of(ws: Workspace, image: ImageRecord) -> list[str]:
+    """Names of the services running this image."""
+    return image_store.service_names(ws, image)
+
+
+def set_tags(ws: Workspace, image: ImageRecord, tags: dict[str, str]) -> None:
+    """Replace the tags of an image version (checked dict[str, str])."""
+    tags = check_str_dict(tags, "tags")
+    image_store.set_fields(ws, image, tags=tags)
+    image.tags = tags
+
+
+def set_docker_image(ws: Workspace, image: ImageRecord, tag: str | None) -> None:
+    """Record the Docker image tag built from this context (after a docker build)."""
+    image_store.set_fields(ws, image, docker_image=tag)
+    image.docker_image = tag
+
+
+def delete_image(ws: Workspace, image: ImageRecord) -> None:
+    """Delete an image version (and its context folder when no other version shares it).
+    Raises InUseError while a service runs it."""
+    if image_store.delete_version(ws, image):
+        shutil.rmtree(image.context_path, ignore_errors=True)
+
+
+def export_context(ws: Workspace, image: ImageRecord, path: str | os.PathLike[str]) -> str:
+    """Copy the build context to ``path`` (must not exist) and add a Dockerfile,
+    ``.dockerignore``, ``wheels/`` and ``engine/`` when the docker support is installed, so
+    any CI can ``docker build`` it; nothing is built. Returns the path."""
+    dest = Path(path)
+    if dest.exists():
+        raise ValidationError(f"{dest} already exists; give a new folder")
+    shutil.copytree(image.context_path, dest)
+    write_docker_files(image_spec(image, ws), dest, cache_dir=build_cache_dir(ws))
+    return str(dest)
+
+
+def inference_config_of(image: ImageRecord) -> InferenceConfig:
+    """The inference config an image was built from (its ``app/<source directory>`` folder
+    as source)."""
+    app = image.context_path / APP_DIRNAME
+    env = image.environment
+    src = image.spec.get("source_directory")
+    if src and image.entry_script.startswith(f"{src}/"):
+        return InferenceConfig(entry_script=image.entry_script[len(src) + 1 :], source_directory=str(app / src), environment=env)
+    if "source_directory" in image.spec:  # built from an entry script alone
+        return InferenceConfig(entry_script=str(app / image.entry_script), environment=env)
+    # an image made before Azure's layout: app/ was the source directory
+    return InferenceConfig(entry_script=image.entry_script, source_directory=str(app), environment=env)
+
+def to_dict(img: ImageRecord) -> dict[str, Any]:
+    """Azure-style JSON of an image (``Image.serialize()``)."""
+    return {
+        "id": img.id,
+        "name": img.name,
+        "version": img.version,
+        "contentHash": img.content_hash,
+        "tags": img.tags,
+        "description": img.description,
+        "createdTime": img.created_time,
+        "models": img.models,
+        "entryScript": img.entry_script,
+        "dockerImage": img.docker_image,
+        "contextPath": str(img.context_path) if img.pk else None,
+    }
+
+
 # ---------------------------------------------------------------- what targets take
-def image_spec(image: Image) -> ImageSpec:
-    """``image`` as the plain data a target takes (:class:`ImageSpec`), with each model's
-    framework read from the registry (None when the model is gone)."""
+def image_spec(image: ImageRecord | Any, workspace: Workspace | None = None) -> ImageSpec:
+    """An image as the plain data a target takes (:class:`ImageSpec`), with each model's
+    framework read from the registry (None when the model is gone).
+
+    ``image``: an :class:`ImageRecord` (then give ``workspace``), or Azure's ``Image``
+    (its ``record`` and ``workspace`` are used)."""
+    record: ImageRecord = getattr(image, "record", image)
+    ws = workspace if workspace is not None else image.workspace
     refs = []
-    for m in image.spec.get("models", []):
+    for m in record.spec.get("models", []):
         try:
-            framework = Model(image.workspace, m["name"], int(m["version"])).model_framework
+            framework = registry.get(ws, m["name"], int(m["version"])).model_framework
         except MlManageError:
             framework = None
         refs.append(ModelRef(m["name"], m["version"], framework))
     return ImageSpec(
-        name=image.name,
-        version=image.version,
-        content_hash=image.content_hash,
-        context_path=image.context_path,
-        entry_script=image.entry_script,
-        environment=image.environment,
+        name=record.name,
+        version=record.version,
+        content_hash=record.content_hash,
+        context_path=record.context_path,
+        entry_script=record.entry_script,
+        environment=record.environment,
         models=tuple(refs),
-        model_dir_env=image.model_dir_env(),
-        docker_image=image.docker_image,
-        source_directory=image.spec.get("source_directory") or None,
+        model_dir_env=record.model_dir_env(),
+        docker_image=record.docker_image,
+        source_directory=record.spec.get("source_directory") or None,
     )
 
 

@@ -27,21 +27,25 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
+from mlmanage_jupyter.core import deployment, telemetry
+from mlmanage_jupyter.core.client import ScoringClient
+from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
+from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
+from mlmanage_jupyter.core.targets.base import LocalDeploymentConfig
+from mlmanage_jupyter.core.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from mlmanage_jupyter.core.services import Webservice
-    from mlmanage_jupyter.core.workspace import Workspace
 
 #: headroom applied to measured CPU and memory for the recommendations
 HEADROOM = 1.25
@@ -91,6 +95,11 @@ class ModelProfile:
             None when the service's processes were not measurable from here.
         recommendation_rule: the rule, in words, with the measured figures it used.
         samples: number of distinct samples. started, ended: UTC times. state: "Succeeded".
+        requested_cpu_cores / requested_memory_gb: ``Model.profile``'s ``cpu``/``memory_in_gb``
+            (recorded only: the local target sets no limits).
+
+    ``get_details()`` holds all of these under Azure's keys (``recommendedCpu``,
+    ``recommendedMemoryInGB``, ``requestedCpu``, ``requestedMemoryInGB``, ...).
     """
 
     name: str
@@ -106,7 +115,8 @@ class ModelProfile:
     ended: datetime
     state: str = "Succeeded"
     description: str | None = None
-    _extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    requested_cpu_cores: float | None = None
+    requested_memory_gb: float | None = None
 
     # -------------------------------------------------------------- Azure surface
     def wait_for_completion(self, show_output: bool = False) -> None:
@@ -144,6 +154,8 @@ class ModelProfile:
             "recommendedCpu": self.recommended_cpu_cores,
             "recommendedMemoryInGB": self.recommended_memory_gb,
             "recommendationRule": self.recommendation_rule,
+            "requestedCpu": self.requested_cpu_cores,
+            "requestedMemoryInGB": self.requested_memory_gb,
             "levels": [asdict(lv) for lv in self.levels],
         }
 
@@ -263,7 +275,7 @@ def _encode_samples(samples: Any) -> list[bytes]:
             try:
                 out.append(json.dumps(s).encode("utf-8"))
             except (TypeError, ValueError) as e:
-                raise ValidationError(f"sample {i} is not JSON-serializable: {e}")
+                raise ValidationError(f"sample {i} is not JSON-serializable: {e}") from e
     return out
 
 
@@ -378,10 +390,10 @@ def _recommend(levels: list[LevelResult]) -> tuple[float | None, float | None, s
     return cpu, mem, rule
 
 
-def _count_server_records(service: Webservice, since: datetime, prefix: str, expected: int, wait_s: float = 10.0) -> int | None:
+def _count_server_records(
+    service: ServiceRecord, since: datetime, prefix: str, expected: int, wait_s: float = 10.0
+) -> int | None:
     """Requests the service's telemetry recorded with ids ``prefix-*`` (waits for the 0.5 s flush)."""
-    from mlmanage_jupyter.core import telemetry
-
     deadline = time.monotonic() + wait_s
     count = None
     while True:
@@ -396,7 +408,7 @@ def _count_server_records(service: Webservice, since: datetime, prefix: str, exp
 
 
 def profile_service(
-    service: Webservice,
+    service: ServiceRecord,
     samples: Sequence[Any],
     concurrency: Sequence[int] = (1, 2, 4, 8),
     duration_s: float = 5.0,
@@ -425,9 +437,9 @@ def profile_service(
     bodies = _encode_samples(samples)
     levels = _check_levels(concurrency, duration_s)
     if not service.scoring_uri:
-        raise WebserviceException(f"service {service.name} has no scoring_uri (state {service._state}): deploy it first")
-    timeout = request_timeout_s or service.deploy_config.scoring_timeout_ms / 1000 + 5
-    headers = service._headers()
+        raise WebserviceException(f"service {service.name} has no scoring_uri (state {service.state}): deploy it first")
+    timeout = request_timeout_s or service.scoring_timeout_ms / 1000 + 5
+    headers = ScoringClient.for_service(service).headers()
     tree = None
     root = pid or (service.runtime.get("pid") if service.compute_type == "local" else None)
     if root:
@@ -440,7 +452,7 @@ def profile_service(
             try:
                 r = s.post(service.scoring_uri, data=bodies[i % len(bodies)], headers=headers, timeout=timeout)
             except requests.RequestException as e:
-                raise WebserviceException(f"could not reach {service.scoring_uri}: {e}")
+                raise WebserviceException(f"could not reach {service.scoring_uri}: {e}") from e
             if r.status_code >= 400:
                 raise WebserviceException(
                     f"{service.name} answered {r.status_code} to sample {i % len(bodies)}: {r.text[:500]} — fix the samples"
@@ -484,7 +496,7 @@ def load_input_dataset(input_dataset: Any) -> list[Any]:
                 return [json.loads(line) for line in text.splitlines() if line.strip()]
             data = json.loads(text)
         except ValueError as e:
-            raise ValidationError(f"{p} is not valid JSON{' Lines' if p.suffix == '.jsonl' else ''}: {e}")
+            raise ValidationError(f"{p} is not valid JSON{' Lines' if p.suffix == '.jsonl' else ''}: {e}") from e
         if not isinstance(data, list):
             raise ValidationError(f"{p} must hold a JSON list of samples")
         return data
@@ -497,10 +509,10 @@ def load_input_dataset(input_dataset: Any) -> list[Any]:
 
 
 def profile_models(
-    workspace: Workspace | Any,
+    workspace: Workspace,
     profile_name: str,
-    models: Sequence[Any],
-    inference_config: Any,
+    models: Sequence[ModelRecord | str],
+    inference_config: InferenceConfig,
     input_dataset: Any,
     cpu: float | None = None,
     memory_in_gb: float | None = None,
@@ -514,20 +526,19 @@ def profile_models(
     temporary local service, profile it with ``input_dataset`` (see :func:`load_input_dataset`)
     and delete it (also on failure). ``cpu``/``memory_in_gb`` are accepted for Azure
     compatibility and recorded in the details (the local target has no limits)."""
-    from mlmanage_jupyter.core.services import deploy
-    from mlmanage_jupyter.core.targets.base import LocalDeploymentConfig
-
     if not isinstance(profile_name, str) or not profile_name.strip():
         raise ValidationError("profile_name must be a non-empty string")
     samples = load_input_dataset(input_dataset)
     _encode_samples(samples)
     _check_levels(concurrency, duration_s)
     svc_name = f"profile-{uuid.uuid4().hex[:10]}"
-    svc = deploy(workspace, svc_name, models, inference_config, LocalDeploymentConfig(), show_output=show_output)
+    progress = deployment.progress_fn(None, show_output)
+    svc = deployment.deploy(workspace, svc_name, models, inference_config, LocalDeploymentConfig(), progress=progress)
     try:
-        svc.wait_for_deployment(show_output=show_output, timeout_sec=300)
+        deployment.wait_for_deployment(workspace, svc, show_output=show_output, timeout_sec=300)
+        svc = deployment.get(workspace, svc_name)
         prof = profile_service(svc, samples, concurrency, duration_s, name=profile_name, description=description)
-        prof._extra.update({"requestedCpu": cpu, "requestedMemoryInGB": memory_in_gb})
+        prof.requested_cpu_cores, prof.requested_memory_gb = cpu, memory_in_gb
         return prof
     finally:
-        svc.delete()
+        deployment.delete(workspace, deployment.get(workspace, svc_name))

@@ -28,13 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from mlmanage_jupyter.core.client import ScoringClient
+from mlmanage_jupyter.core.entities.records import ServiceRecord
 from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
+from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
+from mlmanage_jupyter.core.workspace import Workspace
+from mlmanage_jupyter.server.collector import read_telemetry
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from mlmanage_jupyter.core.services import Webservice
-    from mlmanage_jupyter.core.workspace import Workspace
 
 #: the blob-key prefix of collected model data in the artifact store
 MODELDATA_PREFIX = "modeldata/"
@@ -92,8 +94,6 @@ def to_utc(value: Any, what: str = "time") -> datetime | None:
 # ------------------------------------------------------------------ telemetry
 def read_run_dir(run_dir: str | os.PathLike[str], since: datetime | None = None) -> list[dict[str, Any]]:
     """Telemetry records of a local run folder (every worker's file), ``time > since``."""
-    from mlmanage_jupyter.server.collector import read_telemetry
-
     return read_telemetry(Path(run_dir), since)
 
 
@@ -108,7 +108,7 @@ def fetch_records(base_uri: str, since: datetime | None = None, headers: dict[st
     try:
         r = requests.get(url, params=params, headers=headers or {}, timeout=timeout_s)
     except requests.RequestException as e:
-        raise WebserviceException(f"could not reach {url}: {e}")
+        raise WebserviceException(f"could not reach {url}: {e}") from e
     if not r.ok:
         raise WebserviceException(f"{url} answered {r.status_code}: {r.text[:500]}")
     return list(r.json().get("records", []))
@@ -130,20 +130,19 @@ def records_to_dataframe(records: list[dict[str, Any]], route: str | None = "/sc
     return df.sort_values("time", kind="stable").reset_index(drop=True)
 
 
-def service_records(service: Webservice, since: Any = None) -> list[dict[str, Any]]:
+def service_records(service: ServiceRecord, since: Any = None) -> list[dict[str, Any]]:
     """The service's telemetry records since ``since`` (local run folder or HTTP)."""
     since_dt = to_utc(since, "since")
     run_dir = service.runtime.get("run_dir")
     if service.compute_type == "local" and run_dir and Path(run_dir).is_dir():
         return read_run_dir(run_dir, since_dt)
     if not service.scoring_uri:
-        raise WebserviceException(f"service {service.name} has no scoring_uri (state {service._state}): no telemetry")
-    base = service.scoring_uri.rsplit("/score", 1)[0]
-    headers = {k: v for k, v in service._headers().items() if k == "Authorization"}
-    return fetch_records(base, since_dt, headers)
+        raise WebserviceException(f"service {service.name} has no scoring_uri (state {service.state}): no telemetry")
+    client = ScoringClient.for_service(service)
+    return fetch_records(client.base_uri(), since_dt, client.auth_headers())
 
 
-def get_telemetry(service: Webservice, since: Any = None, route: str | None = "/score") -> pd.DataFrame:
+def get_telemetry(service: ServiceRecord, since: Any = None, route: str | None = "/score") -> pd.DataFrame:
     """Per-request telemetry of ``service`` as a DataFrame; see :meth:`Webservice.get_telemetry`."""
     return records_to_dataframe(service_records(service, since), route)
 
@@ -227,8 +226,6 @@ def data_collection_env(workspace: Workspace) -> dict[str, str]:
     ``MLMANAGE_DATA_COLLECTION_PREFIX=blobs/modeldata/``. Does not set
     ``MLMANAGE_COLLECT_MODEL_DATA`` (the deployment config does).
     """
-    from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore
-
     store = workspace.artifacts
     if isinstance(store, LocalArtifactStore):
         return {"MLMANAGE_DATA_COLLECTION_DIR": str(Path(store.root).resolve() / "blobs" / MODELDATA_PREFIX.rstrip("/"))}

@@ -90,13 +90,13 @@ class _Handler(APIHandler):
         try:
             return int(raw)
         except ValueError:
-            raise web.HTTPError(400, "%s", f"query argument {name!r} must be an integer, got {raw!r}")
+            raise web.HTTPError(400, "%s", f"query argument {name!r} must be an integer, got {raw!r}") from None
 
     def json_body(self) -> Any:
         try:
             return json.loads(self.request.body or b"null")
         except ValueError as e:
-            raise web.HTTPError(400, "%s", f"the request body is not valid JSON: {e}")
+            raise web.HTTPError(400, "%s", f"the request body is not valid JSON: {e}") from e
 
     def reply(self, data: Any) -> None:
         self.set_header("Content-Type", "application/json")

@@ -14,8 +14,9 @@ import ipywidgets as W
 
 from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import MlManageError, ValidationError
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import (
+from mlmanage_jupyter.core.model import Model
+from mlmanage_jupyter.core.targets.base import DeploymentConfig
+from mlmanage_jupyter.core.webservice import (
     AksWebservice,
     DockerWebservice,
     LocalWebservice,
@@ -24,7 +25,6 @@ from mlmanage_jupyter.core.services import (
     deploy,
     validate_service_name,
 )
-from mlmanage_jupyter.core.targets.base import DeploymentConfig
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 from mlmanage_jupyter.widgets._common import (
     COLORS,

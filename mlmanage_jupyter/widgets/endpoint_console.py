@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as W
 
 from mlmanage_jupyter.core.errors import ValidationError
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.webservice import Webservice
 from mlmanage_jupyter.widgets._common import (
     Worker,
     copy_button,

@@ -9,7 +9,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.webservice import Webservice
 from mlmanage_jupyter.widgets._common import COLORS, error_text, pre, status_html
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.webservice import Webservice
 from mlmanage_jupyter.widgets._common import COLORS, error_text, status_html
 
 #: columns of :func:`per_minute` (rate in requests/s, latencies in ms, error_rate 0..1)

@@ -9,8 +9,9 @@ from typing import Any
 
 import ipywidgets as W
 
+from mlmanage_jupyter.core.entities.lists import format_bytes
 from mlmanage_jupyter.core.errors import ValidationError
-from mlmanage_jupyter.core.registry import Model, format_bytes
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 from mlmanage_jupyter.widgets._common import error_text, status_html, workspace_label
 
@@ -47,7 +48,7 @@ class RegistryBrowser(W.VBox):
     ``refresh_button``, ``status``.
 
     Attributes:
-        model_list: the :class:`~mlmanage_jupyter.core.registry.Model` objects listed now.
+        model_list: the :class:`~mlmanage_jupyter.core.model.Model` objects listed now.
         selected: the selected Model or None.
         form: the DeploymentForm opened by the deploy button, or None.
         last_download: the path the download button wrote last.

@@ -132,7 +132,7 @@ def test_image_source_directory_layout_round_trips(workspace, tmp_path: Path) ->
     """An image keeps Azure's layout (app/<source dir>/) and the inference config an update
     rebuilds from it gives the same image back (with or without a source directory)."""
     from mlmanage_jupyter import Image, InferenceConfig, Model
-    from mlmanage_jupyter.core.services import _inference_config_of
+    from mlmanage_jupyter.core.images import inference_config_of
 
     f = tmp_path / "m.pkl"
     f.write_bytes(b"m")
@@ -143,11 +143,11 @@ def test_image_source_directory_layout_round_trips(workspace, tmp_path: Path) ->
     img = Image.create(workspace, "withsrc", [model], InferenceConfig(entry_script="sub/score.py", source_directory=str(src)))
     assert (img.entry_script, img.spec["source_directory"]) == ("proj/sub/score.py", "proj")
     assert (img.context_path / "app" / "proj" / "sub" / "extra.json").is_file()
-    assert Image.create(workspace, "withsrc", [model], _inference_config_of(img)).id == img.id
+    assert Image.create(workspace, "withsrc", [model], inference_config_of(img.record)).id == img.id
 
     lone = tmp_path / "lone" / "score.py"
     lone.parent.mkdir()
     lone.write_text(script)
     img = Image.create(workspace, "alone", [model], InferenceConfig(entry_script=str(lone)))
     assert (img.entry_script, img.spec["source_directory"]) == ("score.py", None)
-    assert Image.create(workspace, "alone", [model], _inference_config_of(img)).id == img.id
+    assert Image.create(workspace, "alone", [model], inference_config_of(img.record)).id == img.id

@@ -26,8 +26,8 @@ from pathlib import Path
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from mlmanage_jupyter.core.workspace import Workspace
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.model import Model
+from mlmanage_jupyter.core.webservice import Webservice
 from mlmanage_jupyter.widgets import DeploymentForm, EndpointConsole, LiveLogs, MonitorPanel, ProfileChart, RegistryBrowser
 
 ws = Workspace()  # MLMANAGE_WORKSPACE, set by the test's JupyterLab
@@ -102,7 +102,7 @@ def widget_notebook(jupyter_root: Path) -> Iterator[str]:
     path = jupyter_root / "widgets_browser.ipynb"
     nbformat.write(nb, path)
     yield path.name
-    from mlmanage_jupyter.core.services import ServiceNotFoundError, Webservice
+    from mlmanage_jupyter.core.webservice import ServiceNotFoundError, Webservice
     from mlmanage_jupyter.core.workspace import Workspace
 
     ws = Workspace(jupyter_root / ".mlmanage")
@@ -177,7 +177,7 @@ def test_deploy_then_call_from_the_panels(
     expect(form.get_by_text("already exists")).to_have_count(0)
     _follows_newest(form.locator(".mlmanage-scroll").first)  # the build output shows its newest line
     # keys: dots until revealed; the copy button puts the key on the clipboard
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
     from mlmanage_jupyter.core.workspace import Workspace
 
     primary = Webservice(Workspace(jupyter_root / ".mlmanage"), SERVICE).get_keys()[0]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mlmanage_jupyter.core.environment import InferenceConfig
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.workspace import Workspace
 
 SCORE = """
@@ -207,6 +207,7 @@ def test_deploy_dry_run_kubernetes_from_azure_files(cli: Cli, sklearn_model: Any
     dep = next(d for d in docs if d["kind"] == "Deployment")
     assert dep["metadata"]["name"] == "svc-k" and dep["spec"]["replicas"] == 2
     assert cli.json("service", "list") == []
+    assert cli.json("image", "list") == []  # a dry run writes nothing to the workspace
 
 
 @pytest.mark.slow

@@ -177,7 +177,7 @@ def test_workspace_register_and_download_model_through_blob(
 ):
     import joblib
 
-    from mlmanage_jupyter.core import registry
+    from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.workspace import Workspace
 
     ws = Workspace.create(tmp_path / "ws", artifact_store={"type": "azure_blob", "container": blob_container})
@@ -186,8 +186,8 @@ def test_workspace_register_and_download_model_through_blob(
     (folder / "sub" / "weights.bin").write_bytes(os.urandom(70_000))
     (folder / "model.pkl").write_bytes(sklearn_model.path.read_bytes())
 
-    m1 = registry.Model.register(ws, model_path=str(sklearn_model.path), model_name="diabetes")
-    m2 = registry.Model.register(ws, model_path=str(folder), model_name="bundle")
+    m1 = Model.register(ws, model_path=str(sklearn_model.path), model_name="diabetes")
+    m2 = Model.register(ws, model_path=str(folder), model_name="bundle")
     objects = set(ws.artifacts.iter_objects())
     assert len(objects) == 2  # the pickle is stored once although both models hold it
     assert not (ws.path / "artifacts").exists()
@@ -200,7 +200,7 @@ def test_workspace_register_and_download_model_through_blob(
     assert (out2 / "sub" / "weights.bin").read_bytes() == (folder / "sub" / "weights.bin").read_bytes()
     # another Workspace object on the same folder (as another process would) materializes
     # the model from the blob store for get_model_path
-    path = registry.Model.get_model_path("diabetes", _workspace=Workspace(ws.path))
+    path = Model.get_model_path("diabetes", _workspace=Workspace(ws.path))
     assert Path(path).read_bytes() == sklearn_model.path.read_bytes()
 
 

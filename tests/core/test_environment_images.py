@@ -9,8 +9,8 @@ import pytest
 
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig, check_entry_script
 from mlmanage_jupyter.core.errors import InUseError, ValidationError
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.targets.base import AciDeploymentConfig, LocalDeploymentConfig, config_from_json
 from mlmanage_jupyter.core.workspace import Workspace
 
@@ -127,3 +127,46 @@ def test_image_context_layout_and_content_hash(ws: Workspace, tmp_path: Path) ->
         img.save(tmp_path / "export")
     with pytest.raises(InUseError):
         m1.delete()
+
+
+def _script_and_model(ws: Workspace, tmp_path: Path) -> tuple[Model, InferenceConfig]:
+    f = tmp_path / "model.pkl"
+    f.write_bytes(b"weights")
+    (tmp_path / "score.py").write_text(SCRIPT)
+    return Model.register(ws, f, "m"), InferenceConfig(entry_script=str(tmp_path / "score.py"))
+
+
+def test_model_package_with_generate_dockerfile_saves_a_build_context(ws: Workspace, tmp_path: Path) -> None:
+    from mlmanage_jupyter.core.image import ModelPackage
+
+    m, ic = _script_and_model(ws, tmp_path)
+    img = Model.package(ws, [m], ic)
+    assert isinstance(img, Image) and img.models == ["m:1"]
+    pkg = Model.package(ws, [m], ic, generate_dockerfile=True)
+    assert isinstance(pkg, ModelPackage) and pkg.image == img  # same inputs, same image
+    pkg.wait_for_creation()
+    assert pkg.get_container_registry().address is None
+    out = Path(pkg.save(tmp_path / "imagefiles"))
+    assert "FROM " in (out / "Dockerfile").read_text()
+    assert (out / "app" / "score.py").read_text() == SCRIPT
+    assert (out / "azureml-models" / "m" / "1" / "model.pkl").read_bytes() == b"weights"
+    assert Image(ws, "m", 1).docker_image is None  # nothing was built
+    with pytest.raises(ValidationError, match="at least one model"):
+        Model.package(ws, [], ic)
+
+
+def test_dry_run_validates_and_writes_nothing(ws: Workspace, tmp_path: Path) -> None:
+    from mlmanage_jupyter.core.deployment import dry_run_text
+
+    m, ic = _script_and_model(ws, tmp_path)
+    out = json.loads(dry_run_text(ws, "svc-a", [m.record], ic, AciDeploymentConfig(cpu_cores=0.5)))
+    assert out["computeType"] == "aci" and out["deploymentConfig"]["cpu_cores"] == 0.5
+    assert out["image"]["models"] == ["m:1"] and out["image"]["version"] == 0  # 0: would be new
+    assert Image.list(ws) == []
+    assert not (ws.path / "images").exists() or not any((ws.path / "images").iterdir())
+    with pytest.raises(ValidationError, match="invalid service name"):
+        dry_run_text(ws, "Bad_Name", [m.record], ic, LocalDeploymentConfig())
+    # an image with the same content already exists: the dry run names it
+    img = Image.create(ws, "svc-a", [m], ic)
+    again = json.loads(dry_run_text(ws, "svc-a", ["m:1"], ic, LocalDeploymentConfig()))
+    assert again["image"]["id"] == img.id and again["image"]["contentHash"] == img.content_hash

@@ -18,8 +18,8 @@ from mlmanage_jupyter.core.errors import (
     ModelNotFoundError,
     ValidationError,
 )
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model, collect_garbage
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model, collect_garbage
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.workspace import Workspace
 
@@ -234,7 +234,7 @@ def test_delete_refused_while_in_use(ws: Workspace, model_file: Path, tmp_path: 
 _REGISTER = textwrap.dedent(
     """
     import sys
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
     from mlmanage_jupyter.core.workspace import Workspace
     m = Model.register(Workspace(sys.argv[1]), sys.argv[2], sys.argv[3])
     print(m.version)

@@ -24,7 +24,7 @@ from mlmanage_jupyter.core.errors import (
     ValidationError,
     WebserviceException,
 )
-from mlmanage_jupyter.core.services import ServiceNotFoundError
+from mlmanage_jupyter.core.webservice import ServiceNotFoundError
 
 SCORE = """
 import json

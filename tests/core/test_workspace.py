@@ -12,7 +12,7 @@ import pytest
 
 import mlmanage_jupyter
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.store.artifacts import LocalArtifactStore, check_blob_key
 from mlmanage_jupyter.core.workspace import Workspace
 

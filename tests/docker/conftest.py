@@ -48,7 +48,7 @@ def quickstart(workspace: Any, sklearn_model: Any, tmp_path: Path) -> Any:
     """(model, inference_config factory) for the quickstart: the diabetes model registered and
     ``make_config(version)`` writing an entry script whose answers carry ``version``."""
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     model = Model.register(workspace, sklearn_model.path, "diabetes")
 

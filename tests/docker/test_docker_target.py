@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _deploy(ws: Any, name: str, model: Any, ic: Any, services: list[Any], **cfg: Any) -> Any:
-    from mlmanage_jupyter.core.services import DockerWebservice, deploy
+    from mlmanage_jupyter.core.webservice import DockerWebservice, deploy
 
     lines: list[str] = []
     svc = deploy(ws, name, [model], ic, DockerWebservice.deploy_configuration(**cfg), progress=lines.append)
@@ -177,7 +177,8 @@ def test_stream_logs_stops_when_asked(workspace: Any, quickstart: Any, services:
 
 
 def test_save_and_export(workspace: Any, quickstart: Any, tmp_path: Path, docker_env: Any) -> None:
-    from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
+    from mlmanage_jupyter.core.image import Image
+    from mlmanage_jupyter.core.images import build_cache_dir, image_spec
     from mlmanage_jupyter.core.targets.docker import export_tarball
 
     model, make_config = quickstart
@@ -199,7 +200,8 @@ def test_save_and_export(workspace: Any, quickstart: Any, tmp_path: Path, docker
 
 def test_failed_build_shows_the_step_log(workspace: Any, quickstart: Any, docker_env: Any) -> None:
     from mlmanage_jupyter.core.environment import Environment
-    from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
+    from mlmanage_jupyter.core.image import Image
+    from mlmanage_jupyter.core.images import build_cache_dir, image_spec
     from mlmanage_jupyter.core.targets.docker import ImageBuildError, build_image
 
     model, make_config = quickstart
@@ -236,7 +238,8 @@ def test_collected_model_data_lands_in_the_workspace(
 def test_image_ships_the_lean_engine(workspace: Any, quickstart: Any, docker_env: Any) -> None:
     """What ships in an image is the scoring engine alone (the engine wheel ``--no-deps`` plus
     its ``serve`` extra): none of the notebook-side packages are importable there."""
-    from mlmanage_jupyter.core.images import Image, build_cache_dir, image_spec
+    from mlmanage_jupyter.core.image import Image
+    from mlmanage_jupyter.core.images import build_cache_dir, image_spec
     from mlmanage_jupyter.core.targets.docker import build_image
 
     model, make_config = quickstart

@@ -17,9 +17,9 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from mlmanage_jupyter.core.images import Image
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.image import Image
+from mlmanage_jupyter.core.model import Model
+from mlmanage_jupyter.core.webservice import Webservice
 
 SCORE = """
 import json, joblib, numpy as np
@@ -277,6 +277,9 @@ def test_deploy_dry_run_local_and_deploymentconfig_json(
     assert out["computeType"] == "aci"
     assert out["deploymentConfig"]["cpu_cores"] == 0.5 and out["deploymentConfig"]["memory_gb"] == 1.0
     assert out["image"]["models"] == ["diabetes:1"]
+    from mlmanage_jupyter.core.image import Image
+
+    assert Image.list(workspace) == []  # a dry run writes nothing to the workspace
     with pytest.raises(UsageError, match="--dc sets the target"):
         line(shell, "deploy", f"svc-a --model diabetes --script myscore --dc {dc} --port 5000")
 

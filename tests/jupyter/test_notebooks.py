@@ -34,7 +34,7 @@ def _errors(cell: Any) -> list[str]:
 
 
 def test_notebook_02_ends_showing_its_panels_and_deletes_its_service(tmp_path: Path) -> None:
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
 
     nb, client = _client(REPO / "notebooks" / "02-widgets.ipynb", tmp_path)
     with client.setup_kernel():
@@ -51,7 +51,7 @@ def test_notebook_02_ends_showing_its_panels_and_deletes_its_service(tmp_path: P
 
 
 def test_notebook_02_stopped_early_still_deletes_its_service(tmp_path: Path) -> None:
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
 
     nb, client = _client(REPO / "notebooks" / "02-widgets.ipynb", tmp_path)
     deploy_cell = next(i for i, c in enumerate(nb.cells) if "form.deploy_button.click()" in c.source)

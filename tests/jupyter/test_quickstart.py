@@ -45,6 +45,6 @@ def test_quickstart_script_prints_predictions(tmp_path: Path) -> None:
     X, y = load_diabetes(return_X_y=True)
     assert preds["v1 (requests)"] == pytest.approx(LinearRegression().fit(X, y).predict(X[:3]).tolist())
     assert "deleted service diabetes-svc" in r.stdout
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
 
     assert Webservice.list(tmp_path / "workspace", refresh=False) == []  # cleaned up

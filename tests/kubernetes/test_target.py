@@ -30,8 +30,8 @@ TEMPLATE_HASH = "mlmanage.io/template-hash"
 def image(tmp_path):
     """A real Image (registered model + entry script) in a tmp workspace."""
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.images import Image
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.image import Image
+    from mlmanage_jupyter.core.model import Model
 
     ws = Workspace(tmp_path / "ws")
     (tmp_path / "model.txt").write_text("weights")

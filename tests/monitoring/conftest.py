@@ -16,7 +16,7 @@ from monitoring_scripts import SCORE_PY
 def quickstart(workspace: Any, sklearn_model: Any, tmp_path: Path) -> tuple[Any, Any]:
     """``(model, inference_config)`` of the quickstart: the diabetes LinearRegression."""
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     model = Model.register(workspace, sklearn_model.path, "diabetes")
     src = tmp_path / "src"
@@ -29,7 +29,7 @@ def quickstart(workspace: Any, sklearn_model: Any, tmp_path: Path) -> tuple[Any,
 def deploy_service(workspace: Any, quickstart: tuple[Any, Any]) -> Iterator[Callable[..., Any]]:
     """``deploy_service(name, **local_config) -> Webservice`` (Healthy); deleted at teardown."""
     from mlmanage_jupyter.core.errors import NotFoundError
-    from mlmanage_jupyter.core.services import LocalWebservice, Webservice, deploy
+    from mlmanage_jupyter.core.webservice import LocalWebservice, Webservice, deploy
 
     names: list[str] = []
 

@@ -126,8 +126,8 @@ def test_clean_stop_under_load_loses_nothing(
 
 def test_azurite_round_trip(tmp_path: Path, azurite_connection_string: str, blob_container: str, sklearn_model: Any) -> None:
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.registry import Model
-    from mlmanage_jupyter.core.services import LocalWebservice, deploy
+    from mlmanage_jupyter.core.model import Model
+    from mlmanage_jupyter.core.webservice import LocalWebservice, deploy
     from mlmanage_jupyter.core.workspace import Workspace
 
     ws = Workspace.create(tmp_path / "ws", artifact_store={"type": "azure_blob", "container": blob_container})

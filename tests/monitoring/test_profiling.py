@@ -59,8 +59,8 @@ def test_service_profile(deploy_service: Callable[..., Any], sklearn_model: Any,
 def test_model_profile_deploys_profiles_and_deletes(workspace: Any, quickstart: tuple[Any, Any], sklearn_model: Any, tmp_path: Path) -> None:
     import json
 
-    from mlmanage_jupyter.core.registry import Model
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.model import Model
+    from mlmanage_jupyter.core.webservice import Webservice
 
     model, ic = quickstart
     dataset = tmp_path / "requests.jsonl"
@@ -69,13 +69,15 @@ def test_model_profile_deploys_profiles_and_deletes(workspace: Any, quickstart: 
                          concurrency=[1, 2], duration_s=1.0)
     assert prof.name == "quick" and prof.samples == 5
     _check_profile(prof, [1, 2])
+    d = prof.get_details()
+    assert (d["requestedCpu"], d["requestedMemoryInGB"]) == (1, 0.5)
     assert list(Webservice.list(workspace)) == []
     assert not any((workspace.path / "services").glob("profile-*/run"))
 
 
 def test_bad_arguments_are_named(deploy_service: Callable[..., Any], workspace: Any, quickstart: tuple[Any, Any]) -> None:
     from mlmanage_jupyter.core.errors import WebserviceException
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     svc = deploy_service("profbad")
     with pytest.raises(ValidationError, match="samples"):

@@ -100,13 +100,13 @@ def test_http_route_with_auth_matches_run_dir(deploy_service: Callable[..., Any]
     assert over_http == from_dir
 
     # the same Webservice API through HTTP, as containers and pods are read
-    svc.compute_type = "docker"
+    svc.record.compute_type = "docker"
     df = svc.get_telemetry()
     assert list(df["request_id"]) == ids + ["nokey"]
     assert list(df["status"]) == [200] * 12 + [401]
     cut = df["time"].iloc[5]
     assert list(svc.get_telemetry(since=cut)["request_id"]) == ids[6:] + ["nokey"]
-    svc._keys = {"primaryKey": "wrong", "secondaryKey": "wrong"}
+    svc.record.keys = {"primaryKey": "wrong", "secondaryKey": "wrong"}
     with pytest.raises(WebserviceException, match="401"):
         svc.get_telemetry()
 

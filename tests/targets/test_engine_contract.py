@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
-from mlmanage_jupyter.core.registry import Model
-from mlmanage_jupyter.core.services import deploy
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.core.targets.base import DockerDeploymentConfig, LocalDeploymentConfig
+from mlmanage_jupyter.core.webservice import deploy
 from mlmanage_jupyter.server.config import Settings
 
 SCORE = """

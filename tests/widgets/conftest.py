@@ -22,7 +22,7 @@ def cleanup_services() -> Iterator[Callable[[Any], None]]:
     """``cleanup_services(ws)``: every service of that workspace is deleted after the test."""
     spaces: list[Any] = []
     yield spaces.append
-    from mlmanage_jupyter.core.services import Webservice
+    from mlmanage_jupyter.core.webservice import Webservice
 
     for ws in spaces:
         for s in Webservice.list(ws, refresh=False):
@@ -33,7 +33,7 @@ def cleanup_services() -> Iterator[Callable[[Any], None]]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Env, Any]]:
     """A module-scoped workspace and a Healthy local service ``diab-widgets`` (auth on)."""
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.services import LocalWebservice, deploy
+    from mlmanage_jupyter.core.webservice import LocalWebservice, deploy
     from mlmanage_jupyter.core.workspace import Workspace
 
     tmp = tmp_path_factory.mktemp("served")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from widget_helpers import INIT_RAISES, SAMPLE, shown
 
-from mlmanage_jupyter.core.services import Webservice
+from mlmanage_jupyter.core.webservice import Webservice
 from mlmanage_jupyter.widgets import DeploymentForm
 from mlmanage_jupyter.widgets._common import target_usable
 

@@ -88,7 +88,7 @@ def test_consume_snippets_call_the_service(served: Any, tmp_path: Any) -> None:
 
 def test_no_prefilled_caption_without_a_schema(env: Any, cleanup_services: Any) -> None:
     from mlmanage_jupyter.core.environment import InferenceConfig
-    from mlmanage_jupyter.core.services import LocalWebservice, deploy
+    from mlmanage_jupyter.core.webservice import LocalWebservice, deploy
 
     cleanup_services(env.workspace)
     plain = env.workspace.path / "scripts" / "plain.py"

@@ -9,7 +9,7 @@ from typing import Any
 from widget_helpers import SAMPLE, shown, wait_until
 
 from mlmanage_jupyter.core.environment import InferenceConfig
-from mlmanage_jupyter.core.services import LocalWebservice, deploy
+from mlmanage_jupyter.core.webservice import LocalWebservice, deploy
 from mlmanage_jupyter.widgets import LiveLogs
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from widget_helpers import shown, wait_until
 
-from mlmanage_jupyter.core.registry import Model
+from mlmanage_jupyter.core.model import Model
 from mlmanage_jupyter.widgets import DeploymentForm, RegistryBrowser
 from mlmanage_jupyter.widgets.registry_browser import compare_rows
 

@@ -42,7 +42,7 @@ def make_env(ws: Any, tmp: Path) -> Env:
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import LinearRegression
 
-    from mlmanage_jupyter.core.registry import Model
+    from mlmanage_jupyter.core.model import Model
 
     X, y = load_diabetes(return_X_y=True)
     est = LinearRegression().fit(X, y)

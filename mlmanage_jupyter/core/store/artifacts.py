@@ -58,7 +58,24 @@ def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
 
 
 class ArtifactStore(ABC):
-    """Interface of an artifact store. Implementations must be safe for several processes."""
+    """The extension point for where model files and collected data live.
+
+    Contract every implementation keeps (``LocalArtifactStore``, ``AzureBlobArtifactStore``):
+
+    - Safe for several processes (and machines, for a shared store) at once, without locks
+      held by callers: two writers of the same object or blob never leave a mixture.
+    - Objects are immutable and addressed by the sha256 of their bytes (64 lowercase hex
+      digits, :func:`check_sha256`); an object is visible under its address only once
+      complete (a crash mid-write leaves nothing there). Writing an existing object is a
+      no-op that returns the same ``(sha256, size)``.
+    - Blobs are keyed (``check_blob_key``: ``/``-separated safe segments), replaced whole,
+      atomically; readers see the old or the new bytes.
+    - Memory use is bounded by one chunk (``CHUNK``, 1 MiB), whatever the file size.
+    - Errors: a bad address or key raises ValidationError, a missing one NotFoundError,
+      stored bytes that no longer match their address ArtifactCorruptError (on verified
+      reads), and a store that can't be reached an MlManageError subclass naming the store
+      (``describe()``) and the reason. Nothing else escapes (no SDK exceptions).
+    """
 
     #: short name shown in listings: "local" or "azure_blob"
     kind: str = "abstract"
@@ -77,11 +94,13 @@ class ArtifactStore(ABC):
             os.unlink(tmp.name)
 
     @abstractmethod
-    def exists(self, sha256: str) -> bool: ...
+    def exists(self, sha256: str) -> bool:
+        """True when a complete object with this address is stored."""
 
     @abstractmethod
     def open(self, sha256: str) -> BinaryIO:
-        """A binary stream of the object. Raises NotFoundError."""
+        """A binary stream of the object (unverified; see :meth:`get_file`). Raises
+        NotFoundError."""
 
     def get_file(self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True) -> int:
         """Copy an object to ``dest`` (written atomically); return its size in bytes.
@@ -122,10 +141,12 @@ class ArtifactStore(ABC):
         return h.hexdigest() == sha256
 
     @abstractmethod
-    def delete(self, sha256: str) -> None: ...
+    def delete(self, sha256: str) -> None:
+        """Remove an object; a missing one is not an error (garbage collection may race)."""
 
     @abstractmethod
-    def iter_objects(self) -> Iterator[str]: ...
+    def iter_objects(self) -> Iterator[str]:
+        """The sha256 of every complete object (any order; partial writes never appear)."""
 
     # --- keyed blobs ----------------------------------------------------------------
     @abstractmethod
@@ -133,16 +154,20 @@ class ArtifactStore(ABC):
         """Write (or replace) the blob at ``key`` atomically."""
 
     @abstractmethod
-    def read_blob(self, key: str) -> bytes: ...
+    def read_blob(self, key: str) -> bytes:
+        """The blob's bytes. Raises NotFoundError."""
 
     @abstractmethod
     def list_blobs(self, prefix: str = "") -> list[str]:
         """Keys starting with ``prefix``, sorted."""
 
     @abstractmethod
-    def delete_blob(self, key: str) -> None: ...
+    def delete_blob(self, key: str) -> None:
+        """Remove a blob; a missing one is not an error."""
 
     def describe(self) -> str:
+        """Where the store is, for messages (``local:<folder>``, ``azure_blob:<URL>``; never
+        a secret)."""
         return self.kind
 
 
@@ -201,7 +226,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return open(p, "rb")
         except FileNotFoundError:
-            raise NotFoundError(f"artifact {sha256[:12]}… is missing from {self._objects}")
+            raise NotFoundError(f"artifact {sha256[:12]}… is missing from {self._objects}") from None
 
     def delete(self, sha256: str) -> None:
         p = self.object_path(sha256)
@@ -230,7 +255,7 @@ class LocalArtifactStore(ArtifactStore):
         try:
             return self._blob_path(key).read_bytes()
         except FileNotFoundError:
-            raise NotFoundError(f"no blob {key!r} in {self._blobs}")
+            raise NotFoundError(f"no blob {key!r} in {self._blobs}") from None
 
     def list_blobs(self, prefix: str = "") -> list[str]:
         out = []

@@ -127,7 +127,7 @@ class AzureBlobArtifactStore(ArtifactStore):
             raise ValidationError(
                 f"malformed Azure Storage connection string ({e}); expected "
                 f"'DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;BlobEndpoint=...'"
-            )
+            ) from e
         self._container = self._service.get_container_client(container)
         with self._errors(f"creating container {container!r}"):
             try:
@@ -147,27 +147,27 @@ class AzureBlobArtifactStore(ArtifactStore):
             yield
         except ResourceNotFoundError:
             if missing is None:
-                raise BlobStorageError(f"{what} failed in {self.describe()}: not found")
-            raise NotFoundError(missing)
+                raise BlobStorageError(f"{what} failed in {self.describe()}: not found") from None
+            raise NotFoundError(missing) from None
         except ClientAuthenticationError as e:
             raise ValidationError(
                 f"{what}: the storage account rejected the credentials ({_reason(e)}); "
                 f"check AccountName/AccountKey in AZURE_STORAGE_CONNECTION_STRING"
-            )
+            ) from e
         except (ServiceRequestError, ServiceResponseError) as e:
             raise BlobStorageError(
                 f"{what}: cannot reach Azure Blob Storage at {self._service.url} ({e}); "
                 f"start Azurite or check BlobEndpoint in AZURE_STORAGE_CONNECTION_STRING"
-            )
+            ) from e
         except HttpResponseError as e:
             if e.status_code == 403 and _code(e) in _AUTH_CODES:
                 raise ValidationError(
                     f"{what}: the storage account rejected the credentials ({_reason(e)}); "
                     f"check AccountName/AccountKey in AZURE_STORAGE_CONNECTION_STRING"
-                )
-            raise BlobStorageError(f"{what} failed in {self.describe()}: {_reason(e)}")
+                ) from e
+            raise BlobStorageError(f"{what} failed in {self.describe()}: {_reason(e)}") from e
         except AzureError as e:
-            raise BlobStorageError(f"{what} failed in {self.describe()}: {e}")
+            raise BlobStorageError(f"{what} failed in {self.describe()}: {e}") from e
 
     def _object_name(self, sha256: str) -> str:
         return OBJECTS + check_sha256(sha256)

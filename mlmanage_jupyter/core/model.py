@@ -1,0 +1,391 @@
+"""Azure ML v1's ``Model`` as users import it: a thin wrapper of a
+:class:`~mlmanage_jupyter.core.entities.records.ModelRecord` over ``core/registry.py``
+(files and versions), ``core/deployment.py`` (``deploy``), ``core/images.py``
+(``package``) and ``core/profiling.py`` (``profile``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mlmanage_jupyter.core import profiling, registry
+from mlmanage_jupyter.core.entities.lists import ResourceList, format_bytes
+from mlmanage_jupyter.core.entities.names import check_str_dict, split_id
+from mlmanage_jupyter.core.entities.records import Framework, ModelRecord
+from mlmanage_jupyter.core.environment import InferenceConfig
+from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.image import Image, ModelPackage, model_record_of
+from mlmanage_jupyter.core.profiling import ModelProfile
+from mlmanage_jupyter.core.registry import LIST_COLUMNS
+from mlmanage_jupyter.core.targets.base import DeploymentConfig
+from mlmanage_jupyter.core.webservice import Webservice
+from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+WorkspaceLike = Workspace | str | os.PathLike[str] | None
+
+
+class Model:
+    """A registered model version (Azure ML v1: ``azureml.core.Model``).
+
+    ``Model(workspace, name, version=None)`` gets a version (the latest when omitted), or
+    ``Model(workspace, id="name:version")``.
+
+    Attributes:
+        name, version (int), id (``"name:version"``), tags (dict[str, str]), properties
+        (dict[str, str]), description, model_framework, model_framework_version,
+        created_time (UTC ISO-8601), sha256, size (bytes), file_count, root_name, is_folder,
+        workspace, record (the :class:`ModelRecord`).
+
+    Raises:
+        ModelNotFoundError: no such name or version.
+    """
+
+    Framework = Framework
+
+    def __init__(
+        self,
+        workspace: WorkspaceLike,
+        name: str | None = None,
+        version: int | None = None,
+        *,
+        id: str | None = None,
+        _record: ModelRecord | None = None,
+    ) -> None:
+        self.workspace = resolve_workspace(workspace)
+        if _record is None:
+            name, version = split_id("Model", name, version, id)
+            _record = registry.get(self.workspace, name, version)
+        self.record = _record
+
+    # the record's fields, read-only (changed through add_tags/update/...)
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def version(self) -> int:
+        return self.record.version
+
+    @property
+    def description(self) -> str | None:
+        return self.record.description
+
+    @property
+    def model_framework(self) -> str | None:
+        return self.record.model_framework
+
+    @property
+    def model_framework_version(self) -> str | None:
+        return self.record.model_framework_version
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.record.tags
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.record.properties
+
+    @property
+    def root_name(self) -> str:
+        return self.record.root_name
+
+    @property
+    def is_folder(self) -> bool:
+        return self.record.is_folder
+
+    @property
+    def sha256(self) -> str:
+        return self.record.sha256
+
+    @property
+    def size(self) -> int:
+        return self.record.size
+
+    @property
+    def file_count(self) -> int:
+        return self.record.file_count
+
+    @property
+    def created_time(self) -> str:
+        return self.record.created_time
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    # ------------------------------------------------------------------ register / list
+    @staticmethod
+    def register(
+        workspace: WorkspaceLike,
+        model_path: str | os.PathLike[str],
+        model_name: str,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+        *,
+        progress: Any = None,
+    ) -> Model:
+        """Register a file or a folder as the next version of ``model_name``; see
+        :func:`mlmanage_jupyter.core.registry.register` (arguments, errors)."""
+        ws = resolve_workspace(workspace)
+        rec = registry.register(ws, model_path, model_name, tags, properties, description, model_framework,
+                                model_framework_version, progress=progress)
+        return Model(ws, _record=rec)
+
+    @staticmethod
+    def register_object(
+        workspace: WorkspaceLike,
+        obj: Any,
+        model_name: str,
+        *,
+        file_name: str | None = None,
+        serializer: str = "joblib",
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+        model_framework: str | None = None,
+        model_framework_version: str | None = None,
+    ) -> Model:
+        """Serialize a live Python object (a fitted estimator, a pipeline, ...) and register it;
+        ``serializer`` is ``"joblib"`` (default), ``"skops"`` or ``"pickle"``. See
+        :func:`mlmanage_jupyter.core.registry.register_object` (file names, framework detection,
+        errors)."""
+        ws = resolve_workspace(workspace)
+        rec = registry.register_object(
+            ws, obj, model_name, file_name=file_name, serializer=serializer, tags=tags, properties=properties,
+            description=description, model_framework=model_framework, model_framework_version=model_framework_version,
+        )  # fmt: skip
+        return Model(ws, _record=rec)
+
+    @staticmethod
+    def list(
+        workspace: WorkspaceLike,
+        name: str | None = None,
+        tags: Sequence[Any] | None = None,
+        properties: Sequence[Any] | None = None,
+        latest: bool = False,
+    ) -> ModelList:
+        """Models in the workspace, newest first (by name, then version descending).
+
+        ``tags``/``properties`` use Azure's filter forms: ``["key"]`` (has the key) or
+        ``[["key", "value"]]`` (has it with that value); all filters must match.
+        ``latest=True`` keeps only the highest version of each name (after filtering).
+        Returns a :class:`ModelList` (a list of Model with ``to_dataframe()``).
+        """
+        ws = resolve_workspace(workspace)
+        return ModelList(Model(ws, _record=r) for r in registry.list_models(ws, name, tags, properties, latest))
+
+    # ------------------------------------------------------------------ files
+    def get_files(self) -> list[dict[str, Any]]:
+        """The files of this version: ``[{"path", "sha256", "size"}]`` (size in bytes)."""
+        return [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in registry.get_files(self.workspace, self.record)]
+
+    def download(self, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False, exists_ok: bool | None = None) -> str:
+        """Copy the model's files to ``target_dir`` and return the path of the file or folder;
+        see :func:`mlmanage_jupyter.core.registry.download`. ``exists_ok`` is Azure's older
+        spelling of ``exist_ok``."""
+        if exists_ok is not None:
+            exist_ok = exists_ok
+        return registry.download(self.workspace, self.record, target_dir, exist_ok)
+
+    @staticmethod
+    def get_model_path(model_name: str, version: int | None = None, _workspace: WorkspaceLike = None) -> str:
+        """Path of a registered model's file or folder, inside a deployment or from the
+        workspace; see :func:`mlmanage_jupyter.core.registry.get_model_path`."""
+        return registry.get_model_path(model_name, version, _workspace)
+
+    # ------------------------------------------------------------------ deploy / package / profile
+    @staticmethod
+    def deploy(
+        workspace: WorkspaceLike,
+        name: str,
+        models: Sequence[Model | str],
+        inference_config: InferenceConfig | None = None,
+        deployment_config: DeploymentConfig | None = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        show_output: bool = False,
+    ) -> Webservice:
+        """Deploy ``models`` as web service ``name`` (Azure ML v1's ``Model.deploy``).
+
+        Returns a :class:`Webservice` that is Transitioning — call
+        ``wait_for_deployment(show_output=True)``. ``deployment_target`` (Azure's compute
+        target) is accepted and ignored: ``deployment_config`` picks the target. See
+        :func:`mlmanage_jupyter.core.deployment.deploy` for errors.
+        """
+        return Webservice.deploy_from_models(workspace, name, models, inference_config, deployment_config, overwrite,
+                                             show_output=show_output)
+
+    @staticmethod
+    def package(
+        workspace: WorkspaceLike,
+        models: Sequence[Model],
+        inference_config: InferenceConfig,
+        generate_dockerfile: bool = False,
+        image_name: str | None = None,
+        image_label: str | None = None,
+    ) -> Image | ModelPackage:
+        """Azure's ``Model.package``: an :class:`Image` of ``models`` + ``inference_config``
+        without deploying it; with ``generate_dockerfile=True`` a :class:`ModelPackage` whose
+        ``save(path)`` writes the Dockerfile and build context (nothing is built).
+        ``image_name`` defaults to the first model's name, lowercased."""
+        if not models:
+            raise ValidationError("Model.package needs at least one model")
+        name = image_name or re.sub(r"[^a-z0-9._-]", "-", model_record_of(models[0]).name.lower())
+        img = Image.create(workspace, name, models, inference_config, tags={"label": image_label} if image_label else None)
+        return ModelPackage(img) if generate_dockerfile else img
+
+    @staticmethod
+    def profile(
+        workspace: WorkspaceLike,
+        profile_name: str,
+        models: Sequence[Model | str],
+        inference_config: InferenceConfig,
+        input_dataset: Any,
+        cpu: float | None = None,
+        memory_in_gb: float | None = None,
+        description: str | None = None,
+        **kwargs: Any,
+    ) -> ModelProfile:
+        """Azure ML v1's ``Model.profile``: deploy a temporary local service, load-test it with
+        ``input_dataset`` and delete it; see :func:`mlmanage_jupyter.core.profiling.profile_models`
+        (``concurrency``, ``duration_s``, ``show_output``)."""
+        ws = resolve_workspace(workspace)
+        recs = [m if isinstance(m, str) else model_record_of(m) for m in models]
+        return profiling.profile_models(ws, profile_name, recs, inference_config, input_dataset, cpu, memory_in_gb,
+                                        description, **kwargs)
+
+    # ------------------------------------------------------------------ tags
+    def add_tags(self, tags: dict[str, str]) -> None:
+        """Add or overwrite tags (dict[str, str])."""
+        registry.set_tags(self.workspace, self.record, {**self.tags, **check_str_dict(tags, "tags")})
+
+    def remove_tags(self, tags: Iterable[str] | str) -> None:
+        """Remove tags by key; missing keys are ignored (as in Azure)."""
+        keys = [tags] if isinstance(tags, str) else list(tags)
+        registry.set_tags(self.workspace, self.record, {k: v for k, v in self.tags.items() if k not in keys})
+
+    def add_properties(self, properties: dict[str, str]) -> None:
+        """Add properties; write-once, as in Azure (see :func:`registry.add_properties`)."""
+        registry.add_properties(self.workspace, self.record, properties)
+
+    def update(self, description: str | None = None, tags: dict[str, str] | None = None) -> None:
+        """Azure's ``Model.update``: replace the description and/or the tags."""
+        if tags is not None:
+            registry.set_tags(self.workspace, self.record, tags)
+        if description is not None:
+            registry.set_description(self.workspace, self.record, description)
+
+    # ------------------------------------------------------------------ delete
+    def users(self) -> dict[str, list[str]]:
+        """What uses this version: ``{"images": ["name:version"], "services": ["name"]}``."""
+        return registry.users(self.workspace, self.record)
+
+    def delete(self) -> None:
+        """Delete this version's record (its artifacts go on the next garbage collection).
+
+        Raises InUseError naming the images and services that use it.
+        """
+        registry.delete(self.workspace, self.record)
+
+    # ------------------------------------------------------------------ display
+    def serialize(self) -> dict[str, Any]:
+        """A JSON-ready dict (Azure's ``Model.serialize``)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "tags": self.tags,
+            "properties": self.properties,
+            "modelFramework": self.model_framework,
+            "modelFrameworkVersion": self.model_framework_version,
+            "createdTime": self.created_time,
+            "sha256": self.sha256,
+            "size": self.size,
+            "fileCount": self.file_count,
+            "rootName": self.root_name,
+            "isFolder": self.is_folder,
+        }
+
+    def __repr__(self) -> str:
+        return f"Model(workspace={self.workspace.name!r}, name={self.name!r}, id={self.id!r}, version={self.version}, tags={self.tags})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Model) and other.workspace.path == self.workspace.path and other.record.pk == self.record.pk
+
+    def __hash__(self) -> int:
+        return hash((str(self.workspace.path), self.record.pk))
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("version", self.version),
+            ("framework", " ".join(x for x in (self.model_framework, self.model_framework_version) if x) or "—"),
+            ("description", self.description or "—"),
+            ("tags", ", ".join(f"{k}={v}" for k, v in self.tags.items()) or "—"),
+            ("properties", ", ".join(f"{k}={v}" for k, v in self.properties.items()) or "—"),
+            ("files", f"{self.file_count} ({format_bytes(self.size)})" + (" folder" if self.is_folder else "")),
+            ("sha256", f"<code>{self.sha256[:16]}…</code>"),
+            ("created", self.created_time),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{escape(k)}</th><td style='text-align:left'>"
+            f"{v if k == 'sha256' else escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        return f"<div><b>Model</b> <code>{escape(self.id)}</code><table>{body}</table></div>"
+
+
+class ModelList(ResourceList[Model]):
+    """A list of :class:`Model` that renders as a table in notebooks.
+
+    ``to_dataframe()`` columns: name, version, tags, properties, framework,
+    framework_version, description, files, size_bytes, sha256, created_time.
+    """
+
+    columns: ClassVar[list[str]] = LIST_COLUMNS
+    empty_text: ClassVar[str] = "no models"
+
+    def row(self, m: Model) -> dict[str, Any]:
+        return {
+            "name": m.name,
+            "version": m.version,
+            "tags": m.tags,
+            "properties": m.properties,
+            "framework": m.model_framework,
+            "framework_version": m.model_framework_version,
+            "description": m.description,
+            "files": m.file_count,
+            "size_bytes": m.size,
+            "sha256": m.sha256,
+            "created_time": m.created_time,
+        }
+
+    def html_frame(self, df: pd.DataFrame) -> str:
+        df["tags"] = df["tags"].map(lambda t: ", ".join(f"{k}={v}" for k, v in t.items()))
+        df["size"] = df["size_bytes"].map(format_bytes)
+        df["sha256"] = df["sha256"].str[:12]
+        cols = ["name", "version", "tags", "framework", "files", "size", "sha256", "created_time"]
+        return df[cols].to_html(index=False, escape=True)
+
+
+def models_table(workspace: WorkspaceLike = None, name: str | None = None, latest: bool = False) -> pd.DataFrame:
+    """Shortcut: ``Model.list(...).to_dataframe()``."""
+    return Model.list(workspace, name=name, latest=latest).to_dataframe()
+
+
+def collect_garbage(workspace: WorkspaceLike = None) -> dict[str, int]:
+    """See :func:`mlmanage_jupyter.core.registry.collect_garbage`."""
+    return registry.collect_garbage(workspace)
+
+
+__all__ = ["Model", "ModelList", "ModelPackage", "collect_garbage", "models_table"]

@@ -1,0 +1,159 @@
+"""Repository of services: every SQL statement on ``services`` and ``service_models``.
+
+Functions take a :class:`~mlmanage_jupyter.core.store.db.MetadataDB` (a Workspace) and
+return :class:`~mlmanage_jupyter.core.entities.records.ServiceRecord` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
+from mlmanage_jupyter.core.errors import ServiceNotFoundError
+from mlmanage_jupyter.core.store import metadata as md
+from mlmanage_jupyter.core.store.db import MetadataDB
+
+
+def get(db: MetadataDB, name: str) -> ServiceRecord:
+    """The service ``name`` with its models; raises ServiceNotFoundError."""
+    with db.read() as conn:
+        row = conn.execute(select(md.services).where(md.services.c.name == name)).first()
+        if row is None:
+            raise ServiceNotFoundError(f"no service named {name!r} in workspace {db.path}; see Webservice.list(ws)")
+        models = [
+            f"{n}:{v}"
+            for n, v in conn.execute(
+                select(md.models.c.name, md.models.c.version)
+                .join(md.service_models, md.service_models.c.model_id == md.models.c.id)
+                .where(md.service_models.c.service_name == name)
+                .order_by(md.models.c.name)
+            )
+        ]
+    return ServiceRecord(
+        name=row.name,
+        compute_type=row.compute_type,
+        state=row.state,
+        error=row.error,
+        image_pk=row.image_id,
+        config=dict(row.config or {}),
+        runtime=dict(row.runtime or {}),
+        keys=dict(row.keys or {}),
+        scoring_uri=row.scoring_uri,
+        swagger_uri=row.swagger_uri,
+        created_time=row.created_time,
+        updated_time=row.updated_time,
+        models=models,
+    )
+
+
+def exists(db: MetadataDB, name: str) -> bool:
+    with db.read() as conn:
+        return conn.execute(select(md.services.c.name).where(md.services.c.name == name)).first() is not None
+
+
+def names(db: MetadataDB) -> list[str]:
+    """Every service name, sorted."""
+    with db.read() as conn:
+        return [n for (n,) in conn.execute(select(md.services.c.name).order_by(md.services.c.name))]
+
+
+def insert_service(
+    db: MetadataDB,
+    *,
+    name: str,
+    compute_type: str,
+    state: str,
+    image_pk: int,
+    config: dict[str, Any],
+    keys: dict[str, str],
+    models: Sequence[ModelRecord],
+) -> None:
+    """Record a service being deployed (before its target starts it)."""
+    now = md.utcnow()
+    with db.write() as conn:
+        conn.execute(
+            insert(md.services).values(
+                name=name,
+                compute_type=compute_type,
+                state=state,
+                image_id=image_pk,
+                config=config,
+                runtime={},
+                keys=keys,
+                created_time=now,
+                updated_time=now,
+            )
+        )
+        conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in models])
+
+
+def delete_service(db: MetadataDB, name: str, event: bool = True) -> None:
+    """Forget a service (its rows); logs ``service.delete`` when ``event``."""
+    with db.write() as conn:
+        conn.execute(delete(md.service_models).where(md.service_models.c.service_name == name))
+        conn.execute(delete(md.services).where(md.services.c.name == name))
+        if event:
+            db.log_event(conn, "service.delete", name)
+
+
+def set_deployed(db: MetadataDB, name: str, *, runtime: dict[str, Any], scoring_uri: str, swagger_uri: str, **event: Any) -> None:
+    """Record where a newly started service is; logs ``service.deploy`` with ``event``."""
+    with db.write() as conn:
+        conn.execute(
+            update(md.services)
+            .where(md.services.c.name == name)
+            .values(runtime=runtime, scoring_uri=scoring_uri, swagger_uri=swagger_uri)
+        )
+        db.log_event(conn, "service.deploy", name, **event)
+
+
+def set_updated(
+    db: MetadataDB,
+    name: str,
+    *,
+    image_pk: int,
+    config: dict[str, Any],
+    runtime: dict[str, Any],
+    scoring_uri: str,
+    swagger_uri: str,
+    served: Sequence[ModelRecord],
+    **event: Any,
+) -> None:
+    """Record a finished rolling update (new image, config, ``served`` models); logs ``service.update``."""
+    with db.write() as conn:
+        conn.execute(
+            update(md.services)
+            .where(md.services.c.name == name)
+            .values(
+                image_id=image_pk,
+                config=config,
+                runtime=runtime,
+                scoring_uri=scoring_uri,
+                swagger_uri=swagger_uri,
+                updated_time=md.utcnow(),
+            )
+        )
+        conn.execute(delete(md.service_models).where(md.service_models.c.service_name == name))
+        conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in served])
+        db.log_event(conn, "service.update", name, **event)
+
+
+def set_state(db: MetadataDB, name: str, state: str, error: str | None) -> None:
+    with db.write() as conn:
+        conn.execute(update(md.services).where(md.services.c.name == name).values(state=state, error=error))
+
+
+def set_keys(db: MetadataDB, name: str, keys: dict[str, str], key_name: str) -> None:
+    """Store new keys; logs ``service.regen_key`` naming the key that changed."""
+    with db.write() as conn:
+        conn.execute(update(md.services).where(md.services.c.name == name).values(keys=keys, updated_time=md.utcnow()))
+        db.log_event(conn, "service.regen_key", name, key=key_name)
+
+
+def log_event(db: MetadataDB, kind: str, subject: str, **detail: Any) -> None:
+    """Log one event in its own transaction (e.g. ``service.update_failed``)."""
+    with db.write() as conn:
+        db.log_event(conn, kind, subject, **detail)

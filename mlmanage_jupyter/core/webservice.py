@@ -1,0 +1,480 @@
+"""Azure ML v1's web service classes as users import them (``azureml.core.webservice``):
+``Webservice``, ``LocalWebservice``, ``DockerWebservice``, ``AciWebservice``,
+``AksWebservice`` and ``deploy``. Each wraps a
+:class:`~mlmanage_jupyter.core.entities.records.ServiceRecord` and calls
+``core/deployment.py`` (lifecycle), ``core/client.py`` (scoring), ``core/telemetry.py``
+and ``core/profiling.py`` (monitoring)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mlmanage_jupyter.core import deployment, images, profiling, telemetry
+from mlmanage_jupyter.core.client import ScoringClient
+from mlmanage_jupyter.core.entities.lists import ResourceList
+from mlmanage_jupyter.core.entities.names import validate_service_name
+from mlmanage_jupyter.core.entities.records import ModelRecord, ScoringResponse, ServiceRecord
+from mlmanage_jupyter.core.environment import InferenceConfig
+from mlmanage_jupyter.core.errors import ServiceNotFoundError
+from mlmanage_jupyter.core.image import Image, model_record_of
+from mlmanage_jupyter.core.profiling import ModelProfile
+from mlmanage_jupyter.core.targets.base import (
+    AciDeploymentConfig,
+    DeploymentConfig,
+    DockerDeploymentConfig,
+    LocalDeploymentConfig,
+)
+from mlmanage_jupyter.core.telemetry import TelemetrySummary
+from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+WorkspaceLike = Workspace | str | os.PathLike[str] | None
+
+__all__ = [
+    "AciWebservice",
+    "AksWebservice",
+    "DockerWebservice",
+    "LocalWebservice",
+    "ScoringResponse",
+    "ServiceList",
+    "ServiceNotFoundError",
+    "Webservice",
+    "deploy",
+    "validate_service_name",
+]
+
+
+def _model_refs(models: Sequence[Any]) -> list[ModelRecord | str]:
+    return [m if isinstance(m, str) else model_record_of(m) for m in models]
+
+
+class Webservice:
+    """A deployed web service (Azure ML v1: ``azureml.core.webservice.Webservice``).
+
+    ``Webservice(workspace, name)`` finds an existing service (ServiceNotFoundError if none).
+
+    Attributes:
+        name, compute_type ("local" | "docker" | "aci" | "kubernetes"), scoring_uri,
+        swagger_uri, models (list of ``"name:version"``), image (:class:`Image`),
+        deploy_config (:class:`DeploymentConfig`), auth_enabled, tags, properties,
+        description, created_time, updated_time, runtime (target details: pid, port, ...),
+        record (the :class:`ServiceRecord`).
+        ``state`` is read live from the target: Transitioning, Healthy, Unhealthy or Failed;
+        ``error`` holds the reason when not Healthy.
+    """
+
+    def __init__(self, workspace: WorkspaceLike, name: str, *, _record: ServiceRecord | None = None) -> None:
+        self.workspace = resolve_workspace(workspace)
+        self.record = _record if _record is not None else deployment.get(self.workspace, name)
+
+    def _reload(self) -> None:
+        self.record = deployment.get(self.workspace, self.record.name)
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def compute_type(self) -> str:
+        return self.record.compute_type
+
+    @property
+    def error(self) -> str | None:
+        return self.record.error
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        return self.record.runtime
+
+    @property
+    def scoring_uri(self) -> str | None:
+        return self.record.scoring_uri
+
+    @property
+    def swagger_uri(self) -> str | None:
+        return self.record.swagger_uri
+
+    @property
+    def created_time(self) -> str:
+        return self.record.created_time
+
+    @property
+    def updated_time(self) -> str:
+        return self.record.updated_time
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.record.models)
+
+    @property
+    def deploy_config(self) -> DeploymentConfig:
+        return deployment.config_of(self.record)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.record.config.get("tags") or {})
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self.record.config.get("properties") or {})
+
+    @property
+    def description(self) -> str | None:
+        return self.record.config.get("description")
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.record.auth_enabled
+
+    @property
+    def image(self) -> Image | None:
+        from_store = images.get_by_pk(self.workspace, self.record.image_pk)
+        return Image(self.workspace, _record=from_store) if from_store is not None else None
+
+    @property
+    def state(self) -> str:
+        """Live state from the target (also stored, so listings show the last known one)."""
+        return self.update_state()
+
+    def update_state(self) -> str:
+        """Read the live state from the target; returns it."""
+        return deployment.refresh_state(self.workspace, self.record)
+
+    # ---------------------------------------------------------------- deploy / list
+    @staticmethod
+    def deploy_from_models(
+        workspace: WorkspaceLike,
+        name: str,
+        models: Sequence[Any],
+        inference_config: InferenceConfig | None,
+        deployment_config: DeploymentConfig | None = None,
+        overwrite: bool = False,
+        *,
+        show_output: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> Webservice:
+        """Build an image and start it as service ``name``; see :func:`deploy`."""
+        ws = resolve_workspace(workspace)
+        rec = deployment.deploy(ws, name, _model_refs(models), inference_config, deployment_config, overwrite,
+                                progress=deployment.progress_fn(progress, show_output))
+        return Webservice(ws, name, _record=rec)
+
+    @staticmethod
+    def list(
+        workspace: WorkspaceLike,
+        compute_type: str | None = None,
+        model_name: str | None = None,
+        tags: Sequence[Any] | None = None,
+        refresh: bool = True,
+    ) -> ServiceList:
+        """Services in the workspace, by name. ``refresh`` reads each one's live state."""
+        ws = resolve_workspace(workspace)
+        recs = deployment.list_services(ws, compute_type, model_name, tags, refresh)
+        return ServiceList(Webservice(ws, r.name, _record=r) for r in recs)
+
+    def wait_for_deployment(self, show_output: bool = False, timeout_sec: float = 600) -> None:
+        """Wait until the service is Healthy; see :func:`deployment.wait_for_deployment`
+        (raises DeploymentFailedError with ``.logs``)."""
+        deployment.wait_for_deployment(self.workspace, self.record, show_output, timeout_sec)
+
+    # ---------------------------------------------------------------- consume
+    @property
+    def client(self) -> ScoringClient:
+        """The HTTP client of this service's endpoints (primary key when auth is on)."""
+        return ScoringClient.for_service(self.record)
+
+    def call(self, input_data: Any, *, key: str | None = "primary", timeout: float | None = None) -> ScoringResponse:
+        """POST ``input_data`` to ``scoring_uri`` once and report what happened, never raising
+        for an HTTP error: a :class:`ScoringResponse` with ``status_code`` (0 when the service
+        could not be reached), ``latency_ms`` (client-side round trip, ms), ``body`` (decoded
+        JSON, or text) and ``request_id``. ``key``: ``"primary"``, ``"secondary"`` or None
+        (send no key, e.g. to see the 401). What the endpoint console and ``%test_endpoint`` show.
+        """
+        return self.client.call(input_data, key=key, timeout=timeout)
+
+    def run(self, input_data: Any, timeout: float | None = None) -> Any:
+        """Call the service: POST ``input_data`` (a JSON string, or anything JSON-serializable)
+        to ``scoring_uri`` with the primary key when auth is on; return the decoded JSON answer.
+
+        Raises WebserviceException with the status code and the service's message on any
+        non-2xx answer, or when the service can't be reached.
+        """
+        return self.client.run(input_data, timeout=timeout)
+
+    def get_swagger(self) -> dict[str, Any]:
+        """The service's OpenAPI document (``swagger_uri``)."""
+        return self.client.get_swagger()
+
+    def get_logs(self, num_lines: int = 5000) -> str:
+        """The last ``num_lines`` lines the service printed (init tracebacks included)."""
+        return deployment.logs(self.record, num_lines)
+
+    def stream_logs(self, stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
+        """Yield log lines as the service writes them, until ``stop()`` returns True."""
+        return deployment.stream_logs(self.record, stop)
+
+    # ---------------------------------------------------------------- keys
+    def get_keys(self) -> tuple[str, str]:
+        """``(primary_key, secondary_key)``. Raises WebserviceException when auth is off."""
+        return deployment.get_keys(self.record)
+
+    def regen_key(self, key: str, set_key: str | None = None) -> None:
+        """Regenerate the ``"Primary"`` or ``"Secondary"`` key (the old one stops working)."""
+        deployment.regen_key(self.workspace, self.record, key, set_key)
+
+    # ---------------------------------------------------------------- update / delete
+    def update(
+        self,
+        models: Sequence[Any] | None = None,
+        inference_config: InferenceConfig | None = None,
+        deployment_config: DeploymentConfig | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        show_output: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Roll out new models and/or a new entry script (rolling update: the new version is
+        Healthy before the old stops, on the same scoring_uri; no request fails).
+
+        Raises DeploymentFailedError when the new version fails; the old one keeps serving
+        and the service record is unchanged.
+        """
+        self.record = deployment.update(
+            self.workspace,
+            self.record,
+            None if models is None else _model_refs(models),
+            inference_config,
+            deployment_config,
+            tags=tags,
+            description=description,
+            progress=deployment.progress_fn(progress, show_output),
+        )
+
+    def delete(self) -> None:
+        """Stop the service and remove what its target created; then forget it."""
+        deployment.delete(self.workspace, self.record)
+
+    # ---------------------------------------------------------------- monitoring
+    def get_telemetry(self, since: Any = None, route: str | None = "/score") -> pd.DataFrame:
+        """Per-request records (``time`` UTC datetime64, request_id, route, status, latency_ms,
+        request_bytes, response_bytes, models, service, worker), oldest first, of ``route``
+        (None: every route). ``since``: datetime (naive = UTC) / ISO string; records after it.
+        Raises WebserviceException when a remote engine can't be reached."""
+        return telemetry.get_telemetry(self.record, since, route)
+
+    def get_telemetry_summary(self, since: Any = None, route: str | None = "/score") -> TelemetrySummary:
+        """A ``TelemetrySummary``: requests, errors, error_rate, p50_ms/p95_ms/p99_ms, req_per_s."""
+        return telemetry.summarize(telemetry.get_telemetry(self.record, since, route))
+
+    def get_collected_data(self, start: Any = None, end: Any = None, model: str | None = None) -> pd.DataFrame:
+        """Inputs and predictions collected with ``collect_model_data=True`` (start <= time < end),
+        read from the workspace's artifact store; see ``core.telemetry.get_collected_data``."""
+        return telemetry.get_collected_data(self.workspace, self.name, start, end, model)
+
+    def profile(
+        self,
+        samples: Sequence[Any],
+        concurrency: Sequence[int] = (1, 2, 4, 8),
+        duration_s: float = 5.0,
+        **kwargs: Any,
+    ) -> ModelProfile:
+        """Load-test this service with ``samples`` (any JSON) at each concurrency level for
+        ``duration_s`` seconds; returns a ``ModelProfile`` (see ``core.profiling.profile_service``)."""
+        return profiling.profile_service(self.record, samples, concurrency=concurrency, duration_s=duration_s, **kwargs)
+
+    # ---------------------------------------------------------------- display
+    def serialize(self) -> dict[str, Any]:
+        img = self.image if self.record.image_pk is not None else None
+        return {
+            "name": self.name,
+            "computeType": self.compute_type,
+            "state": self.record.state,
+            "error": self.error,
+            "scoringUri": self.scoring_uri,
+            "swaggerUri": self.swagger_uri,
+            "models": self.models,
+            "image": img.id if img is not None else None,
+            "authEnabled": self.auth_enabled,
+            "tags": self.tags,
+            "createdTime": self.created_time,
+            "updatedTime": self.updated_time,
+        }
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, compute_type={self.compute_type!r}, "
+                f"state={self.record.state!r}, scoring_uri={self.scoring_uri!r})")
+
+    def _repr_html_(self) -> str:
+        state = self.record.state
+        color = {"Healthy": "#1a7f37", "Failed": "#cf222e", "Unhealthy": "#bf8700"}.get(state, "#57606a")
+        rows = [
+            ("state", f"<span style='color:{color};font-weight:bold'>{escape(state)}</span>"
+             + (f" — {escape(self.error)}" if self.error and state != "Healthy" else "")),
+            ("target", escape(self.compute_type)),
+            ("models", escape(", ".join(self.models))),
+            ("scoring_uri", f"<code>{escape(self.scoring_uri or '—')}</code>"),
+            ("swagger_uri", f"<code>{escape(self.swagger_uri or '—')}</code>"),
+            ("auth", "key (see get_keys())" if self.auth_enabled else "none"),
+            ("updated", escape(self.updated_time)),
+        ]
+        body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
+        return f"<div><b>Webservice</b> <code>{escape(self.name)}</code><table>{body}</table></div>"
+
+
+class ServiceList(ResourceList[Webservice]):
+    """A list of :class:`Webservice`; ``to_dataframe()`` columns: name, compute_type, state,
+    models, scoring_uri, auth_enabled, error, updated_time."""
+
+    columns: ClassVar[list[str]] = ["name", "compute_type", "state", "models", "scoring_uri", "auth_enabled", "error", "updated_time"]
+    empty_text: ClassVar[str] = "no services"
+
+    def row(self, s: Webservice) -> dict[str, Any]:
+        return {
+            "name": s.name,
+            "compute_type": s.compute_type,
+            "state": s.record.state,
+            "models": ", ".join(s.models),
+            "scoring_uri": s.scoring_uri,
+            "auth_enabled": s.auth_enabled,
+            "error": s.error,
+            "updated_time": s.updated_time,
+        }
+
+
+def deploy(
+    workspace: WorkspaceLike,
+    name: str,
+    models: Sequence[Any],
+    inference_config: InferenceConfig | None,
+    deployment_config: DeploymentConfig | None = None,
+    deployment_target: Any = None,
+    overwrite: bool = False,
+    *,
+    show_output: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Webservice:
+    """Build an image and start it as service ``name`` (Azure ML v1's ``Model.deploy``).
+
+    ``models``: ``Model`` objects or ``"name[:version]"`` strings. Returns at once with the
+    service Transitioning; call ``wait_for_deployment()``. ``deployment_config`` defaults to
+    ``LocalWebservice.deploy_configuration()``. ``overwrite=True`` replaces an existing
+    service of that name (deleted first). ``deployment_target`` is accepted and ignored.
+
+    Raises ValidationError (bad name, config or script), WebserviceException (name taken),
+    and whatever the target raises when it can't start (nothing is recorded then).
+    """
+    return Webservice.deploy_from_models(workspace, name, models, inference_config, deployment_config, overwrite,
+                                         show_output=show_output, progress=progress)
+
+
+class LocalWebservice(Webservice):
+    """Services on the ``local`` target (Azure ML v1's ``LocalWebservice``)."""
+
+    @staticmethod
+    def deploy_configuration(
+        port: int | None = None,
+        auth_enabled: bool = False,
+        workers: int = 1,
+        collect_model_data: bool = False,
+        scoring_timeout_ms: int = 60_000,
+        max_request_bytes: int = 100 * 1024 * 1024,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> LocalDeploymentConfig:
+        """A child process on 127.0.0.1 (no Docker). ``port=None`` picks a free port;
+        ``workers`` scoring processes share it. Returns a validated LocalDeploymentConfig."""
+        cfg = LocalDeploymentConfig(
+            port=port,
+            auth_enabled=auth_enabled,
+            workers=workers,
+            collect_model_data=collect_model_data,
+            scoring_timeout_ms=scoring_timeout_ms,
+            max_request_bytes=max_request_bytes,
+            tags=tags,
+            description=description,
+        )
+        cfg.validate()
+        return cfg
+
+
+class DockerWebservice(Webservice):
+    """Services on the ``docker`` target (a container on the local Docker Engine)."""
+
+    @staticmethod
+    def deploy_configuration(
+        port: int | None = None,
+        cpu_cores: float | None = None,
+        memory_gb: float | None = None,
+        auth_enabled: bool = False,
+        workers: int = 1,
+        collect_model_data: bool = False,
+        scoring_timeout_ms: int = 60_000,
+        restart_policy: str = "on-failure",
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+    ) -> DockerDeploymentConfig:
+        """``cpu_cores`` (cores) and ``memory_gb`` (GiB) become the container's limits."""
+        cfg = DockerDeploymentConfig(
+            port=port,
+            cpu_cores=cpu_cores,
+            memory_gb=memory_gb,
+            auth_enabled=auth_enabled,
+            workers=workers,
+            collect_model_data=collect_model_data,
+            scoring_timeout_ms=scoring_timeout_ms,
+            restart_policy=restart_policy,
+            tags=tags,
+            description=description,
+        )
+        cfg.validate()
+        return cfg
+
+
+class AciWebservice(Webservice):
+    """Azure's ACI target, run on the local Docker Engine with ACI's defaults."""
+
+    @staticmethod
+    def deploy_configuration(
+        cpu_cores: float = 0.1,
+        memory_gb: float = 0.5,
+        auth_enabled: bool = False,
+        port: int | None = None,
+        collect_model_data: bool = False,
+        scoring_timeout_ms: int = 60_000,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        **_ignored: Any,
+    ) -> AciDeploymentConfig:
+        """Azure's defaults: 0.1 cores, 0.5 GiB. Azure-only parameters (location, dns_name_label,
+        ssl_*) are accepted and ignored."""
+        cfg = AciDeploymentConfig(
+            port=port,
+            cpu_cores=cpu_cores,
+            memory_gb=memory_gb,
+            auth_enabled=auth_enabled,
+            collect_model_data=collect_model_data,
+            scoring_timeout_ms=scoring_timeout_ms,
+            tags=tags,
+            description=description,
+        )
+        cfg.validate()
+        return cfg
+
+
+class AksWebservice(Webservice):
+    """Services on the ``kubernetes`` target (Azure's AKS target, any cluster)."""
+
+    @staticmethod
+    def deploy_configuration(**kwargs: Any) -> DeploymentConfig:
+        """Azure's AKS parameters; see ``KubernetesDeploymentConfig``."""
+        from mlmanage_jupyter.core.targets import kubernetes  # needs the optional kubernetes client
+
+        return kubernetes.deploy_configuration(**kwargs)
+
