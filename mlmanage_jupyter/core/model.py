@@ -12,6 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlmanage_jupyter.core import profiling, registry
+from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList, format_bytes
 from mlmanage_jupyter.core.entities.names import check_str_dict, split_id
 from mlmanage_jupyter.core.entities.records import Framework, ModelRecord
@@ -218,10 +219,12 @@ class Model:
         """Deploy ``models`` as web service ``name`` (Azure ML v1's ``Model.deploy``).
 
         Returns a :class:`Webservice` that is Transitioning — call
-        ``wait_for_deployment(show_output=True)``. ``deployment_target`` (Azure's compute
-        target) is accepted and ignored: ``deployment_config`` picks the target. See
+        ``wait_for_deployment(show_output=True)``. ``deployment_config`` picks the target;
+        ``deployment_target`` (an attached ``ComputeTarget``, see ``core/compute.py``) gives
+        a Kubernetes configuration its kubeconfig, context and namespace. See
         :func:`mlmanage_jupyter.core.deployment.deploy` for errors.
         """
+        deployment_config = apply_deployment_target(deployment_config, deployment_target)
         return Webservice.deploy_from_models(workspace, name, models, inference_config, deployment_config, overwrite,
                                              show_output=show_output)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlmanage_jupyter.core import deployment, images, profiling, telemetry
 from mlmanage_jupyter.core.client import ScoringClient
+from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList
 from mlmanage_jupyter.core.entities.names import validate_service_name
 from mlmanage_jupyter.core.entities.records import ModelRecord, ScoringResponse, ServiceRecord
@@ -365,11 +366,13 @@ def deploy(
     ``models``: ``Model`` objects or ``"name[:version]"`` strings. Returns at once with the
     service Transitioning; call ``wait_for_deployment()``. ``deployment_config`` defaults to
     ``LocalWebservice.deploy_configuration()``. ``overwrite=True`` replaces an existing
-    service of that name (deleted first). ``deployment_target`` is accepted and ignored.
+    service of that name (deleted first). ``deployment_target``: an attached
+    ``ComputeTarget`` (``core/compute.py``) giving a Kubernetes configuration its cluster.
 
     Raises ValidationError (bad name, config or script), WebserviceException (name taken),
     and whatever the target raises when it can't start (nothing is recorded then).
     """
+    deployment_config = apply_deployment_target(deployment_config, deployment_target)
     return Webservice.deploy_from_models(workspace, name, models, inference_config, deployment_config, overwrite,
                                          show_output=show_output, progress=progress)
 
