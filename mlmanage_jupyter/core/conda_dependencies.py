@@ -38,7 +38,10 @@ DEFAULT_ENV_NAME = "project_environment"
 DEFAULT_CHANNELS = ["conda-forge"]
 
 # conda MatchSpec names we accept: name, optional channel:: prefix, optional version/build
-_CONDA_SPEC_RE = re.compile(r"^(?:[A-Za-z0-9_.-]+::)?([A-Za-z0-9_.-]+)\s*(?:(==|=|>=|<=|>|<|!=|~=)\s*[^\s]+)?(?:\s+[^\s]+)?$")
+_CONDA_SPEC_RE = re.compile(
+    r"^(?:[A-Za-z0-9_.-]+::)?([A-Za-z0-9_.-]+)"
+    r"(?:\s*(?:==|=|>=|<=|>|<|!=|~=)\s*[0-9*][^\s=]*(?:=[^\s=]+)?|\s+[0-9*][^\s]*(?:\s+[^\s]+)?)?$"
+)
 # pip requirement names (PEP 508 name, optional [extras]), followed by anything pip understands
 _PIP_NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?")
 _PY_VERSION_RE = re.compile(r"^\d+(\.\d+){0,2}$")
@@ -57,6 +60,14 @@ def _conda_name(spec: str) -> str:
     return _norm(m.group(1))
 
 
+def _loose_name(spec: str) -> str:
+    """The package name of a spec already in a file (never raises: files may hold any spec)."""
+    try:
+        return _conda_name(spec)
+    except ValidationError:
+        return _norm(re.split(r"[=<>!~\s]", spec.split("::")[-1].strip(), maxsplit=1)[0])
+
+
 def _pip_name(spec: str) -> str:
     s = spec.strip()
     if s.startswith(("-", "git+", "http://", "https://", "file:")):
@@ -65,6 +76,13 @@ def _pip_name(spec: str) -> str:
     if not m:
         raise ValidationError(f"pip package {spec!r} is not a requirement: use 'name', 'name==1.2' or 'name[extra]>=1.2'")
     return _norm(m.group(1))
+
+
+def _loose_pip(spec: str) -> str:
+    try:
+        return _pip_name(spec)
+    except ValidationError:
+        return spec.strip()
 
 
 def _check_str(kind: str, value: Any) -> str:
@@ -158,7 +176,7 @@ class CondaDependencies:
                 return d["pip"]
         if not create:
             return None
-        if not any(isinstance(d, str) and _conda_name(d) == "pip" for d in self._deps()):
+        if not any(isinstance(d, str) and _loose_name(d) == "pip" for d in self._deps()):
             self._deps().append("pip")
         entry: dict[str, list[str]] = {"pip": []}
         self._deps().append(entry)
@@ -172,7 +190,7 @@ class CondaDependencies:
     @property
     def conda_packages(self) -> list[str]:
         """The conda package specs, without ``python`` and ``pip`` (Azure: an iterator)."""
-        return [d for d in self._deps() if isinstance(d, str) and _conda_name(d) not in ("python", "pip")]
+        return [d for d in self._deps() if isinstance(d, str) and _loose_name(d) not in ("python", "pip")]
 
     @property
     def pip_packages(self) -> list[str]:
@@ -193,7 +211,7 @@ class CondaDependencies:
         name = _conda_name(spec)
         deps = self._deps()
         for i, d in enumerate(deps):
-            if isinstance(d, str) and _conda_name(d) == name:
+            if isinstance(d, str) and _loose_name(d) == name:
                 deps[i] = spec
                 break
         else:
@@ -204,7 +222,7 @@ class CondaDependencies:
     def remove_conda_package(self, conda_package: str) -> None:
         """Remove the conda package of that name (a version in the argument is ignored)."""
         name = _conda_name(_check_str("conda_package", conda_package))
-        self._spec["dependencies"] = [d for d in self._deps() if not (isinstance(d, str) and _conda_name(d) == name)]
+        self._spec["dependencies"] = [d for d in self._deps() if not (isinstance(d, str) and _loose_name(d) == name)]
         self._changed()
 
     def add_pip_package(self, pip_package: str) -> None:
@@ -214,7 +232,7 @@ class CondaDependencies:
         pips = self._pip_list(True)
         assert pips is not None
         for i, p in enumerate(pips):
-            if not str(p).startswith("-") and _pip_name(str(p)) == name:
+            if not str(p).startswith("-") and _loose_pip(str(p)) == name:
                 pips[i] = spec
                 break
         else:
@@ -226,7 +244,7 @@ class CondaDependencies:
         name = _pip_name(_check_str("pip_package", pip_package))
         pips = self._pip_list(False)
         if pips is not None:
-            pips[:] = [p for p in pips if str(p).startswith("-") or _pip_name(str(p)) != name]
+            pips[:] = [p for p in pips if str(p).startswith("-") or _loose_pip(str(p)) != name]
         self._changed()
 
     def set_pip_option(self, pip_option: str) -> None:
@@ -256,7 +274,7 @@ class CondaDependencies:
     def get_python_version(self) -> str | None:
         """The pinned python version (``"3.11"``, ``"3.8.13"``), None when not pinned."""
         for d in self._deps():
-            if isinstance(d, str) and _conda_name(d) == "python":
+            if isinstance(d, str) and _loose_name(d) == "python":
                 m = re.search(r"[=<>~!]+\s*([0-9][0-9.]*)", d)
                 return m.group(1) if m else None
         return None
@@ -267,7 +285,7 @@ class CondaDependencies:
         if not _PY_VERSION_RE.match(v):
             raise ValidationError(f"python_version {version!r} must look like '3.11' or '3.11.4'")
         deps = self._deps()
-        deps[:] = [d for d in deps if not (isinstance(d, str) and _conda_name(d) == "python")]
+        deps[:] = [d for d in deps if not (isinstance(d, str) and _loose_name(d) == "python")]
         deps.insert(0, f"python={v}")
         self._changed()
 

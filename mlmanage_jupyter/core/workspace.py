@@ -281,8 +281,8 @@ class Workspace:
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None) -> Workspace:
-        """Find a ``config.json`` (Azure ML's search: the folder, its ``.mlmanage/`` or
-        ``.azureml/`` subfolder, then each parent) and open the workspace it names.
+        """Find a ``config.json`` (Azure ML's search: the folder's ``.azureml/`` subfolder, its
+        ``.mlmanage/``, the folder itself, then each parent) and open the workspace it names.
 
         The config may hold ``"workspace": "<folder>"`` (relative to the config file) to
         point elsewhere. Azure's own config (``subscription_id``, ``resource_group``,
@@ -297,7 +297,8 @@ class Workspace:
         if start.is_file():
             return cls._from_config_file(start)
         for d in [start, *start.parents]:
-            for cand in (d / DEFAULT_DIRNAME / name, d / ".azureml" / name, d / name):
+            # .azureml/ first: Azure's config names the workspace (and is checked against .mlmanage/)
+            for cand in (d / ".azureml" / name, d / DEFAULT_DIRNAME / name, d / name):
                 if cand.is_file():
                     return cls._from_config_file(cand)
         raise NotFoundError(
