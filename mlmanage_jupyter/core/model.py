@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mlmanage_jupyter.core import profiling, registry
+from mlmanage_jupyter.core import cleanup, profiling, registry
 from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList, format_bytes
 from mlmanage_jupyter.core.entities.names import check_str_dict, split_id
@@ -294,11 +294,12 @@ class Model:
         return registry.users(self.workspace, self.record)
 
     def delete(self) -> None:
-        """Delete this version's record (its artifacts go on the next garbage collection).
+        """Delete this version and the images built from it (their build contexts and Docker
+        images too); its artifacts go on the next garbage collection.
 
-        Raises InUseError naming the images and services that use it.
-        """
-        registry.delete(self.workspace, self.record)
+        Raises InUseError naming the services that use it (Azure refuses while a deployment
+        uses the model); nothing is deleted then."""
+        cleanup.delete_model(self.workspace, self.record)
 
     # ------------------------------------------------------------------ display
     def serialize(self) -> dict[str, Any]:
@@ -387,8 +388,9 @@ def models_table(workspace: WorkspaceLike = None, name: str | None = None, lates
 
 
 def collect_garbage(workspace: WorkspaceLike = None) -> dict[str, int]:
-    """See :func:`mlmanage_jupyter.core.registry.collect_garbage`."""
-    return registry.collect_garbage(workspace)
+    """Unreferenced artifact objects, image build contexts and temporary folders; see
+    :func:`mlmanage_jupyter.core.cleanup.collect_garbage`."""
+    return cleanup.collect_garbage(resolve_workspace(workspace))
 
 
 __all__ = ["Model", "ModelList", "ModelPackage", "collect_garbage", "models_table"]
