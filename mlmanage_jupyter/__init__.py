@@ -56,10 +56,15 @@ def __getattr__(name: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Entry point of ``%load_ext mlmanage_jupyter``: registers the magics."""
+    """Entry point of ``%load_ext mlmanage_jupyter``: registers the magics and installs the
+    ``azureml.core`` alias (``mlmanage_jupyter.azureml_alias``; not when the real SDK is
+    importable)."""
+    # imported here, not at the top: importing the package must not install the alias (opt-in)
+    from mlmanage_jupyter import azureml_alias
     from mlmanage_jupyter.magics import load_ipython_extension as _load
 
     _load(ipython)
+    azureml_alias.install()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

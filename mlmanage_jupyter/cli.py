@@ -11,6 +11,7 @@ Flag names follow ``az ml model`` / ``az ml service`` where they exist::
                             [--dc deploymentconfig.json] [--overwrite] [--dry-run]
     mlmanage service list|show|logs|run|update|delete|regen-key|keys
     mlmanage image list|show|export|delete
+    mlmanage gc [-o json]
 
 The workspace is ``--workspace``, else ``$MLMANAGE_WORKSPACE``, else ``./.mlmanage``.
 Build logs and deployment progress go to stderr; results to stdout (``-o json`` is
@@ -561,6 +562,22 @@ def image_delete(ctx: click.Context, image_id: str | None, name: str | None, ver
     image = _get_image(ctx, image_id, name, version)
     image.delete()
     click.echo(f"deleted image {image.id}")
+
+
+# ------------------------------------------------------------------ garbage collection
+@cli.command("gc")
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def gc(ctx: click.Context, output: str) -> None:
+    """Reclaim what nothing references: model artifacts of deleted versions, image build
+    contexts no image records, abandoned temporary folders (run while nothing registers)."""
+    from mlmanage_jupyter.core.model import collect_garbage
+
+    out = collect_garbage(_workspace(ctx))
+    if output == "json":
+        _echo_json(out)
+    else:
+        click.echo(", ".join(f"{k}: {v}" for k, v in out.items()))
 
 
 # ------------------------------------------------------------------ entry point

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from mlmanage_jupyter.core import images, registry, telemetry
+from mlmanage_jupyter.core import cleanup, images, registry, telemetry
 from mlmanage_jupyter.core.entities.names import match_filter, parse_filter, split_id, validate_service_name
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord, ServiceRecord
 from mlmanage_jupyter.core.environment import InferenceConfig
@@ -219,11 +219,13 @@ def update(
 
 def delete(ws: Workspace, service: ServiceRecord) -> None:
     """Stop the service and remove what its target created; then forget it (also when the
-    target fails)."""
+    target fails), and delete the images made for it that no other service runs (their
+    Docker images too: ``core/cleanup.py``)."""
     try:
         get_target(service.compute_type).delete(service.name, service.runtime)
     finally:
         service_store.delete_service(ws, service.name)
+    cleanup.delete_service_images(ws, service.name, service.image_pk)
 
 
 def refresh_state(ws: Workspace, service: ServiceRecord) -> str:

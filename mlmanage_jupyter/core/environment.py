@@ -2,7 +2,9 @@
 
 ``Environment`` holds the Python dependencies of an entry script: pip requirements
 and/or a conda specification, and Docker settings (``env.docker.base_image``,
-``env.docker.base_dockerfile`` is not supported). ``InferenceConfig`` names the entry
+``env.docker.base_dockerfile`` is not supported), Azure's ``env.python.conda_dependencies``
+(:class:`~mlmanage_jupyter.core.conda_dependencies.CondaDependencies`) and
+``Environment.register/get/list`` (JSON files under ``<workspace>/environments/``). ``InferenceConfig`` names the entry
 script (``init()`` / ``run(data)``), its source directory and its environment, and can be
 read from Azure's ``inferenceconfig.json``.
 """
@@ -18,8 +20,9 @@ from typing import Any
 
 import yaml
 
-from mlmanage_jupyter.core.errors import ValidationError
-from mlmanage_jupyter.core.fsutil import read_json_object
+from mlmanage_jupyter.core.conda_dependencies import CondaDependencies
+from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
+from mlmanage_jupyter.core.fsutil import read_json_object, write_json_atomic
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -37,10 +40,26 @@ class DockerSection:
 
 @dataclass
 class PythonSection:
-    """Azure's ``env.python``: ``user_managed_dependencies`` (True: install nothing)."""
+    """Azure's ``env.python``: ``user_managed_dependencies`` (True: install nothing) and
+    ``conda_dependencies``, a :class:`CondaDependencies` bound to the environment: editing it
+    (``env.python.conda_dependencies.add_pip_package("x")``) or assigning one changes the
+    environment's ``conda_dependencies``, ``pip_requirements`` and ``python_version``."""
 
     user_managed_dependencies: bool = False
     interpreter_path: str = "python"
+    _owner: Environment | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def conda_dependencies(self) -> CondaDependencies:
+        if self._owner is None:
+            raise ValidationError("this PythonSection belongs to no Environment: use env.python.conda_dependencies")
+        return self._owner._bound_conda_dependencies()
+
+    @conda_dependencies.setter
+    def conda_dependencies(self, value: CondaDependencies | None) -> None:
+        if self._owner is None:
+            raise ValidationError("this PythonSection belongs to no Environment: use env.python.conda_dependencies")
+        self._owner._set_conda_dependencies(value)
 
 
 class Environment:
@@ -63,7 +82,7 @@ class Environment:
         self.pip_requirements: list[str] = []
         self.conda_dependencies: dict[str, Any] | None = None
         self.docker = DockerSection()
-        self.python = PythonSection()
+        self.python = PythonSection(_owner=self)
         self.python_version: str | None = None
         self.environment_variables: dict[str, str] = {}
         self.inferencing_stack_version: str | None = None
@@ -148,6 +167,112 @@ class Environment:
 
     def requirements_text(self) -> str:
         return "".join(line + "\n" for line in self.pip_requirements)
+
+    # ---------------------------------------------------------------- Azure's conda_dependencies
+    def _bound_conda_dependencies(self) -> CondaDependencies:
+        if self.conda_dependencies:
+            spec: dict[str, Any] = self.conda_dependencies
+        else:  # an environment from pip requirements: the same packages as a conda spec
+            deps: list[Any] = [f"python={self.python_version}"] if self.python_version else []
+            if self.pip_requirements:
+                deps += ["pip", {"pip": list(self.pip_requirements)}]
+            spec = {"name": "project_environment", "dependencies": deps, "channels": ["conda-forge"]}
+        cd = CondaDependencies.from_dict(spec)
+        cd._on_change = self._apply_conda_dependencies
+        return cd
+
+    def _apply_conda_dependencies(self, cd: CondaDependencies) -> None:
+        spec = cd.as_dict()
+        self.conda_dependencies = spec
+        self.pip_requirements, self.python_version = _conda_to_pip(spec, f"environment {self.name}")
+
+    def _set_conda_dependencies(self, cd: CondaDependencies | None) -> None:
+        if cd is None:
+            self.conda_dependencies, self.pip_requirements, self.python_version = None, [], None
+            return
+        if not isinstance(cd, CondaDependencies):
+            raise ValidationError(
+                f"env.python.conda_dependencies must be a CondaDependencies, got {type(cd).__name__}: "
+                "use CondaDependencies.create(pip_packages=[...])"
+            )
+        self._apply_conda_dependencies(cd)
+        cd._on_change = self._apply_conda_dependencies  # later edits of cd change this environment
+
+    # ---------------------------------------------------------------- registered environments
+    # Stored as JSON files <workspace>/environments/<name>/<version>.json (to_dict() form):
+    # no metadata table, so no schema migration; versions are "1", "2", ... as in Azure.
+    @staticmethod
+    def _folder(workspace: Any, name: str | None = None) -> Path:
+        root = getattr(workspace, "path", None)
+        if not isinstance(root, Path):
+            raise ValidationError(f"workspace must be a Workspace (Workspace.from_config() or Workspace(path)), got {workspace!r}")
+        return root / "environments" / name if name else root / "environments"
+
+    @staticmethod
+    def _versions(folder: Path) -> list[int]:
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+
+    def register(self, workspace: Any) -> Environment:
+        """Store this environment in ``workspace`` as the next version of ``self.name``
+        (Azure's ``Environment.register``) and return the registered copy (``version`` set).
+        An unchanged definition returns the latest version instead of adding one."""
+        folder = self._folder(workspace, self.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        mine = {**self.to_dict(), "version": None}
+        while True:
+            versions = self._versions(folder)
+            if versions:
+                latest = Environment._read(folder / f"{versions[-1]}.json")
+                if {**latest.to_dict(), "version": None} == mine:
+                    return latest
+            nxt = (versions[-1] if versions else 0) + 1
+            tmp = folder / f".{nxt}.{os.getpid()}.{id(self)}.tmp"
+            write_json_atomic(tmp, {**mine, "version": str(nxt)})
+            try:  # link is atomic and fails when taken: two registrations never share a version
+                os.link(tmp, folder / f"{nxt}.json")
+            except FileExistsError:
+                continue
+            finally:
+                tmp.unlink()
+            self.version = str(nxt)
+            return Environment._read(folder / f"{nxt}.json")
+
+    @staticmethod
+    def _read(path: Path) -> Environment:
+        d, _ = read_json_object(path, "registered environment")
+        return Environment.from_dict(d)
+
+    @staticmethod
+    def get(workspace: Any, name: str, version: str | int | None = None, label: str | None = None) -> Environment:
+        """A registered environment (the latest version unless ``version``). Raises
+        NotFoundError naming the registered names/versions; Azure's curated environments
+        (``AzureML-*``) are not available here."""
+        folder = Environment._folder(workspace, name)
+        versions = Environment._versions(folder)
+        if not versions:
+            known = sorted(Environment.list(workspace))
+            hint = " (Azure's curated environments are not available: build one with Environment(...))" \
+                if name.lower().startswith("azureml-") else ""
+            raise NotFoundError(f"no environment named {name!r} is registered; registered: {known or 'none'}{hint}")
+        if version is None:
+            return Environment._read(folder / f"{versions[-1]}.json")
+        if not str(version).isdigit() or int(version) not in versions:
+            raise NotFoundError(f"environment {name!r} has no version {version!r}; versions: {[str(v) for v in versions]}")
+        return Environment._read(folder / f"{int(version)}.json")
+
+    @staticmethod
+    def list(workspace: Any) -> dict[str, Environment]:
+        """The latest version of every registered environment, by name (Azure's shape)."""
+        root = Environment._folder(workspace)
+        out: dict[str, Environment] = {}
+        if root.is_dir():
+            for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+                versions = Environment._versions(folder)
+                if versions:
+                    out[folder.name] = Environment._read(folder / f"{versions[-1]}.json")
+        return out
 
     def __repr__(self) -> str:
         return f"Environment(name={self.name!r}, pip_requirements={self.pip_requirements!r})"

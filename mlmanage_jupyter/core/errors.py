@@ -46,3 +46,8 @@ class DeploymentFailedError(WebserviceException):
     def __init__(self, message: str, logs: str = "") -> None:
         super().__init__(message)
         self.logs = logs
+
+
+class ComputeTargetException(MlManageError):
+    """A compute target operation failed: not attached, or cloud provisioning asked for
+    (Azure ML's name: ``azureml.core.compute_target.ComputeTargetException``)."""

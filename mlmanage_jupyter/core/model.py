@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mlmanage_jupyter.core import profiling, registry
+from mlmanage_jupyter.core import cleanup, profiling, registry
+from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList, format_bytes
 from mlmanage_jupyter.core.entities.names import check_str_dict, split_id
 from mlmanage_jupyter.core.entities.records import Framework, ModelRecord
@@ -218,10 +219,12 @@ class Model:
         """Deploy ``models`` as web service ``name`` (Azure ML v1's ``Model.deploy``).
 
         Returns a :class:`Webservice` that is Transitioning — call
-        ``wait_for_deployment(show_output=True)``. ``deployment_target`` (Azure's compute
-        target) is accepted and ignored: ``deployment_config`` picks the target. See
+        ``wait_for_deployment(show_output=True)``. ``deployment_config`` picks the target;
+        ``deployment_target`` (an attached ``ComputeTarget``, see ``core/compute.py``) gives
+        a Kubernetes configuration its kubeconfig, context and namespace. See
         :func:`mlmanage_jupyter.core.deployment.deploy` for errors.
         """
+        deployment_config = apply_deployment_target(deployment_config, deployment_target)
         return Webservice.deploy_from_models(workspace, name, models, inference_config, deployment_config, overwrite,
                                              show_output=show_output)
 
@@ -291,11 +294,12 @@ class Model:
         return registry.users(self.workspace, self.record)
 
     def delete(self) -> None:
-        """Delete this version's record (its artifacts go on the next garbage collection).
+        """Delete this version and the images built from it (their build contexts and Docker
+        images too); its artifacts go on the next garbage collection.
 
-        Raises InUseError naming the images and services that use it.
-        """
-        registry.delete(self.workspace, self.record)
+        Raises InUseError naming the services that use it (Azure refuses while a deployment
+        uses the model); nothing is deleted then."""
+        cleanup.delete_model(self.workspace, self.record)
 
     # ------------------------------------------------------------------ display
     def serialize(self) -> dict[str, Any]:
@@ -384,8 +388,9 @@ def models_table(workspace: WorkspaceLike = None, name: str | None = None, lates
 
 
 def collect_garbage(workspace: WorkspaceLike = None) -> dict[str, int]:
-    """See :func:`mlmanage_jupyter.core.registry.collect_garbage`."""
-    return registry.collect_garbage(workspace)
+    """Unreferenced artifact objects, image build contexts and temporary folders; see
+    :func:`mlmanage_jupyter.core.cleanup.collect_garbage`."""
+    return cleanup.collect_garbage(resolve_workspace(workspace))
 
 
 __all__ = ["Model", "ModelList", "ModelPackage", "collect_garbage", "models_table"]

@@ -7,18 +7,24 @@ and ``core/profiling.py`` (monitoring)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
 
 from mlmanage_jupyter.core import deployment, images, profiling, telemetry
 from mlmanage_jupyter.core.client import ScoringClient
+from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList
-from mlmanage_jupyter.core.entities.names import validate_service_name
+from mlmanage_jupyter.core.entities.names import match_filter, parse_filter, validate_service_name
 from mlmanage_jupyter.core.entities.records import ModelRecord, ScoringResponse, ServiceRecord
 from mlmanage_jupyter.core.environment import InferenceConfig
-from mlmanage_jupyter.core.errors import ServiceNotFoundError
+from mlmanage_jupyter.core.errors import ServiceNotFoundError, ValidationError, WebserviceException
+from mlmanage_jupyter.core.fsutil import read_json_object, write_json_atomic
 from mlmanage_jupyter.core.image import Image, model_record_of
 from mlmanage_jupyter.core.profiling import ModelProfile
 from mlmanage_jupyter.core.targets.base import (
@@ -163,6 +169,8 @@ class Webservice:
         ws = resolve_workspace(workspace)
         rec = deployment.deploy(ws, name, _model_refs(models), inference_config, deployment_config, overwrite,
                                 progress=deployment.progress_fn(progress, show_output))
+        if inference_config is not None:
+            _remember_source(ws, name, inference_config)
         return Webservice(ws, name, _record=rec)
 
     @staticmethod
@@ -172,10 +180,26 @@ class Webservice:
         model_name: str | None = None,
         tags: Sequence[Any] | None = None,
         refresh: bool = True,
+        *,
+        image_name: str | None = None,
+        image_id: str | None = None,
+        model_id: str | None = None,
+        properties: Sequence[Any] | None = None,
     ) -> ServiceList:
-        """Services in the workspace, by name. ``refresh`` reads each one's live state."""
+        """Services in the workspace, by name (Azure's ``Webservice.list`` filters:
+        ``compute_type``, ``model_name``, ``model_id`` (``"name:version"``), ``image_name``,
+        ``image_id``, ``tags`` and ``properties`` (keys, ``[key, value]`` pairs)). ``refresh``
+        reads each one's live state."""
         ws = resolve_workspace(workspace)
         recs = deployment.list_services(ws, compute_type, model_name, tags, refresh)
+        if model_id is not None:
+            recs = [r for r in recs if model_id in r.models]
+        if image_name is not None or image_id is not None:
+            recs = [r for r in recs if (img := images.get_by_pk(ws, r.image_pk)) is not None
+                    and (image_name is None or img.name == image_name) and (image_id is None or img.id == image_id)]
+        if properties:
+            f = parse_filter(properties, "properties")
+            recs = [r for r in recs if match_filter(dict(r.config.get("properties") or {}), f)]
         return ServiceList(Webservice(ws, r.name, _record=r) for r in recs)
 
     def wait_for_deployment(self, show_output: bool = False, timeout_sec: float = 600) -> None:
@@ -239,13 +263,24 @@ class Webservice:
         description: str | None = None,
         show_output: bool = False,
         progress: Callable[[str], None] | None = None,
+        **azure_parameters: Any,
     ) -> None:
         """Roll out new models and/or a new entry script (rolling update: the new version is
         Healthy before the old stops, on the same scoring_uri; no request fails).
 
+        ``azure_parameters``: any other parameter of Azure's ``update`` for this target
+        (``auth_enabled=``, ``collect_model_data=``, ``cpu_cores=``, ``port=``, ``properties=``,
+        ``autoscale_*``, ...). Those the target's deployment configuration has are applied;
+        the others (``enable_app_insights``, ``ssl_*``, ``wait``, ...) warn once each
+        (UserWarning) and are ignored.
+
         Raises DeploymentFailedError when the new version fails; the old one keeps serving
         and the service record is unchanged.
         """
+        if azure_parameters:
+            deployment_config = _apply_azure_update(
+                deployment_config or deployment.config_of(self.record), azure_parameters, type(self).__name__
+            )
         self.record = deployment.update(
             self.workspace,
             self.record,
@@ -256,10 +291,50 @@ class Webservice:
             description=description,
             progress=deployment.progress_fn(progress, show_output),
         )
+        if inference_config is not None:
+            _remember_source(self.workspace, self.name, inference_config)
 
     def delete(self) -> None:
         """Stop the service and remove what its target created; then forget it."""
         deployment.delete(self.workspace, self.record)
+        _source_file(self.workspace, self.name).unlink(missing_ok=True)
+
+    # ---------------------------------------------------------------- Azure's other service members
+    @property
+    def port(self) -> int | None:
+        """The port of ``scoring_uri`` (Azure's ``LocalWebservice.port``), None before it has one."""
+        return urlparse(self.scoring_uri).port if self.scoring_uri else None
+
+    @property
+    def token_auth_enabled(self) -> bool:
+        """Azure's AAD-token authentication: never enabled here (keys only)."""
+        return bool(self.record.config.get("token_auth_enabled", False))
+
+    def get_token(self) -> tuple[str, float]:
+        """Always raises WebserviceException: token authentication is not supported (use keys)."""
+        raise WebserviceException(
+            f"service {self.name} has no token authentication (token_auth_enabled is False): use "
+            "auth_enabled=True in the deployment configuration and get_keys()"
+        )
+
+    def reload(self, wait: bool = False) -> None:
+        """Re-read the entry script and source directory the service was deployed from and roll
+        them out with the same models and environment (Azure's ``LocalWebservice.reload``; any
+        target here). Raises WebserviceException when the service was not deployed from files
+        this workspace remembers (e.g. deployed from an image)."""
+        src = _source_file(self.workspace, self.name)
+        if not src.is_file():
+            raise WebserviceException(
+                f"service {self.name} was not deployed from an entry script here, so there is nothing to "
+                "reload: use update(inference_config=InferenceConfig(...))"
+            )
+        d, _ = read_json_object(src, "service source")
+        img = self.image
+        cfg = InferenceConfig(
+            entry_script=d["entry_script"], source_directory=d.get("source_directory"),
+            environment=img.environment if img is not None else None,
+        )  # fmt: skip
+        self.update(inference_config=cfg)
 
     # ---------------------------------------------------------------- monitoring
     def get_telemetry(self, since: Any = None, route: str | None = "/score") -> pd.DataFrame:
@@ -328,6 +403,51 @@ class Webservice:
         return f"<div><b>Webservice</b> <code>{escape(self.name)}</code><table>{body}</table></div>"
 
 
+# ---------------------------------------------------------------- helpers of Azure's members
+# Where a service's entry script came from, for reload(): <workspace>/service_sources/<name>.json
+# {"entry_script", "source_directory"} (absolute paths; entry_script relative to the folder).
+def _source_file(ws: Workspace, name: str) -> Path:
+    return ws.path / "service_sources" / f"{name}.json"
+
+
+def _remember_source(ws: Workspace, name: str, inference_config: InferenceConfig) -> None:
+    if inference_config.source_directory:
+        d = {"entry_script": inference_config.entry_script_relpath(),
+             "source_directory": str(inference_config.source_dir_path().resolve())}
+    else:
+        d = {"entry_script": str(inference_config.entry_script_path().resolve()), "source_directory": None}
+    _source_file(ws, name).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(_source_file(ws, name), d)
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _apply_azure_update(cfg: DeploymentConfig, params: dict[str, Any], cls_name: str) -> DeploymentConfig:
+    """A copy of ``cfg`` with the Azure ``update`` parameters it has set (None = unchanged);
+    the others warn once per (class, parameter)."""
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes = {}
+    for key, value in params.items():
+        if key in fields:
+            if value is not None:
+                changes[key] = value
+        elif (cls_name, key) not in _warned and value is not None:
+            _warned.add((cls_name, key))
+            warnings.warn(
+                f"{cls_name}.update({key}=...) is not supported on the {cfg.compute_type} target and is ignored",
+                UserWarning, stacklevel=3,
+            )  # fmt: skip
+    if not changes:
+        return cfg
+    try:
+        new = dataclasses.replace(cfg, **changes)
+    except TypeError as e:  # an init=False field
+        raise ValidationError(f"{cls_name}.update: {e}") from None
+    new.validate()
+    return new
+
+
 class ServiceList(ResourceList[Webservice]):
     """A list of :class:`Webservice`; ``to_dataframe()`` columns: name, compute_type, state,
     models, scoring_uri, auth_enabled, error, updated_time."""
@@ -365,11 +485,13 @@ def deploy(
     ``models``: ``Model`` objects or ``"name[:version]"`` strings. Returns at once with the
     service Transitioning; call ``wait_for_deployment()``. ``deployment_config`` defaults to
     ``LocalWebservice.deploy_configuration()``. ``overwrite=True`` replaces an existing
-    service of that name (deleted first). ``deployment_target`` is accepted and ignored.
+    service of that name (deleted first). ``deployment_target``: an attached
+    ``ComputeTarget`` (``core/compute.py``) giving a Kubernetes configuration its cluster.
 
     Raises ValidationError (bad name, config or script), WebserviceException (name taken),
     and whatever the target raises when it can't start (nothing is recorded then).
     """
+    deployment_config = apply_deployment_target(deployment_config, deployment_target)
     return Webservice.deploy_from_models(workspace, name, models, inference_config, deployment_config, overwrite,
                                          show_output=show_output, progress=progress)
 

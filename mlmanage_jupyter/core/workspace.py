@@ -93,6 +93,14 @@ def _read_config_text(path: Path) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
 
+# Azure ML's config.json fields (Workspace.write_config / from_config)
+AZURE_CONFIG_KEYS = ("subscription_id", "resource_group", "location")
+
+
+def _is_azure_config(cfg: dict[str, Any]) -> bool:
+    """Azure's config.json (``workspace_name``) rather than a workspace folder's own."""
+    return "workspace_name" in cfg and not ({"name", "metadata_url", "artifact_store"} & cfg.keys())
+
 
 class Workspace:
     """A workspace rooted at a folder.
@@ -273,11 +281,15 @@ class Workspace:
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, _file_name: str | None = None) -> Workspace:
-        """Find a ``config.json`` (Azure ML's search: the folder, its ``.mlmanage/`` or
-        ``.azureml/`` subfolder, then each parent) and open the workspace it names.
+        """Find a ``config.json`` (Azure ML's search: the folder's ``.azureml/`` subfolder, its
+        ``.mlmanage/``, the folder itself, then each parent) and open the workspace it names.
 
         The config may hold ``"workspace": "<folder>"`` (relative to the config file) to
-        point elsewhere; otherwise the folder holding the config is the workspace.
+        point elsewhere. Azure's own config (``subscription_id``, ``resource_group``,
+        ``workspace_name``) opens ``<project>/.mlmanage`` named ``workspace_name``, where
+        ``<project>`` holds ``.azureml/`` (or the config); it raises ValidationError when that
+        folder already belongs to another Azure workspace name. Otherwise the folder holding
+        the config is the workspace.
         Raises NotFoundError when no config is found.
         """
         name = _file_name or CONFIG_FILE
@@ -285,7 +297,8 @@ class Workspace:
         if start.is_file():
             return cls._from_config_file(start)
         for d in [start, *start.parents]:
-            for cand in (d / DEFAULT_DIRNAME / name, d / ".azureml" / name, d / name):
+            # .azureml/ first: Azure's config names the workspace (and is checked against .mlmanage/)
+            for cand in (d / ".azureml" / name, d / DEFAULT_DIRNAME / name, d / name):
                 if cand.is_file():
                     return cls._from_config_file(cand)
         raise NotFoundError(
@@ -302,6 +315,8 @@ class Workspace:
         target = cfg.get("workspace")
         if target:
             return cls((cfg_file.parent / target).resolve())
+        if _is_azure_config(cfg):
+            return cls._from_azure_config(cfg_file, cfg)
         return cls(cfg_file.parent)
 
     @classmethod
@@ -385,6 +400,104 @@ class Workspace:
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    # ------------------------------------------------------------------ Azure ML v1's workspace surface
+    # Azure's config.json names a cloud workspace by subscription_id, resource_group and
+    # workspace_name; here it names the local workspace <project>/.mlmanage, where <project>
+    # holds .azureml/config.json (or config.json). Those fields are kept in its config.json.
+    @classmethod
+    def _from_azure_config(cls, cfg_file: Path, cfg: dict[str, Any]) -> Workspace:
+        project = cfg_file.parent.parent if cfg_file.parent.name == ".azureml" else cfg_file.parent
+        where = project / DEFAULT_DIRNAME
+        name = cfg["workspace_name"]
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError(f"{cfg_file}: workspace_name must be a non-empty string")
+        mine: dict[str, Any] = {}
+        if (where / CONFIG_FILE).is_file():
+            try:
+                mine = json.loads((where / CONFIG_FILE).read_text() or "{}")
+            except json.JSONDecodeError as e:
+                raise ValidationError(f"{where / CONFIG_FILE} is not valid JSON: {e}") from None
+        if mine.get("subscription_id") and mine.get("name") != name:
+            raise ValidationError(
+                f"{cfg_file} names workspace {name!r} but {where} is workspace {mine.get('name')!r}: "
+                f"fix workspace_name, or add \"workspace\": \"<folder>\" to {cfg_file} to use another folder"
+            )
+        wanted = {**mine, "name": name}
+        for key in AZURE_CONFIG_KEYS:
+            if cfg.get(key) is not None:
+                wanted[key] = cfg[key]
+        if wanted != mine:
+            where.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(where / CONFIG_FILE, wanted)
+        return cls(where)
+
+    @property
+    def subscription_id(self) -> str:
+        """Azure's subscription id from the config (``"local"`` when none was given)."""
+        return str(self.config.get("subscription_id") or "local")
+
+    @property
+    def resource_group(self) -> str:
+        """Azure's resource group from the config (``"local"`` when none was given)."""
+        return str(self.config.get("resource_group") or "local")
+
+    @property
+    def location(self) -> str:
+        """Azure's region from the config (``"local"`` when none was given)."""
+        return str(self.config.get("location") or "local")
+
+    def _azure_details(self) -> dict[str, Any]:
+        return {
+            "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+                  f"/providers/Microsoft.MachineLearningServices/workspaces/{self.name}",
+            "location": self.location,
+            "resourceGroup": self.resource_group,
+            "subscriptionId": self.subscription_id,
+            "provisioningState": "Succeeded",
+        }
+
+    def write_config(self, path: str | os.PathLike[str] | None = None, file_name: str | None = None) -> str:
+        """Write Azure's ``<path or cwd>/.azureml/<file_name or config.json>`` naming this
+        workspace (``subscription_id``, ``resource_group``, ``workspace_name``, plus
+        ``"workspace"``: this folder, relative to the file), so ``Workspace.from_config()``
+        run under ``path`` opens this workspace. Returns the file's path."""
+        folder = Path(path or Path.cwd()).expanduser().resolve() / ".azureml"
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / (file_name or CONFIG_FILE)
+        write_json_atomic(out, {
+            "subscription_id": self.subscription_id,
+            "resource_group": self.resource_group,
+            "workspace_name": self.name,
+            "workspace": os.path.relpath(self.path, folder),
+        })  # fmt: skip
+        return str(out)
+
+    @classmethod
+    def get(cls, name: str, auth: Any = None, subscription_id: str | None = None, resource_group: str | None = None,
+            location: str | None = None, cloud: str = "AzureCloud", id: str | None = None) -> Workspace:
+        """The local workspace named ``name`` (Azure's ``Workspace.get``): the default workspace
+        (``$MLMANAGE_WORKSPACE`` or ``./.mlmanage``) or the one ``from_config()`` finds. Azure's
+        other arguments are accepted and unused. Raises NotFoundError naming where it looked."""
+        looked = []
+        default = Path(os.environ.get("MLMANAGE_WORKSPACE") or Path.cwd() / DEFAULT_DIRNAME).expanduser().resolve()
+        if (default / CONFIG_FILE).is_file():
+            ws = cls(default)
+            if ws.name == name:
+                return ws
+            looked.append(f"{default} ({ws.name!r})")
+        try:
+            ws = cls.from_config()
+        except NotFoundError:
+            pass
+        else:
+            if ws.name == name:
+                return ws
+            looked.append(f"{ws.path} ({ws.name!r})")
+        raise NotFoundError(
+            f"no local workspace named {name!r} (looked at: {', '.join(looked) or 'none found'}); create it with "
+            f"Workspace.create(name={name!r}) or point $MLMANAGE_WORKSPACE at it"
+        )
+
     def __repr__(self) -> str:
         return f"Workspace(name={self.name!r}, path={str(self.path)!r}, artifacts={self.artifacts.describe()!r})"
 
@@ -398,7 +511,7 @@ class Workspace:
         )
 
     def get_details(self) -> dict[str, Any]:
-        return {
+        return {**self._azure_details(),
             "name": self.name,
             "path": str(self.path),
             "metadata_url": md.safe_url(self.metadata_url),  # no password in details

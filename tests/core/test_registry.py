@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import (
     ArtifactCorruptError,
-    InUseError,
     ModelNotFoundError,
     ValidationError,
 )
@@ -215,16 +214,13 @@ def test_corrupt_artifact_detected_on_download(ws: Workspace, model_file: Path, 
     assert not any(p.name.startswith(".partial") for p in (tmp_path / "dl").iterdir())
 
 
-def test_delete_refused_while_in_use(ws: Workspace, model_file: Path, tmp_path: Path) -> None:
+def test_delete_takes_its_unused_images_along(ws: Workspace, model_file: Path, tmp_path: Path) -> None:
     m = Model.register(ws, model_file, "m")
     script = tmp_path / "score.py"
     script.write_text("def init():\n    pass\n\ndef run(data):\n    return data\n")
     img = Image.create(ws, "img", [m], InferenceConfig(entry_script=str(script)))
-    with pytest.raises(InUseError, match="image img:1"):
-        m.delete()
-    assert Model(ws, "m").version == 1
-    img.delete()
-    m.delete()
+    m.delete()  # refused only while a service uses it (tests/core/test_services.py); its images go too
+    assert list(Image.list(ws)) == [] and not img.context_path.exists()
     with pytest.raises(ModelNotFoundError):
         Model(ws, "m")
     assert collect_garbage(ws)["objects_deleted"] == 1

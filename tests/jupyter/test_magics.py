@@ -389,7 +389,7 @@ def test_deploy_call_update_logs_undeploy_local(
     assert Webservice.list(workspace) == []
     with pytest.raises(UsageError, match="no service named 'svc-magic'"):
         line(shell, "undeploy", "svc-magic")
-    assert Image.list(workspace)  # images stay registered
+    assert Image.list(workspace) == []  # the images made for the service went with it (issue 12)
 
 
 @pytest.mark.slow
