@@ -11,10 +11,39 @@ from __future__ import annotations
 import email.parser
 import re
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
 from mlmanage_jupyter.core.targets.base import ImageSpec
+
+# Azure ML SDK distributions (``azureml-defaults``, ``azureml-core``, ``azureml-monitoring``,
+# ``azureml-contrib-services``, ...): the scoring engine provides the ``azureml.*`` names entry
+# scripts use, and the real SDK would shadow that runtime (and needs the cloud), so images skip them.
+_AZURE_SDK_RE = re.compile(r"^azureml([-_.].*)?$", re.IGNORECASE)
+
+
+def _dist_name(req: str) -> str:
+    return re.split(r"[\s<>=!~\[;(@]", req.strip(), maxsplit=1)[0]
+
+
+def drop_azure_sdk(requirements: list[str]) -> list[str]:
+    """``requirements`` without Azure ML SDK distributions (``azureml-*``), warning once
+    (UserWarning) naming what was left out: inside a service the engine provides
+    ``azureml.core.model.Model``, ``azureml.contrib.services`` and ``azureml.monitoring``
+    (``server/azureml_shim``). Environments written for Azure list ``azureml-defaults``
+    (Azure's v1 docs require it there); here it is neither needed nor installable offline."""
+    kept = [r for r in requirements if not _AZURE_SDK_RE.match(_dist_name(r))]
+    dropped = [_dist_name(r) for r in requirements if _AZURE_SDK_RE.match(_dist_name(r))]
+    if dropped:
+        warnings.warn(
+            f"not installing {', '.join(dropped)} in the image: the scoring engine provides the azureml.* "
+            "names entry scripts use (Model.get_model_path, rawhttp/AMLRequest/AMLResponse, ModelDataCollector)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return kept
+
 
 # Azure's framework names -> the distribution that unpickles such a model
 _FRAMEWORK_DISTS = {"ScikitLearn": "scikit-learn", "PyTorch": "torch", "TensorFlow": "tensorflow", "Onnx": "onnxruntime"}
@@ -103,7 +132,7 @@ def user_requirements(image: ImageSpec) -> list[str]:
     if env.python.user_managed_dependencies:
         return []
     if env.pip_requirements:
-        return list(env.pip_requirements)
+        return drop_azure_sdk(list(env.pip_requirements))
     from importlib import metadata
 
     by_module = metadata.packages_distributions()
@@ -120,6 +149,6 @@ def user_requirements(image: ImageSpec) -> list[str]:
     for m in image.models:
         if m.framework in _FRAMEWORK_DISTS:
             dists.add(_FRAMEWORK_DISTS[m.framework])
-    return sorted(p for p in (_pin(d) for d in dists) if p)
+    return drop_azure_sdk(sorted(p for p in (_pin(d) for d in dists) if p))
 
 
