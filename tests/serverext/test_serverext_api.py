@@ -285,7 +285,7 @@ async def test_deploy_through_the_api_then_score_through_the_proxy(jp_fetch: Any
         code, err = await error_of(jp_fetch, "services", method="POST", body=body)
         assert code == 409 and "lab-new-svc" in err["error"] and "overwrite" in err["error"]
         # "name" alone deploys the latest version
-        latest = await jp_fetch(*API, "services", method="POST", body=deploy_body(name="lab-latest-svc", models=["diabetes"]))
+        latest = await jp_fetch(*API, "services", method="POST", body=deploy_body(name="lab-latest-svc", models=["diabetes"], entry_script="svc/score.py"))
         assert latest.code == 202 and json.loads(latest.body)["models"] == ["diabetes:2"]
     finally:
         from mlmanage_jupyter import Webservice
