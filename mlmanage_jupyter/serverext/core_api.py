@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from mlmanage_jupyter import Image, Model, Webservice, Workspace
+from mlmanage_jupyter import Environment, Image, InferenceConfig, Model, Webservice, Workspace
 from mlmanage_jupyter import __version__ as VERSION
 from mlmanage_jupyter.core.errors import InUseError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.targets.configs import config_from_json
 
 __all__ = [
     "VERSION",
     "call_service",
     "delete_service",
+    "deploy_service",
     "events",
     "get_keys",
     "get_logs",
@@ -190,6 +193,81 @@ def update_service(name: str, models: list[str]) -> dict[str, Any]:
     svc = Webservice(ws, name)
     svc.update(models=[Model(ws, id=m) for m in models])
     return _service(Webservice(ws, name))
+
+
+_DEPLOY_KEYS = {"name", "models", "entry_script", "source_directory", "environment", "deployment_config", "overwrite"}
+
+
+def _inside_root(root_dir: str, value: Any, field: str) -> Path:
+    """``value`` (a path relative to the Jupyter root, or absolute inside it) resolved;
+    ValidationError naming ``field`` when it is not a string or leads outside ``root_dir``
+    (``..``, an absolute path elsewhere, a symlink out)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f'"{field}" must be a path relative to the Jupyter root directory, got {value!r}')
+    root = Path(root_dir).expanduser().resolve()
+    path = (root / value).resolve()  # an absolute value replaces root; resolve() follows .. and symlinks
+    if not path.is_relative_to(root):
+        raise ValidationError(f'"{field}" {value!r} is outside the Jupyter root directory {root}')
+    return path
+
+
+def _environment(name: str, spec: Any) -> Environment | None:
+    if spec is None:
+        return None  # the server's interpreter and its packages (InferenceConfig's default)
+    pip = spec.get("pip") if isinstance(spec, dict) else None
+    if (not isinstance(spec, dict) or set(spec) - {"pip"} or not isinstance(pip, list)
+            or not all(isinstance(r, str) and r.strip() and not r.lstrip().startswith("-") for r in pip)):  # fmt: skip
+        raise ValidationError(f'"environment" must be {{"pip": ["package==version", ...]}} or omitted, got {spec!r}')
+    return Environment.from_dict({"name": f"{name}-env", "pip_requirements": [r.strip() for r in pip]})
+
+
+def deploy_service(root_dir: str, spec: Any) -> dict[str, Any]:
+    """Deploy a new service from a JSON request (``Model.deploy``); returns the service as
+    :func:`get_service` does, usually Transitioning (poll it or the event feed).
+
+    ``spec``: ``{"name": str, "models": ["name:version" | "name" (latest), ...],
+    "entry_script": path, "source_directory": optional path (must contain the script),
+    "environment": optional {"pip": [requirement lines]} (omitted: the server's interpreter),
+    "deployment_config": optional dict in Azure's deploymentconfig.json shape (computeType
+    local by default; :func:`config_from_json`), "overwrite": bool (default false)}``.
+    Paths are relative to ``root_dir`` (the Jupyter server's root) and must stay inside it.
+
+    Raises ValidationError naming the field (unknown key, wrong type, path outside the root,
+    bad script/config), NotFoundError for an unknown model, InUseError when a service of that
+    name exists and ``overwrite`` is not true.
+    """
+    if not isinstance(spec, dict):
+        raise ValidationError('the body must be a JSON object {"name", "models", "entry_script", ...}')
+    unknown = sorted(set(spec) - _DEPLOY_KEYS)
+    if unknown:
+        raise ValidationError(f"unknown field(s) {unknown}: use {sorted(_DEPLOY_KEYS)}")
+    name, models, overwrite = spec.get("name"), spec.get("models"), spec.get("overwrite", False)
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f'"name" must be the service name (a string), got {name!r}')
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+        raise ValidationError(f'"models" must be a non-empty list of "name:version" or "name" strings, got {models!r}')
+    if not isinstance(overwrite, bool):
+        raise ValidationError(f'"overwrite" must be true or false, got {overwrite!r}')
+    script = _inside_root(root_dir, spec.get("entry_script"), "entry_script")
+    source = spec.get("source_directory")
+    source_dir = None if source is None else _inside_root(root_dir, source, "source_directory")
+    dc = spec.get("deployment_config")
+    if dc is not None and not isinstance(dc, dict):
+        raise ValidationError(f'"deployment_config" must be a JSON object (deploymentconfig.json), got {dc!r}')
+    config = config_from_json(dc or {"computeType": "local"})
+    inference = InferenceConfig(entry_script=str(script), source_directory=None if source_dir is None else str(source_dir),
+                                environment=_environment(name, spec.get("environment")))  # fmt: skip
+    inference.validate()
+    ws = _ws()
+    if not overwrite:
+        try:
+            Webservice(ws, name)
+        except NotFoundError:
+            pass
+        else:
+            raise InUseError(f"service {name!r} already exists: update it, delete it, or send \"overwrite\": true")
+    svc = Model.deploy(ws, name, models, inference, config, overwrite=overwrite)
+    return _service(svc)
 
 
 def delete_service(name: str) -> None:

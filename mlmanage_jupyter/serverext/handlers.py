@@ -15,6 +15,8 @@ Routes (JSON in and out; errors are ``{"error": message}`` with 400 bad input, 4
     GET    models/<name>/<version>              one version, with its files
     GET    images                               {"images": [...]}
     GET    services                             {"services": [...]} (live state; never keys)
+    POST   services                             {"name", "models", "entry_script", ...} -> 202 + the service
+                                                (``core_api.deploy_service``; paths inside root_dir)
     GET    services/<name>                      one service
     DELETE services/<name>                      stop and remove it (204)
     POST   services/<name>/update               {"models": ["name:version", ...]} -> the service
@@ -146,6 +148,15 @@ class ServicesHandler(_Handler):
     @authorized
     async def get(self) -> None:
         self.reply(await self.run(core_api.list_services))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Deploy a new service: 202 with it (Transitioning until its target reports it)."""
+        root_dir = self.settings.get("server_root_dir") or self.contents_manager.root_dir
+        service = await self.run(core_api.deploy_service, root_dir, self.json_body())
+        self.set_status(202)
+        self.reply(service)
 
 
 class ServiceHandler(_Handler):

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from lab_env import SAMPLE, deploy_local, make_lab_env
+from lab_env import SAMPLE, SCORE, deploy_local, make_lab_env
 from tornado.httpclient import HTTPClientError
 
 API = ("mlmanage", "api")
@@ -36,6 +36,7 @@ async def test_every_route_needs_jupyters_auth(jp_fetch: Any, http_server_client
     for method, path, body in [
         ("GET", "workspace", None), ("GET", "models", None), ("GET", "services", None), ("GET", "events", None),
         ("GET", "services/x-svc/keys", None), ("POST", "services/x-svc/score", "{}"), ("DELETE", "services/x-svc", None),
+        ("POST", "services", "{}"),
     ]:  # fmt: skip
         r = await http_server_client.fetch(f"{jp_base_url}mlmanage/api/{path}", method=method, body=body, raise_error=False)
         assert r.code == 403, (method, path, r.code)
@@ -62,6 +63,7 @@ async def test_xsrf_enforced_for_cookie_sessions(jp_fetch: Any, http_server_clie
         ("DELETE", url, None, {"Cookie": cookie}),
         ("POST", url + "/score", "{}", {"Cookie": cookie}),
         ("POST", url + "/update", "{}", {"Cookie": f"{cookie}; _xsrf=a3f1c0ffee", "X-XSRFToken": "another"}),
+        ("POST", f"{jp_base_url}mlmanage/api/services", "{}", {"Cookie": cookie}),
     ]:
         r = await http_server_client.fetch(path, method=method, body=body, headers=headers, raise_error=False)
         assert r.code == 403, (method, r.code, r.body)
@@ -217,3 +219,76 @@ async def test_a_failed_service_is_listed_with_its_reason(jp_fetch: Any, workspa
         assert res["status"] == 0 or res["status"] >= 500  # not serving: reported, not raised
     finally:
         Webservice(workspace, "lab-bad-svc").delete()
+
+
+# ---------------------------------------------------------------------------- deploy (POST services)
+def deploy_body(**kw: Any) -> str:
+    return json.dumps({"name": "lab-new-svc", "models": ["diabetes:1"], "entry_script": "score.py"} | kw)
+
+
+async def test_deploy_rejects_bad_requests_naming_the_field(jp_fetch: Any, jp_root_dir: Path, workspace: Any, tmp_path: Path) -> None:
+    (jp_root_dir / "score.py").write_text(SCORE)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "score.py").write_text(SCORE)
+    (jp_root_dir / "escape").symlink_to(outside)
+    cases = [
+        (deploy_body(entry_script="../outside/score.py"), "entry_script", "outside the Jupyter root"),
+        (deploy_body(entry_script=str(outside / "score.py")), "entry_script", "outside the Jupyter root"),
+        (deploy_body(entry_script="escape/score.py"), "entry_script", "outside the Jupyter root"),
+        (deploy_body(source_directory="..", entry_script="score.py"), "source_directory", "outside the Jupyter root"),
+        (deploy_body(entry_script=7), "entry_script", "relative to the Jupyter root"),
+        (deploy_body(entry_script="missing.py"), "missing.py", ""),
+        (deploy_body(models="diabetes:1"), '"models"', "non-empty list"),
+        (deploy_body(name=None), '"name"', ""),
+        (deploy_body(overwrite="yes"), '"overwrite"', ""),
+        (deploy_body(environment={"conda": []}), '"environment"', "pip"),
+        (deploy_body(environment={"pip": ["-e ."]}), '"environment"', "pip"),
+        (deploy_body(deployment_config={"computeType": "moon"}), "computeType", "moon"),
+        (deploy_body(deployment_config=[]), '"deployment_config"', ""),
+        (deploy_body(entryScript="score.py"), "entryScript", "unknown field"),
+        ("[1]", "JSON object", ""),
+        ("{nope", "not valid JSON", ""),
+    ]
+    for body, must, also in cases:
+        code, err = await error_of(jp_fetch, "services", method="POST", body=body)
+        assert code == 400 and must in err["error"] and also in err["error"], (body, code, err)
+    # a well-formed request for a model that is not registered: 404 with the model's name
+    code, err = await error_of(jp_fetch, "services", method="POST", body=deploy_body(models=["nosuchmodel:3"]))
+    assert code == 404 and "nosuchmodel" in err["error"], err
+    assert (await get_json(jp_fetch, "services"))["services"] == []  # nothing recorded
+
+
+@pytest.mark.slow
+async def test_deploy_through_the_api_then_score_through_the_proxy(jp_fetch: Any, jp_root_dir: Path, workspace: Any,
+                                                                   tmp_path: Path) -> None:  # fmt: skip
+    env = make_lab_env(workspace, tmp_path)
+    src = jp_root_dir / "svc"
+    src.mkdir()
+    (src / "score.py").write_text(SCORE)
+    body = deploy_body(models=["diabetes:1"], source_directory="svc", entry_script="svc/score.py",
+                       deployment_config={"computeType": "local", "authEnabled": True})  # fmt: skip
+    try:
+        r = await jp_fetch(*API, "services", method="POST", body=body)
+        created = json.loads(r.body)
+        assert r.code == 202 and created["name"] == "lab-new-svc" and created["computeType"] == "local"
+        assert created["models"] == ["diabetes:1"] and created["authEnabled"]
+        for _ in range(600):  # bounded wait for the target to report Healthy (or Failed)
+            svc = await get_json(jp_fetch, "services", "lab-new-svc")
+            if svc["state"] in ("Healthy", "Failed"):
+                break
+            await asyncio.sleep(0.2)
+        assert svc["state"] == "Healthy", svc
+        res = await get_json(jp_fetch, "services", "lab-new-svc", "score", method="POST", body=json.dumps({"data": SAMPLE}))
+        assert res["status"] == 200 and res["body"] == [pytest.approx(env.expected)]
+        # the name is taken now: 409 unless overwrite
+        code, err = await error_of(jp_fetch, "services", method="POST", body=body)
+        assert code == 409 and "lab-new-svc" in err["error"] and "overwrite" in err["error"]
+        # "name" alone deploys the latest version
+        latest = await jp_fetch(*API, "services", method="POST", body=deploy_body(name="lab-latest-svc", models=["diabetes"], entry_script="svc/score.py"))
+        assert latest.code == 202 and json.loads(latest.body)["models"] == ["diabetes:2"]
+    finally:
+        from mlmanage_jupyter import Webservice
+
+        for s in Webservice.list(workspace, refresh=False):
+            s.delete()
