@@ -59,6 +59,7 @@ INIT_TIMEOUT_VAR = "MLMANAGE_INIT_TIMEOUT_S"
 ENV_NAMES_VAR = "MLMANAGE_ENVIRONMENT_VARIABLES"
 MAX_BATCH_SIZE_VAR = "MLMANAGE_MAX_BATCH_SIZE"
 MAX_LATENCY_VAR = "MLMANAGE_MAX_LATENCY_MS"
+EXIT_ON_FAILURE_VAR = "MLMANAGE_EXIT_ON_FAILURE"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -92,6 +93,7 @@ ENGINE_VARS = frozenset(
         ENV_NAMES_VAR,
         MAX_BATCH_SIZE_VAR,
         MAX_LATENCY_VAR,
+        EXIT_ON_FAILURE_VAR,
         # set for each worker by the supervisor
         "MLMANAGE_LISTEN_FD",
         "MLMANAGE_WORKER_STATUS",
@@ -195,6 +197,11 @@ class Settings:
         max_batch_size: rows merged into one ``run()`` by micro-batching
             (``server/batching.py``); 1 = off (the default).
         max_latency_ms: with batching, how long an idle worker waits for company (ms, >= 0).
+        exit_on_failure: when the first generation cannot start (``init()`` raises, bad
+            entry script), the supervisor writes ``Failed`` with the error to status.json and
+            exits, releasing its workers and the port (the local target); False keeps a
+            failure process answering 503 with the error on the port (docker, kubernetes:
+            the container stays up so its logs and health can be read).
     """
 
     app_root: Path
@@ -226,6 +233,7 @@ class Settings:
     environment_variables: Mapping[str, str] = field(default_factory=dict)
     max_batch_size: int = 1
     max_latency_ms: int = 2
+    exit_on_failure: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -316,6 +324,7 @@ class Settings:
         put(INIT_TIMEOUT_VAR, repr(float(self.init_timeout_s)))
         put(MAX_BATCH_SIZE_VAR, self.max_batch_size)
         put(MAX_LATENCY_VAR, self.max_latency_ms)
+        put(EXIT_ON_FAILURE_VAR, _flag(self.exit_on_failure))
         return env
 
     # -- parsing -----------------------------------------------------------------------------
@@ -380,6 +389,7 @@ class Settings:
                 environment_variables={n: env[n] for n in names if n in env},
                 max_batch_size=_int(env, MAX_BATCH_SIZE_VAR, 1),
                 max_latency_ms=_int(env, MAX_LATENCY_VAR, 2, minimum=0),
+                exit_on_failure=_bool(env, EXIT_ON_FAILURE_VAR),
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None

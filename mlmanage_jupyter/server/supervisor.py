@@ -12,7 +12,12 @@
   every new worker reports ready (``init()`` done) it stops the old workers gracefully
   (in-flight requests finish). If the new generation fails, it is killed, the old one keeps
   serving and ``last_update_error`` holds the traceback;
-* restarts a worker that dies; SIGTERM/SIGINT stops everything gracefully.
+* restarts a worker that dies; SIGTERM/SIGINT stops everything gracefully;
+* when the first generation cannot start it writes ``Failed`` with the error (traceback) to
+  status.json and then either keeps one failure process answering 503 with that error on the
+  socket (the default: a container stays up) or, with ``MLMANAGE_EXIT_ON_FAILURE=1``
+  (``Settings.exit_on_failure``, the local target), exits with code 1, releasing every
+  process and the port; status.json keeps saying ``Failed``.
 
 ``$MLMANAGE_RUN_DIR/status.json``::
 
@@ -153,6 +158,8 @@ class Supervisor:
         self.hup = False
         self.stop = False
         self.init_timeout_s = float(os.environ.get("MLMANAGE_INIT_TIMEOUT_S") or 600)
+        self.exit_on_failure = base.exit_on_failure
+        self.exit_code = 0
 
     # -- status ---------------------------------------------------------------------------
     def write_status(self, **changes: Any) -> None:
@@ -277,6 +284,11 @@ class Supervisor:
         gen, err = self.start_generation(env, spec_id)
         if gen is None:
             log.error("the service failed to start:\n%s", err)
+            if self.exit_on_failure:
+                self.write_status(state="Failed", error=err, last_update_spec_id=spec_id)
+                log.error("exiting: the Failed service releases its port %d (MLMANAGE_EXIT_ON_FAILURE)", self.port)
+                self.stop, self.exit_code = True, 1
+                return
             if not self.stop:
                 self.serve_failure(env, err or "")
             self.write_status(state="Failed", error=err, last_update_spec_id=spec_id)
@@ -364,9 +376,10 @@ class Supervisor:
             procs.append(self.failure_proc)
         self.terminate(procs, self.grace_s(self.current.env if self.current else dict(os.environ)))
         self.current, self.failure_proc = None, None
-        self.write_status(state="Stopped")
+        if self.exit_code == 0:
+            self.write_status(state="Stopped")
         self.sock.close()
-        return 0
+        return self.exit_code
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -9,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -125,6 +127,43 @@ def test_failing_init_is_failed_with_traceback(ws, tmp_path, target):
     assert st.state == "Failed"
     assert "v2 init failed on purpose" in st.error and "Traceback" in st.error
     assert "v2 init failed on purpose" in target.logs("bad", res.runtime)
+
+
+def _session_processes(sid: int) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getsid(p.pid) == sid and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+    return found
+
+
+def test_failed_service_releases_its_processes_and_port(ws, tmp_path, target):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = target.deploy(request(ws, tmp_path, "dead", script=SLOW_INIT_FAILS, port=port, workers=2))
+    st = wait_state(target, "dead", res.runtime, "Failed", "Healthy")
+    assert st.state == "Failed"
+    pid = res.runtime["pid"]
+    # the supervisor exits right after writing Failed: wait for it (bounded), then nothing of
+    # the service's session (supervisor, workers, a failure server) is left
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(pid).wait(timeout=60)
+    assert _session_processes(pid) == []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the port is free
+    st = target.status("dead", res.runtime)
+    assert st.state == "Failed"
+    assert "v2 init failed on purpose" in st.error and "Traceback" in st.error
+    log = target.logs("dead", res.runtime)
+    assert "Traceback" in log and "v2 init failed on purpose" in log
+    # a new deploy on the same port serves right away
+    ok = target.deploy(request(ws, tmp_path, "again", port=port))
+    assert wait_state(target, "again", ok.runtime, "Healthy", "Failed").state == "Healthy", target.logs("again", ok.runtime)
+    assert requests.post(ok.scoring_uri, json={"data": ROWS}, timeout=10).status_code == 200
+    target.delete("dead", res.runtime)
+    assert not Path(res.runtime["run_dir"]).exists()
 
 
 class Load:

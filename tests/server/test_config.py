@@ -35,6 +35,7 @@ FULL = Settings(
     data_collection_max_buffer=70,
     reuse_port=True,
     init_timeout_s=12.5,
+    exit_on_failure=True,
     environment_variables={"GREETING": "hello, world", "EMPTY": "", "JSON": '{"a": [1, 2]}'},
 )
 
@@ -108,3 +109,11 @@ def test_bad_values_name_the_field(changes: dict, message: str) -> None:
 def test_bad_variables_name_the_variable(env: dict, message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({"MLMANAGE_RUN_DIR": str(tmp_path), **env})
+
+
+def test_exit_on_failure_renders_as_a_flag_and_defaults_off() -> None:
+    assert FULL.to_env()["MLMANAGE_EXIT_ON_FAILURE"] == "1"
+    assert Settings(app_root=Path("/app")).to_env()["MLMANAGE_EXIT_ON_FAILURE"] == "0"
+    assert Settings.from_env({"MLMANAGE_RUN_DIR": "/r"}).exit_on_failure is False
+    with pytest.raises(ConfigError, match="MLMANAGE_EXIT_ON_FAILURE"):
+        Settings(app_root=Path("/app"), environment_variables={"MLMANAGE_EXIT_ON_FAILURE": "1"})

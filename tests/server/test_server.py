@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
@@ -164,7 +165,16 @@ def test_broken_entry_script_reports_failed_with_traceback(serve, script, expect
     assert requests.get(sp.url + "/health/ready", timeout=10).status_code == 503
 
 
-def test_two_workers_share_the_socket_metrics_and_telemetry(serve):
+def test_exit_on_failure_writes_failed_then_exits_releasing_the_port(serve):
+    sp = serve(INIT_RAISES, wait=False, MLMANAGE_EXIT_ON_FAILURE="1", MLMANAGE_WORKERS="2")
+    assert sp.proc.wait(timeout=60) == 1  # bounded wait for the exit, not a timing assert
+    st = sp.status()
+    assert st["state"] == "Failed" and st["workers"] == []
+    assert "Traceback" in st["error"] and "cannot load the model: boom" in st["error"]
+    assert "cannot load the model: boom" in sp.logs()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", sp.port))  # nothing holds the port any more
+
     sp = serve(UNDECORATED, MLMANAGE_WORKERS="2")
     st = sp.status()
     assert len(st["workers"]) == 2

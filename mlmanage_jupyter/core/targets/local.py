@@ -91,8 +91,9 @@ class LocalTarget(Target):
     @staticmethod
     def generation_env(req: DeployRequest, run_dir: Path, port: int) -> dict[str, str]:
         """The scoring-engine environment of one generation: ``req.settings`` placed in the
-        image's build context and ``run_dir``, listening on ``127.0.0.1:port`` (rendered with
-        ``Settings.to_env()``)."""
+        image's build context and ``run_dir``, listening on ``127.0.0.1:port``, with
+        ``exit_on_failure`` (a service whose first start fails leaves status.json saying
+        Failed and releases its processes and port; rendered with ``Settings.to_env()``)."""
         ctx = Path(req.image.context_path).resolve()
         return req.engine.replace(
             app_root=ctx / "app",
@@ -101,6 +102,7 @@ class LocalTarget(Target):
             run_dir=run_dir,
             host="127.0.0.1",
             port=port,
+            exit_on_failure=True,
         ).to_env()
 
     @staticmethod
