@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -24,6 +25,8 @@ class ScoringClient:
     Args:
         name: the service name (messages). scoring_uri, swagger_uri: its URLs (None while
         it has none). keys: ``{"primaryKey", "secondaryKey"}`` when ``auth_enabled``.
+        token: called for a fresh bearer token when the service has token auth (then sent
+        instead of a key).
         timeout_s: default request timeout in seconds. state: the last known state (messages).
     """
 
@@ -37,7 +40,9 @@ class ScoringClient:
         keys: dict[str, str] | None = None,
         timeout_s: float = 70.0,
         state: str = "",
+        token: Callable[[], str] | None = None,
     ) -> None:
+        self.token = token
         self.name = name
         self.scoring_uri = scoring_uri
         self.swagger_uri = swagger_uri
@@ -65,7 +70,9 @@ class ScoringClient:
         h = {"Content-Type": "application/json"}
         if key not in ("primary", "secondary", None, "none"):
             raise ValidationError(f"key must be 'primary', 'secondary' or None, got {key!r}")
-        if self.auth_enabled and key in ("primary", "secondary") and self.keys.get(f"{key}Key"):
+        if self.token is not None and key in ("primary", "secondary"):
+            h["Authorization"] = f"Bearer {self.token()}"
+        elif self.auth_enabled and key in ("primary", "secondary") and self.keys.get(f"{key}Key"):
             h["Authorization"] = f"Bearer {self.keys[f'{key}Key']}"
         return h
 

@@ -13,11 +13,13 @@ wraps them in Azure's ``Webservice`` classes.
 
 from __future__ import annotations
 
+import datetime
 import json
 import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from mlmanage_jupyter.core import cleanup, images, registry, telemetry
@@ -30,6 +32,7 @@ from mlmanage_jupyter.core.errors import (
     ValidationError,
     WebserviceException,
 )
+from mlmanage_jupyter.core.fsutil import write_json_atomic
 from mlmanage_jupyter.core.store import services as service_store
 from mlmanage_jupyter.core.targets import base
 from mlmanage_jupyter.core.targets.base import (
@@ -41,6 +44,7 @@ from mlmanage_jupyter.core.targets.base import (
     workspace_id,
 )
 from mlmanage_jupyter.core.workspace import Workspace
+from mlmanage_jupyter.server.auth import TOKEN_LIFETIME_S, TOKEN_SECRET_FIELD, issue_token
 from mlmanage_jupyter.server.config import ConfigError, tuning_env
 
 ProgressFn = Callable[[str], None]
@@ -58,6 +62,42 @@ def progress_fn(progress: ProgressFn | None, show_output: bool) -> ProgressFn:
 def new_keys() -> dict[str, str]:
     """A fresh ``{"primaryKey", "secondaryKey"}`` pair (URL-safe, 24 random bytes each)."""
     return {"primaryKey": secrets.token_urlsafe(24), "secondaryKey": secrets.token_urlsafe(24)}
+
+
+def _token_secret_file(ws: Workspace, name: str) -> Path:
+    return ws.path / "services" / name / "token.json"
+
+
+def _token_secret(ws: Workspace, name: str, *, new: bool = False) -> str:
+    """Service ``name``'s token-signing secret, kept in ``services/<name>/token.json`` (mode
+    0600), never in the metadata DB; ``new=True`` (a fresh deploy) replaces it, so tokens of
+    an earlier service of that name stop working."""
+    path = _token_secret_file(ws, name)
+    if not new and path.is_file():
+        secret = json.loads(path.read_text()).get(TOKEN_SECRET_FIELD)
+        if secret:
+            return str(secret)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    write_json_atomic(path, {TOKEN_SECRET_FIELD: secret}, mode=0o600)
+    return secret
+
+
+def get_token(
+    ws: Workspace, service: ServiceRecord, lifetime_s: float = TOKEN_LIFETIME_S, now: float | None = None
+) -> tuple[str, datetime.datetime]:
+    """``(token, refresh_after)`` (Azure's ``Webservice.get_token()``): a token valid for
+    ``lifetime_s`` seconds from ``now`` (Unix epoch s, default the current time) and the
+    UTC datetime half-way through its life. Raises WebserviceException when token auth is off."""
+    if not service.config.get("token_auth_enabled"):
+        raise WebserviceException(
+            f"service {service.name} has token authentication disabled: deploy with "
+            "token_auth_enabled=True (or use get_keys() with auth_enabled=True)"
+        )
+    issued = time.time() if now is None else now
+    token = issue_token(service.name, _token_secret(ws, service.name), issued + lifetime_s)
+    refresh_after = datetime.datetime.fromtimestamp(issued + lifetime_s / 2, tz=datetime.timezone.utc)
+    return token, refresh_after
 
 
 def config_of(service: ServiceRecord) -> DeploymentConfig:
@@ -82,6 +122,8 @@ def _deploy_request(
     engine's tuning knobs set in this process's environment (``server.config.TUNING_VARS``)
     apply to the service; data collection goes to the workspace's artifact store when
     ``cfg.collect_model_data``. Raises ValidationError for a bad knob value."""
+    if cfg.token_auth_enabled:  # the engine reads the secret from its keys file
+        keys = {**keys, TOKEN_SECRET_FIELD: _token_secret(ws, name)}
     req = DeployRequest(
         name=name,
         image=images.image_spec(image, ws),
@@ -148,6 +190,8 @@ def deploy(
     progress(f"building image {name} from {', '.join(m.id for m in recs)}")
     img = images.create_image(ws, name, recs, inference_config)
     keys = new_keys() if cfg.auth_enabled else {}
+    if cfg.token_auth_enabled:
+        _token_secret(ws, name, new=True)
     service_store.insert_service(
         ws, name=name, compute_type=cfg.compute_type, state=base.TRANSITIONING, image_pk=img.pk,
         config=cfg.to_dict(), keys=keys, models=recs,

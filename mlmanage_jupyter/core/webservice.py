@@ -8,6 +8,7 @@ and ``core/profiling.py`` (monitoring)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -210,8 +211,12 @@ class Webservice:
     # ---------------------------------------------------------------- consume
     @property
     def client(self) -> ScoringClient:
-        """The HTTP client of this service's endpoints (primary key when auth is on)."""
-        return ScoringClient.for_service(self.record)
+        """The HTTP client of this service's endpoints (primary key when auth is on, a fresh
+        token from :meth:`get_token` when token auth is on)."""
+        c = ScoringClient.for_service(self.record)
+        if self.token_auth_enabled:
+            c.token = lambda: self.get_token()[0]
+        return c
 
     def call(self, input_data: Any, *, key: str | None = "primary", timeout: float | None = None) -> ScoringResponse:
         """POST ``input_data`` to ``scoring_uri`` once and report what happened, never raising
@@ -307,15 +312,15 @@ class Webservice:
 
     @property
     def token_auth_enabled(self) -> bool:
-        """Azure's AAD-token authentication: never enabled here (keys only)."""
+        """Whether ``/score`` takes tokens from :meth:`get_token` (``token_auth_enabled=True``)."""
         return bool(self.record.config.get("token_auth_enabled", False))
 
-    def get_token(self) -> tuple[str, float]:
-        """Always raises WebserviceException: token authentication is not supported (use keys)."""
-        raise WebserviceException(
-            f"service {self.name} has no token authentication (token_auth_enabled is False): use "
-            "auth_enabled=True in the deployment configuration and get_keys()"
-        )
+    def get_token(self) -> tuple[str, datetime.datetime]:
+        """``(token, refresh_after)`` as Azure's ``Webservice.get_token()``: a bearer token for
+        ``Authorization: Bearer <token>`` valid for 1 hour, and the UTC datetime after which
+        to fetch a new one (half its lifetime). Raises WebserviceException when the service
+        was not deployed with ``token_auth_enabled=True``."""
+        return deployment.get_token(self.workspace, self.record)
 
     def reload(self, wait: bool = False) -> None:
         """Re-read the entry script and source directory the service was deployed from and roll
@@ -396,7 +401,8 @@ class Webservice:
             ("models", escape(", ".join(self.models))),
             ("scoring_uri", f"<code>{escape(self.scoring_uri or '—')}</code>"),
             ("swagger_uri", f"<code>{escape(self.swagger_uri or '—')}</code>"),
-            ("auth", "key (see get_keys())" if self.auth_enabled else "none"),
+            ("auth", "key (see get_keys())" if self.auth_enabled
+             else "token (see get_token())" if self.token_auth_enabled else "none"),
             ("updated", escape(self.updated_time)),
         ]
         body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
@@ -503,6 +509,7 @@ class LocalWebservice(Webservice):
     def deploy_configuration(
         port: int | None = None,
         auth_enabled: bool = False,
+        token_auth_enabled: bool = False,
         workers: int = 1,
         collect_model_data: bool = False,
         scoring_timeout_ms: int = 60_000,
@@ -515,6 +522,7 @@ class LocalWebservice(Webservice):
         cfg = LocalDeploymentConfig(
             port=port,
             auth_enabled=auth_enabled,
+            token_auth_enabled=token_auth_enabled,
             workers=workers,
             collect_model_data=collect_model_data,
             scoring_timeout_ms=scoring_timeout_ms,
@@ -535,6 +543,7 @@ class DockerWebservice(Webservice):
         cpu_cores: float | None = None,
         memory_gb: float | None = None,
         auth_enabled: bool = False,
+        token_auth_enabled: bool = False,
         workers: int = 1,
         collect_model_data: bool = False,
         scoring_timeout_ms: int = 60_000,
@@ -548,6 +557,7 @@ class DockerWebservice(Webservice):
             cpu_cores=cpu_cores,
             memory_gb=memory_gb,
             auth_enabled=auth_enabled,
+            token_auth_enabled=token_auth_enabled,
             workers=workers,
             collect_model_data=collect_model_data,
             scoring_timeout_ms=scoring_timeout_ms,
@@ -567,6 +577,7 @@ class AciWebservice(Webservice):
         cpu_cores: float = 0.1,
         memory_gb: float = 0.5,
         auth_enabled: bool = False,
+        token_auth_enabled: bool = False,
         port: int | None = None,
         collect_model_data: bool = False,
         scoring_timeout_ms: int = 60_000,
@@ -581,6 +592,7 @@ class AciWebservice(Webservice):
             cpu_cores=cpu_cores,
             memory_gb=memory_gb,
             auth_enabled=auth_enabled,
+            token_auth_enabled=token_auth_enabled,
             collect_model_data=collect_model_data,
             scoring_timeout_ms=scoring_timeout_ms,
             tags=tags,

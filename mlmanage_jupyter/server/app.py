@@ -186,7 +186,13 @@ def create_app(
     ``failure`` (a message/traceback) instead makes every route but ``/`` and ``/metrics``
     answer 503 NotReady: what a generation whose init() failed serves.
     """
-    keys = KeyStore(settings.keys_file, settings.primary_key, settings.secondary_key)
+    keys = KeyStore(
+        settings.keys_file,
+        settings.primary_key,
+        settings.secondary_key,
+        token_service=settings.service_name if settings.token_auth_enabled else None,
+    )
+    auth_on = settings.auth_enabled or settings.token_auth_enabled
     telemetry = TelemetryWriter(settings.run_dir, settings.service_name, settings.models)
     collector = ModelDataCollector.from_env(settings.service_name, settings.models) if script else None
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run")
@@ -233,7 +239,7 @@ def create_app(
     async def score(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None:
             return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
-        if settings.auth_enabled and request.method != "OPTIONS":
+        if auth_on and request.method != "OPTIONS":
             problem = keys.check(authorization)
             if problem:
                 return error(401, "Unauthorized", problem), 0
@@ -323,7 +329,7 @@ def create_app(
 
     async def telemetry_records(request: Request) -> Response:
         # GET /telemetry?since=<ISO 8601 | unix s>&limit=<n>: {"records": [...]}, auth like /score
-        if settings.auth_enabled:
+        if auth_on:
             problem = keys.check(request.headers.get("authorization"))
             if problem:
                 return error(401, "Unauthorized", problem)

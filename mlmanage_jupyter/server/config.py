@@ -40,6 +40,7 @@ HOST_VAR = "MLMANAGE_HOST"
 PORT_VAR = "MLMANAGE_PORT"
 WORKERS_VAR = "MLMANAGE_WORKERS"
 AUTH_ENABLED_VAR = "MLMANAGE_AUTH_ENABLED"
+TOKEN_AUTH_ENABLED_VAR = "MLMANAGE_TOKEN_AUTH_ENABLED"
 KEYS_FILE_VAR = "MLMANAGE_KEYS_FILE"
 PRIMARY_KEY_VAR = "MLMANAGE_PRIMARY_KEY"
 SECONDARY_KEY_VAR = "MLMANAGE_SECONDARY_KEY"
@@ -74,6 +75,7 @@ ENGINE_VARS = frozenset(
         PORT_VAR,
         WORKERS_VAR,
         AUTH_ENABLED_VAR,
+        TOKEN_AUTH_ENABLED_VAR,
         KEYS_FILE_VAR,
         PRIMARY_KEY_VAR,
         SECONDARY_KEY_VAR,
@@ -178,7 +180,10 @@ class Settings:
         host, port: listen address.
         workers: worker processes sharing the listening socket (>= 1).
         auth_enabled: require ``Authorization: Bearer <key>`` on ``/score``.
-        keys_file: JSON ``{"primaryKey", "secondaryKey"}`` re-read when it changes.
+        token_auth_enabled: require ``Authorization: Bearer <token>`` on ``/score``, a token
+            signed with the keys file's ``tokenSecret`` for this ``service_name``
+            (``server/auth.py``); not together with ``auth_enabled`` (Azure's rule).
+        keys_file: JSON ``{"primaryKey", "secondaryKey", "tokenSecret"}`` re-read when it changes.
         primary_key, secondary_key: keys used when there is no keys file.
         scoring_timeout_ms: ``run()`` longer than this answers 504 (ms, >= 1).
         max_request_bytes: larger bodies answer 413 (bytes, >= 1).
@@ -214,6 +219,7 @@ class Settings:
     port: int = 5001
     workers: int = 1
     auth_enabled: bool = False
+    token_auth_enabled: bool = False
     keys_file: Path | None = None
     primary_key: str | None = None
     secondary_key: str | None = None
@@ -243,6 +249,8 @@ class Settings:
         if self.run_dir is not None:
             set_(self, "run_dir", Path(self.run_dir))
         set_(self, "models", tuple(self.models))
+        if self.auth_enabled and self.token_auth_enabled:
+            raise ConfigError("Invalid configuration, auth_enabled and token_auth_enabled cannot both be true.")
         for name, minimum in (
             ("port", 0),
             ("workers", 1),
@@ -306,6 +314,7 @@ class Settings:
         put(PORT_VAR, self.port)
         put(WORKERS_VAR, self.workers)
         put(AUTH_ENABLED_VAR, _flag(self.auth_enabled))
+        put(TOKEN_AUTH_ENABLED_VAR, _flag(self.token_auth_enabled))
         put(KEYS_FILE_VAR, self.keys_file)
         put(PRIMARY_KEY_VAR, self.primary_key)
         put(SECONDARY_KEY_VAR, self.secondary_key)
@@ -370,6 +379,7 @@ class Settings:
                 port=_int(env, PORT_VAR, 5001, minimum=0),
                 workers=_int(env, WORKERS_VAR, 1),
                 auth_enabled=_bool(env, AUTH_ENABLED_VAR),
+                token_auth_enabled=_bool(env, TOKEN_AUTH_ENABLED_VAR),
                 keys_file=Path(keys_file) if keys_file else None,
                 primary_key=env.get(PRIMARY_KEY_VAR) or None,
                 secondary_key=env.get(SECONDARY_KEY_VAR) or None,

@@ -162,6 +162,7 @@ def engine_settings(name: str, image: ImageSpec, config: DeploymentConfig) -> Se
             service_name=name,
             workers=config.workers,
             auth_enabled=config.auth_enabled,
+            token_auth_enabled=config.token_auth_enabled,
             scoring_timeout_ms=config.scoring_timeout_ms,
             max_request_bytes=config.max_request_bytes,
             collect_model_data=config.collect_model_data,

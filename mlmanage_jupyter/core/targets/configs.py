@@ -24,6 +24,9 @@ class DeploymentConfig:
 
     Attributes:
         auth_enabled: require ``Authorization: Bearer <key>`` on ``/score``.
+        token_auth_enabled: require ``Authorization: Bearer <token>`` on ``/score``, a token
+            from ``service.get_token()`` (1 h lifetime); not together with ``auth_enabled``
+            (Azure's rule and error message).
         collect_model_data: record inputs and predictions (Azure's parameter name).
         scoring_timeout_ms: a ``run()`` taking longer answers 504 (milliseconds).
         max_request_bytes: a larger request body answers 413 (bytes).
@@ -33,6 +36,7 @@ class DeploymentConfig:
 
     compute_type: ClassVar[str] = ""
     auth_enabled: bool = False
+    token_auth_enabled: bool = False
     collect_model_data: bool = False
     scoring_timeout_ms: int = 60_000
     max_request_bytes: int = 100 * 1024 * 1024
@@ -43,6 +47,8 @@ class DeploymentConfig:
 
     def validate(self) -> None:
         """Raise ValidationError naming the first bad field."""
+        if self.auth_enabled and self.token_auth_enabled:
+            raise ValidationError("Invalid configuration, auth_enabled and token_auth_enabled cannot both be true.")
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ValidationError(f"workers must be an integer >= 1, got {self.workers!r}")
         if not isinstance(self.scoring_timeout_ms, int) or self.scoring_timeout_ms < 1:
@@ -136,6 +142,7 @@ def _check_port(port: Any) -> None:
 # scoringTimeoutMs, collectModelData/appInsightsEnabled, numReplicas, autoScaler{...}, ...
 _JSON_COMMON = {
     "authEnabled": "auth_enabled",
+    "tokenAuthEnabled": "token_auth_enabled",
     "collectModelData": "collect_model_data",
     "scoringTimeoutMs": "scoring_timeout_ms",
     "maxRequestBytes": "max_request_bytes",

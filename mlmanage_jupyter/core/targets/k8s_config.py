@@ -177,13 +177,12 @@ def deploy_configuration(**kwargs: Any) -> KubernetesDeploymentConfig:
     """``AksWebservice.deploy_configuration(...)``: a validated config; unknown parameters
     raise ValidationError naming them. Azure parameters with no meaning here
     (``enable_app_insights``, ``replica_max_concurrent_requests``, ``max_request_wait_time``,
-    ``token_auth_enabled``, ``compute_target_name``, ``gpu_cores``, ``blobfuse_enabled``,
+    ``compute_target_name``, ``gpu_cores``, ``blobfuse_enabled``,
     ``primary_key``, ``secondary_key``) are accepted and ignored."""
     ignored = {
         "enable_app_insights",
         "replica_max_concurrent_requests",
         "max_request_wait_time",
-        "token_auth_enabled",
         "compute_target_name",
         "gpu_cores",
         "blobfuse_enabled",

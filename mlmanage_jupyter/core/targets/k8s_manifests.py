@@ -183,7 +183,7 @@ def render_manifests(
             }
         )
     secret_name = f"{name}-keys"
-    if config.auth_enabled:
+    if config.auth_enabled or config.token_auth_enabled:
         value = REDACTED if redact else keys_json(keys or {})
         secret_meta = meta("keys", extra_labels=False)
         secret_meta["name"] = secret_name
@@ -205,6 +205,7 @@ def render_manifests(
                 service_name=name,
                 workers=config.workers,
                 auth_enabled=config.auth_enabled,
+                token_auth_enabled=config.token_auth_enabled,
                 scoring_timeout_ms=config.scoring_timeout_ms,
                 max_request_bytes=config.max_request_bytes,
                 collect_model_data=config.collect_model_data,
@@ -214,7 +215,7 @@ def render_manifests(
     env = [{"name": k, "value": v} for k, v in pod_settings(settings, config).to_env().items()]
     volume_mounts: list[dict[str, Any]] = [{"name": "run", "mountPath": RUN_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "run", "emptyDir": {}}]
-    if config.auth_enabled:
+    if config.auth_enabled or config.token_auth_enabled:
         volume_mounts.append({"name": "keys", "mountPath": KEYS_MOUNT_DIR, "readOnly": True})
         volumes.append({"name": "keys", "secret": {"secretName": secret_name, "defaultMode": 0o400}})
 
@@ -332,7 +333,10 @@ def pod_settings(settings: Settings, config: KubernetesDeploymentConfig) -> Sett
         port=CONTAINER_PORT,
         run_dir=Path(RUN_DIR),
         auth_enabled=config.auth_enabled,
-        keys_file=Path(f"{KEYS_MOUNT_DIR}/{KEYS_FILE_NAME}") if config.auth_enabled else None,
+        token_auth_enabled=config.token_auth_enabled,
+        keys_file=Path(f"{KEYS_MOUNT_DIR}/{KEYS_FILE_NAME}")
+        if config.auth_enabled or config.token_auth_enabled
+        else None,
         data_collection_dir=None,
         storage_connection_string=None,
         data_collection_container=None,
