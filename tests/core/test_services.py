@@ -162,3 +162,47 @@ def test_service_whose_process_died_is_reported_stale(setup) -> None:  # type: i
     assert s.state == "Unhealthy" and "gone" in (s.error or "")
     with pytest.raises(WebserviceException, match="could not reach"):
         s.run("{}")
+
+
+def test_token_auth_on_the_local_target(setup) -> None:  # type: ignore[no-untyped-def]
+    import datetime
+
+    from mlmanage_jupyter import AksWebservice
+    from mlmanage_jupyter.core import deployment
+    from mlmanage_jupyter.core.targets.configs import config_from_json
+    from mlmanage_jupyter.server.auth import issue_token
+
+    ws, m1, ic, X, v1, _, services = setup
+    # keys and tokens together: Azure's configuration error, before anything is deployed
+    for make in (
+        lambda: LocalWebservice.deploy_configuration(auth_enabled=True, token_auth_enabled=True),
+        lambda: config_from_json({"computeType": "local", "authEnabled": True, "tokenAuthEnabled": True}),
+        lambda: AksWebservice.deploy_configuration(auth_enabled=True, token_auth_enabled=True),
+    ):
+        with pytest.raises(ValidationError, match="auth_enabled and token_auth_enabled cannot both be true"):
+            make()
+    aks = AksWebservice.deploy_configuration(token_auth_enabled=True)
+    assert aks.token_auth_enabled and not aks.auth_enabled
+    svc = Model.deploy(ws, "tok", [m1], ic, LocalWebservice.deploy_configuration(token_auth_enabled=True))
+    services.append(svc)
+    svc.wait_for_deployment(timeout_sec=120)
+    assert svc.token_auth_enabled and not svc.auth_enabled
+    token, refresh_after = svc.get_token()
+    assert isinstance(refresh_after, datetime.datetime) and refresh_after.tzinfo is not None
+    assert refresh_after > datetime.datetime.now(datetime.timezone.utc)
+    body = json.dumps({"data": X[:1].tolist()})
+    ok = requests.post(svc.scoring_uri, data=body, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert ok.status_code == 200, ok.text
+    np.testing.assert_allclose(svc.run(body), v1.predict(X[:1]))  # run() fetches a token itself
+    expired, _ = deployment.get_token(ws, svc.record, lifetime_s=-1)
+    forged = issue_token("tok", "guessed-secret", 4_000_000_000)
+    for bad in (expired, forged, None):
+        headers = {"Authorization": f"Bearer {bad}"} if bad else {}
+        r = requests.post(svc.scoring_uri, data=body, headers=headers, timeout=10)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthorized", r.text
+    # the secret is in a 0600 file, never in the metadata DB
+    secret_file = ws.path / "services" / "tok" / "token.json"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert "tokenSecret" not in svc.record.keys
+    with pytest.raises(WebserviceException, match="auth disabled"):
+        svc.get_keys()

@@ -46,8 +46,9 @@ FULL = Settings(
         FULL,
         Settings(app_root=Path("/app"), run_dir=Path("/tmp/run")),
         FULL.replace(environment_variables={}, keys_file=None, model_dir=None, models=()),
+        FULL.replace(auth_enabled=False, token_auth_enabled=True),
     ],
-    ids=["every-field", "defaults", "no-extras"],
+    ids=["every-field", "defaults", "no-extras", "token-auth"],
 )
 def test_to_env_is_the_exact_inverse_of_from_env(settings: Settings) -> None:
     env = settings.to_env()
@@ -90,6 +91,7 @@ def test_update_from_env_applies_only_the_given_variables() -> None:
         ({"scoring_timeout_ms": "60"}, "scoring_timeout_ms"),
         ({"models": ("a:1,b:2",)}, "without commas"),
         ({"init_timeout_s": 0}, "init_timeout_s"),
+        ({"auth_enabled": True, "token_auth_enabled": True}, "auth_enabled and token_auth_enabled cannot both be true"),
     ],
 )
 def test_bad_values_name_the_field(changes: dict, message: str) -> None:

@@ -226,3 +226,24 @@ def test_rolling_reload_on_sighup_keeps_the_socket(serve):
     assert st["port"] == first["port"] and not set(st["workers"]) & set(first["workers"])
     assert sp.score({"data": ROWS}).status_code == 200
     assert requests.get(sp.url + "/swagger.json", timeout=5).json()["info"]["title"] == "svc2"
+
+
+def test_token_auth_fresh_token_works_expired_forged_and_keys_answer_401(serve, tmp_path):
+    from mlmanage_jupyter.server.auth import issue_token
+
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"tokenSecret": "s3cret"}))
+    sp = serve(UNDECORATED, MLMANAGE_TOKEN_AUTH_ENABLED="1", MLMANAGE_KEYS_FILE=str(keys))
+    fresh = issue_token("svc", "s3cret", time.time() + 3600)
+    r = sp.score({"data": ROWS}, headers={"Authorization": f"Bearer {fresh}"})
+    assert r.status_code == 200, r.text
+    for token, reason in (
+        (issue_token("svc", "s3cret", time.time() - 1), "expired token"),
+        (issue_token("svc", "forged", time.time() + 3600), "invalid token"),
+        (issue_token("other-svc", "s3cret", time.time() + 3600), "invalid token"),
+    ):
+        r = sp.score({"data": ROWS}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthorized"
+        assert reason in r.json()["error"]["message"]
+    r = sp.score({"data": ROWS})
+    assert r.status_code == 401 and "get_token()" in r.json()["error"]["message"]

@@ -175,7 +175,8 @@ def _check_int(name: str, v: Any, minimum: int) -> None:
 
 def deploy_configuration(**kwargs: Any) -> KubernetesDeploymentConfig:
     """``AksWebservice.deploy_configuration(...)``: a validated config; unknown parameters
-    raise ValidationError naming them. Azure parameters with no meaning here
+    raise ValidationError naming them. ``token_auth_enabled=True`` turns the default key auth
+    off (both explicitly on is Azure's configuration error). Azure parameters with no meaning here
     (``enable_app_insights``, ``replica_max_concurrent_requests``, ``max_request_wait_time``,
     ``compute_target_name``, ``gpu_cores``, ``blobfuse_enabled``,
     ``primary_key``, ``secondary_key``) are accepted and ignored."""
@@ -193,7 +194,10 @@ def deploy_configuration(**kwargs: Any) -> KubernetesDeploymentConfig:
     unknown = sorted(k for k in kwargs if k not in names and k not in ignored)
     if unknown:
         raise ValidationError(f"unknown deploy_configuration parameter(s) for kubernetes: {', '.join(unknown)}")
-    cfg = KubernetesDeploymentConfig(**{k: v for k, v in kwargs.items() if k in names})
+    fields = {k: v for k, v in kwargs.items() if k in names}
+    if fields.get("token_auth_enabled") and "auth_enabled" not in fields:
+        fields["auth_enabled"] = False  # key auth is only the default when tokens are not asked for
+    cfg = KubernetesDeploymentConfig(**fields)
     cfg.validate()
     return cfg
 
