@@ -237,3 +237,16 @@ def test_bad_service_name_and_json_section_are_precise():
         render_manifests("My_Service", "r/i:1", [], KubernetesDeploymentConfig())
     with pytest.raises(ValidationError, match="autoScaler must be a JSON object"):
         config_from_json({"computeType": "AKS", "autoScaler": [1]})
+
+
+def test_token_auth_mounts_the_token_secret_and_turns_key_auth_off():
+    cfg = deploy_configuration(token_auth_enabled=True)
+    assert cfg.token_auth_enabled and not cfg.auth_enabled
+    objs = by_kind(render_manifests("tok", "r/i:1", MODELS, cfg, {"tokenSecret": "ts-0123456789"}))
+    assert json.loads(objs["Secret"]["stringData"]["keys.json"])["tokenSecret"] == "ts-0123456789"
+    env = {e["name"]: e["value"] for e in objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MLMANAGE_TOKEN_AUTH_ENABLED"] == "1" and env["MLMANAGE_AUTH_ENABLED"] == "0"
+    assert env["MLMANAGE_KEYS_FILE"] == "/etc/mlmanage/keys/keys.json"
+    assert "ts-0123456789" not in json.dumps(objs["Deployment"])
+    with pytest.raises(ValidationError, match="auth_enabled and token_auth_enabled cannot both be true"):
+        deploy_configuration(token_auth_enabled=True, auth_enabled=True)

@@ -24,6 +24,7 @@ from mlmanage_jupyter.core.targets.k8s_config import (
     DNS_LABEL,
     KubernetesDeploymentConfig,
 )
+from mlmanage_jupyter.server.auth import TOKEN_SECRET_FIELD
 from mlmanage_jupyter.server.config import ConfigError, Settings
 
 #: the entry script's folder in every image the docker target builds
@@ -109,7 +110,11 @@ def _quantity_memory(gib: float) -> str:
 
 
 def keys_json(keys: Mapping[str, str]) -> str:
-    return json.dumps({"primaryKey": keys.get("primaryKey", ""), "secondaryKey": keys.get("secondaryKey", "")})
+    """The keys file's JSON: both keys (empty when unset) and, with token auth, ``tokenSecret``."""
+    data = {"primaryKey": keys.get("primaryKey", ""), "secondaryKey": keys.get("secondaryKey", "")}
+    if keys.get(TOKEN_SECRET_FIELD):
+        data[TOKEN_SECRET_FIELD] = keys[TOKEN_SECRET_FIELD]
+    return json.dumps(data)
 
 
 def render_manifests(

@@ -177,7 +177,7 @@ class KubernetesTarget(Target):
             self._apply(cl, obj, req.progress)
         if not config.autoscaling:
             self._delete_one(cl, "HorizontalPodAutoscaler", req.name, ns)
-        if not config.auth_enabled:
+        if not (config.auth_enabled or config.token_auth_enabled):
             self._delete_one(cl, "Secret", f"{req.name}-keys", ns)
         req.progress(f"waiting for the rollout of {req.name} (at most {config.rollout_timeout_seconds} s)")
         try:
