@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlmanage_jupyter.core import cleanup, images, registry, telemetry
+from mlmanage_jupyter.core import cleanup, images, no_code, registry, telemetry
 from mlmanage_jupyter.core.entities.names import match_filter, parse_filter, split_id, validate_service_name
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord, ServiceRecord
 from mlmanage_jupyter.core.environment import InferenceConfig
@@ -177,10 +177,13 @@ def deploy(
     and whatever the target raises when it can't start (nothing is recorded then).
     """
     validate_service_name(name)
-    if inference_config is None:
-        raise ValidationError("deploy needs an inference_config (entry script)")
     cfg = _check_config(deployment_config)
     recs = model_records(ws, models)
+    if inference_config is None:  # Azure's no-code deployment (ScikitLearn models); else a ValidationError
+        inference_config = no_code.inference_config(ws, name, recs)
+    if cfg.compute_type == "local":  # the local target runs this interpreter
+        no_code.warn_python_mismatch(inference_config.environment, f"{sys.version_info.major}.{sys.version_info.minor}",
+                                     f"local target ({sys.executable})")
     if service_store.exists(ws, name):
         if not overwrite:
             raise WebserviceException(f"service {name!r} already exists: use service.update(...) or deploy(..., overwrite=True)")
