@@ -27,22 +27,14 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_server import RESULTS, SCORE_PY, free_port, run_wrk, stop, wait_http, wrk_script  # noqa: E402
+import bench_server  # noqa: E402
+from bench_server import RESULTS, free_port, run_wrk, stop, wait_http, wrk_script  # noqa: E402
 
 
 def make_context(root: Path) -> tuple[Path, Path, Any]:
-    import joblib
-    from sklearn.datasets import load_diabetes
     from sklearn.ensemble import RandomForestRegressor
 
-    X, y = load_diabetes(return_X_y=True)
-    app = root / "app"
-    models = root / "azureml-models" / "diabetes" / "1"
-    app.mkdir(parents=True)
-    models.mkdir(parents=True)
-    (app / "score.py").write_text(SCORE_PY)
-    joblib.dump(RandomForestRegressor(n_estimators=100, max_depth=8, random_state=0).fit(X, y), models / "model.pkl")
-    return app, models, X
+    return bench_server.make_context(root, RandomForestRegressor(n_estimators=100, max_depth=8, random_state=0))
 
 
 def main() -> int:

@@ -104,7 +104,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_context(root: Path) -> tuple[Path, Path, Any]:
+def make_context(root: Path, estimator: Any = None) -> tuple[Path, Path, Any]:
+    """``root/app`` (``score.py``, ``bare_app.py``) and ``root/azureml-models/diabetes/1/model.pkl``:
+    ``estimator`` (default a ``Ridge``) fitted on the diabetes data; returns (app, models, X)."""
     import joblib
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
@@ -116,8 +118,7 @@ def make_context(root: Path) -> tuple[Path, Path, Any]:
     models.mkdir(parents=True)
     (app / "score.py").write_text(SCORE_PY)
     (app / "bare_app.py").write_text(BARE_PY)
-    model = Ridge().fit(X, y)
-    joblib.dump(model, models / "model.pkl")
+    joblib.dump((Ridge() if estimator is None else estimator).fit(X, y), models / "model.pkl")
     return app, models, X
 
 

@@ -68,7 +68,8 @@ _SCRIPT_RUNNER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mlmanage_jupyter.server.entry import EntryScript, dumps
+    from mlmanage_jupyter.server.entry import EntryScript
+    from mlmanage_jupyter.server.jsonio import json_dumps as dumps
     script = Path(sys.argv[1])
     es = EntryScript(script.parent, script.name)
     es.init()

@@ -12,13 +12,11 @@ from typing import Any, ClassVar
 
 from mlmanage_jupyter.core import images
 from mlmanage_jupyter.core.entities.lists import ResourceList
-from mlmanage_jupyter.core.entities.names import split_id
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
 from mlmanage_jupyter.core.errors import ValidationError
-from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
-
-WorkspaceLike = Workspace | str | os.PathLike[str] | None
+from mlmanage_jupyter.core.versioned import Versioned, WorkspaceLike
+from mlmanage_jupyter.core.workspace import resolve_workspace
 
 
 def model_record_of(model: Any) -> ModelRecord:
@@ -29,7 +27,7 @@ def model_record_of(model: Any) -> ModelRecord:
     return rec
 
 
-class Image:
+class Image(Versioned[ImageRecord]):
     """A registered image (Azure ML v1's ``Image`` / ``ContainerImage``).
 
     ``Image(workspace, name, version=None)`` gets a version (latest when omitted), or
@@ -43,41 +41,13 @@ class Image:
         record (the :class:`ImageRecord`).
     """
 
-    def __init__(
-        self,
-        workspace: WorkspaceLike,
-        name: str | None = None,
-        version: int | None = None,
-        *,
-        id: str | None = None,
-        _record: ImageRecord | None = None,
-    ) -> None:
-        self.workspace = resolve_workspace(workspace)
-        if _record is None:
-            name, version = split_id("Image", name, version, id)
-            _record = images.get(self.workspace, name, version)
-        self.record = _record
+    _kind = "Image"
+    _get = staticmethod(images.get)
 
-    # the record's fields, read-only
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def version(self) -> int:
-        return self.record.version
-
+    # the record's fields, read-only (name, version, description, tags, created_time, id: Versioned)
     @property
     def content_hash(self) -> str:
         return self.record.content_hash
-
-    @property
-    def description(self) -> str | None:
-        return self.record.description
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return self.record.tags
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -90,14 +60,6 @@ class Image:
     @property
     def docker_image(self) -> str | None:
         return self.record.docker_image
-
-    @property
-    def created_time(self) -> str:
-        return self.record.created_time
-
-    @property
-    def id(self) -> str:
-        return self.record.id
 
     @property
     def models(self) -> list[str]:
@@ -168,12 +130,6 @@ class Image:
 
     def __repr__(self) -> str:
         return f"Image(name={self.name!r}, version={self.version}, models={self.models}, hash={self.content_hash[:12]})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Image) and other.workspace.path == self.workspace.path and other.record.pk == self.record.pk
-
-    def __hash__(self) -> int:
-        return hash((str(self.workspace.path), self.record.pk))
 
     def _repr_html_(self) -> str:
         return (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mlmanage_jupyter.core import cleanup, profiling, registry
 from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList, format_bytes
-from mlmanage_jupyter.core.entities.names import check_str_dict, split_id
+from mlmanage_jupyter.core.entities.names import check_str_dict
 from mlmanage_jupyter.core.entities.records import Framework, ModelRecord
 from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import ValidationError
@@ -22,16 +22,15 @@ from mlmanage_jupyter.core.image import Image, ModelPackage, model_record_of
 from mlmanage_jupyter.core.profiling import ModelProfile
 from mlmanage_jupyter.core.registry import LIST_COLUMNS
 from mlmanage_jupyter.core.targets.base import DeploymentConfig
+from mlmanage_jupyter.core.versioned import Versioned, WorkspaceLike
 from mlmanage_jupyter.core.webservice import Webservice
-from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
+from mlmanage_jupyter.core.workspace import resolve_workspace
 
 if TYPE_CHECKING:
     import pandas as pd
 
-WorkspaceLike = Workspace | str | os.PathLike[str] | None
 
-
-class Model:
+class Model(Versioned[ModelRecord]):
     """A registered model version (Azure ML v1: ``azureml.core.Model``).
 
     ``Model(workspace, name, version=None)`` gets a version (the latest when omitted), or
@@ -49,34 +48,11 @@ class Model:
 
     Framework = Framework
 
-    def __init__(
-        self,
-        workspace: WorkspaceLike,
-        name: str | None = None,
-        version: int | None = None,
-        *,
-        id: str | None = None,
-        _record: ModelRecord | None = None,
-    ) -> None:
-        self.workspace = resolve_workspace(workspace)
-        if _record is None:
-            name, version = split_id("Model", name, version, id)
-            _record = registry.get(self.workspace, name, version)
-        self.record = _record
+    _kind = "Model"
+    _get = staticmethod(registry.get)
 
-    # the record's fields, read-only (changed through add_tags/update/...)
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def version(self) -> int:
-        return self.record.version
-
-    @property
-    def description(self) -> str | None:
-        return self.record.description
-
+    # the record's fields, read-only (changed through add_tags/update/...; name, version,
+    # description, tags, created_time, id: Versioned)
     @property
     def model_framework(self) -> str | None:
         return self.record.model_framework
@@ -84,10 +60,6 @@ class Model:
     @property
     def model_framework_version(self) -> str | None:
         return self.record.model_framework_version
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return self.record.tags
 
     @property
     def properties(self) -> dict[str, str]:
@@ -112,14 +84,6 @@ class Model:
     @property
     def file_count(self) -> int:
         return self.record.file_count
-
-    @property
-    def created_time(self) -> str:
-        return self.record.created_time
-
-    @property
-    def id(self) -> str:
-        return self.record.id
 
     # ------------------------------------------------------------------ register / list
     @staticmethod
@@ -323,12 +287,6 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model(workspace={self.workspace.name!r}, name={self.name!r}, id={self.id!r}, version={self.version}, tags={self.tags})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Model) and other.workspace.path == self.workspace.path and other.record.pk == self.record.pk
-
-    def __hash__(self) -> int:
-        return hash((str(self.workspace.path), self.record.pk))
 
     def _repr_html_(self) -> str:
         rows = [

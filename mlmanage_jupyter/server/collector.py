@@ -61,7 +61,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from mlmanage_jupyter.server.entry import dumps
+from mlmanage_jupyter.server.jsonio import json_dumps as dumps
 
 log = logging.getLogger("mlmanage.server.collector")
 
@@ -270,20 +270,25 @@ class ModelDataCollector:
             out.append(self._buf.popleft())
         return out
 
+    def _record_head(self, t: str, rid: str) -> dict[str, Any]:
+        """The leading fields of one stored record (time, ids, sequence number); takes a ``seq``."""
+        rec = {
+            "time": t,
+            "request_id": rid,
+            "service": self.service,
+            "model": self.model,
+            "model_version": self.model_version,
+            "models": self.models,
+            "worker": self.worker,
+            "seq": self._seq,
+        }
+        self._seq += 1
+        return rec
+
     def _encode(self, items: list[tuple[str, str, bytes, bytes, bool]]) -> tuple[str, bytes]:
         lines = []
         for t, rid, body, answer, valid_json in items:
-            rec = {
-                "time": t,
-                "request_id": rid,
-                "service": self.service,
-                "model": self.model,
-                "model_version": self.model_version,
-                "models": self.models,
-                "worker": self.worker,
-                "seq": self._seq,
-            }
-            self._seq += 1
+            rec = self._record_head(t, rid)
             raw_in = _one_line(body) if valid_json else None
             raw_out = _one_line(answer) if valid_json else None
             if raw_in is not None and raw_out is not None:
@@ -466,23 +471,15 @@ class ScriptDataCollector(ModelDataCollector):
         column = "prediction" if self.designation.lower() in _PREDICTION_DESIGNATIONS else "input"
         lines = []
         for t, rid, data, (feature_names, correlation_id) in items:
-            rec = {
-                "time": t,
-                "request_id": rid,
-                "service": self.service,
-                "model": self.model,
-                "model_version": self.model_version,
-                "models": self.models,
-                "worker": self.worker,
-                "seq": self._seq,
+            rec = self._record_head(t, rid)
+            rec.update({
                 "input": None,
                 "prediction": None,
                 "designation": self.designation,
                 "correlation_id": correlation_id,
                 "feature_names": feature_names,
-            }
+            })
             rec[column] = json.loads(data)
-            self._seq += 1
             lines.append(json.dumps(rec, separators=(",", ":")))
         day = datetime.fromisoformat(items[0][0])
         key = "/".join(

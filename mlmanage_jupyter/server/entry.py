@@ -237,20 +237,3 @@ def openapi_document(service_name: str, input_schema: dict[str, Any], output_sch
             },
         },
     }
-
-
-def _json_default(obj: Any) -> Any:
-    tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars, pandas Series/Index
-    if callable(tolist):
-        return tolist()
-    to_dict = getattr(obj, "to_dict", None)  # pandas DataFrame
-    if callable(to_dict):
-        return to_dict(orient="records")
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    raise TypeError(f"run() returned a {type(obj).__name__}, which is not JSON serializable")
-
-
-def dumps(obj: Any) -> bytes:
-    """Serialize run()'s output as Azure does (``json.dumps``), numpy/pandas included."""
-    return json.dumps(obj, default=_json_default).encode("utf-8")

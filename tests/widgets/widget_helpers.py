@@ -8,25 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-SCORE = '''
-import os, joblib
-import numpy as np
-from inference_schema.schema_decorators import input_schema, output_schema
-from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
-from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+from infra.diabetes import SAMPLE as SAMPLE  # re-exported to the widget tests
+from infra.diabetes import score_script
 
-def init():
-    global model
-    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "sklearn_regression_model.pkl"))
-    print("widget-test: model loaded", flush=True)
-
-@input_schema("data", NumpyParameterType(np.array([[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]])))
-@output_schema(StandardPythonParameterType([152.1]))
-def run(data):
-    print(f"widget-test: scoring {len(data)} rows", flush=True)
-    return model.predict(data).tolist()
-'''
-SAMPLE = [[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]]
+SCORE = score_script("widget-test")
 INIT_RAISES = "def init():\n    raise ValueError('cannot load the model: boom')\ndef run(data):\n    return data\n"
 
 
