@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from infra.aio import run_async
 
 from mlmanage_jupyter.server.app import ScoringTimeout
 from mlmanage_jupyter.server.batching import MicroBatcher, batchable
@@ -52,7 +53,7 @@ def gather(b: MicroBatcher, requests_rows: list[list[list[float]]]) -> list[obje
     async def go():
         return await asyncio.gather(*(b.submit(rows) for rows in requests_rows), return_exceptions=True)
 
-    return asyncio.run(go())
+    return run_async(go)
 
 
 def test_concurrent_requests_merge_into_one_call_and_split_back(tmp_path):

@@ -3,7 +3,6 @@ the timed thread call, telemetry buffering and the worker count."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from infra.aio import run_async
 
 from mlmanage_jupyter.server import jsonio
 from mlmanage_jupyter.server.app import RequestIds, ScoringTimeout, _scan_headers, call_in_thread
@@ -144,7 +144,7 @@ def test_call_in_thread_returns_raises_and_times_out():
             assert await call_in_thread(ex, 5, lambda: "still serving") == "still serving"
             release.set()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 # ------------------------------------------------------------------------------------ telemetry
