@@ -6,9 +6,12 @@ One run measures, on loopback with ``wrk`` (Debian package; a Lua script sets th
   (b) ``azmlinfsrv`` (azureml-inference-server-http, Azure's v1 inference server),
   (c) ``bare``: a Starlette app under uvicorn (same httptools/uvloop) calling the same
   ``run()`` in the event loop, with no timeout, auth, telemetry or metrics - the practical
-  limit of any server built on these libraries, (d) ``mlflow models serve`` when the ``mlflow``
-  command is installed (it is not a dependency: it serves an MLflow model, not an Azure entry
-  script, so it is measured only if present and reported as skipped otherwise);
+  limit of any server built on these libraries, (d) ``mlflow models serve`` on the same fitted
+  ``Ridge`` saved with ``mlflow.sklearn.save_model`` (MLflow's own contract: ``POST /invocations``
+  with ``{"inputs": [[...]]}``, ``GET /ping``), when ``--mlflow-python`` names a Python that has
+  ``mlflow`` (it is not our dependency: its pins clash with ours, so it lives in its own venv,
+  e.g. ``python3 -m venv /tmp/mlflow && /tmp/mlflow/bin/pip install mlflow scikit-learn==<ours>``);
+  reported as skipped otherwise;
   plus the cost variants of ours: ``mlmanage+auth`` (Bearer key) and ``mlmanage+collect``
   (``collect_model_data``), at one worker;
 * the same Azure-style entry script: ``inference_schema``-decorated ``run(data)`` predicting
@@ -122,6 +125,16 @@ def make_context(root: Path, estimator: Any = None) -> tuple[Path, Path, Any]:
     return app, models, X
 
 
+# Per server: (score path, health path, the JSON key the rows go under). MLflow's scoring server
+# has its own contract; every other server takes Azure's {"data": rows} on /score.
+PROTOCOL: dict[str, tuple[str, str, str]] = {"mlflow": ("/invocations", "/ping", "inputs")}
+AZURE_PROTOCOL = ("/score", "/", "data")
+
+
+def protocol(name: str) -> tuple[str, str, str]:
+    return PROTOCOL.get(name, AZURE_PROTOCOL)
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -227,8 +240,10 @@ def telemetry_cost_us(n: int = 20000) -> dict[str, float]:
 Starter = Callable[[int, int], subprocess.Popen[bytes]]
 
 
-def starters(work: Path, app: Path, models: Path) -> dict[str, tuple[Starter, dict[str, str]]]:
-    """name -> (start(port, workers), extra request headers)."""
+def starters(
+    work: Path, app: Path, models: Path, mlflow_python: str | None = None
+) -> dict[str, tuple[Starter, dict[str, str]]]:
+    """name -> (start(port, workers), extra request headers); ``mlflow`` only with ``mlflow_python``."""
     base_env = dict(os.environ, AZUREML_MODEL_DIR=str(models), PYTHONUNBUFFERED="1")
     base_env.pop("WORKER_COUNT", None)
     bindir = Path(sys.executable).parent
@@ -284,6 +299,24 @@ def starters(work: Path, app: Path, models: Path) -> dict[str, tuple[Starter, di
             {},
         ),
     }
+    if mlflow_python:
+        mlflow_model = work / "mlflow-model"
+        subprocess.run(
+            [mlflow_python, "-c", "import sys, joblib, mlflow.sklearn; mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2])",
+             str(models / "model.pkl"), str(mlflow_model)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+        def mlflow(port: int, workers: int) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [mlflow_python, "-m", "mlflow", "models", "serve", "-m", str(mlflow_model), "-h", "127.0.0.1",
+                 "-p", str(port), "-w", str(workers), "--env-manager", "local"],
+                env=dict(base_env, MLFLOW_TRACKING_URI=(work / "mlruns").as_uri(),  # it execs `uvicorn` from PATH
+                         PATH=f"{Path(mlflow_python).parent}{os.pathsep}{base_env.get('PATH', '')}"), cwd=str(work),
+                stdout=subprocess.DEVNULL, stderr=log("mlflow"), start_new_session=True,
+            )  # fmt: skip
+
+        out["mlflow"] = (mlflow, {})
     return out
 
 
@@ -308,13 +341,14 @@ def summarize(raw: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, di
 def ratios(med: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     for cell, s in med.items():
-        ours, bare, azure = s.get("mlmanage"), s.get("bare"), s.get("azmlinfsrv")
+        ours, bare, azure, mlflow = s.get("mlmanage"), s.get("bare"), s.get("azmlinfsrv"), s.get("mlflow")
         if not ours:
             continue
         r: dict[str, float | None] = {
             "rps_vs_bare": _ratio(ours["requests_per_s"], bare and bare["requests_per_s"]),
             "rps_vs_azmlinfsrv": _ratio(ours["requests_per_s"], azure and azure["requests_per_s"]),
             "p99_vs_bare": _ratio(ours["p99_ms"], bare and bare["p99_ms"]),
+            "rps_vs_mlflow": _ratio(ours["requests_per_s"], mlflow and mlflow["requests_per_s"]),
         }
         for variant in ("mlmanage+auth", "mlmanage+collect"):
             if variant in s:
@@ -405,6 +439,8 @@ def main() -> int:
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     ap.add_argument("--rows", default="1,1000", help="comma-separated input sizes (rows)")
     ap.add_argument("--servers", default="mlmanage,bare,azmlinfsrv,mlmanage+auth,mlmanage+collect")
+    ap.add_argument("--mlflow-python", default=os.environ.get("MLMANAGE_BENCH_MLFLOW_PYTHON"),
+                    help="a Python interpreter with mlflow installed: adds `mlflow models serve` (d)")  # fmt: skip
     ap.add_argument("--out", default=str(RESULTS / "server.json"))
     ap.add_argument("--readme-only", action="store_true", help="rewrite the README block from --out and exit")
     args = ap.parse_args()
@@ -417,19 +453,28 @@ def main() -> int:
         return 2
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     skipped: dict[str, str] = {}
-    if not shutil.which("mlflow"):
+    if args.mlflow_python:
+        wanted.append("mlflow")
+    else:
         skipped["mlflow models serve"] = (
-            "the mlflow command is not installed: it is not a dependency (it serves an MLflow model "
-            "through its own input contract, not an Azure entry script's run())"
+            "no --mlflow-python given: mlflow is not a dependency (its pins clash with ours), so it is "
+            "measured from its own venv when one is named"
         )
     raw: dict[str, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         app, models, X = make_context(work)
-        start = starters(work, app, models)
+        start = starters(work, app, models, args.mlflow_python)
         import numpy as np  # the diabetes data has 442 rows: repeat them for larger inputs
 
-        bodies = {n: json.dumps({"data": np.resize(X, (n, X.shape[1])).tolist()}) for n in (int(r) for r in args.rows.split(","))}
+        rows = {n: np.resize(X, (n, X.shape[1])).tolist() for n in (int(r) for r in args.rows.split(","))}
+
+        def body_for(name: str, n: int) -> str:
+            return json.dumps({protocol(name)[2]: rows[n]})
+
+        def answers(name: str, r: requests.Response) -> int:
+            out = r.json()
+            return len(out["predictions"] if isinstance(out, dict) and "predictions" in out else out)
         for workers in (int(w) for w in args.workers.split(",")):
             names = [n for n in wanted if n in start and (workers == 1 or "+" not in n)]
             procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
@@ -439,19 +484,21 @@ def main() -> int:
                     proc = start[name][0](port, workers)
                     procs[name] = (proc, port)
                 for name, (proc, port) in procs.items():
-                    wait_http(f"http://127.0.0.1:{port}/", proc)
-                    for n, body in bodies.items():
-                        r = requests.post(f"http://127.0.0.1:{port}/score", data=body, timeout=30,
+                    score_path, health_path, _ = protocol(name)
+                    wait_http(f"http://127.0.0.1:{port}{health_path}", proc)
+                    for n in rows:
+                        r = requests.post(f"http://127.0.0.1:{port}{score_path}", data=body_for(name, n), timeout=30,
                                           headers={"Content-Type": "application/json", **start[name][1]})  # fmt: skip
-                        assert r.status_code == 200 and len(r.json()) == n, (name, r.status_code, r.text[:300])
+                        assert r.status_code == 200 and answers(name, r) == n, (name, r.status_code, r.text[:300])
                 for rnd in range(args.rounds):
                     order = names[rnd % len(names) :] + names[: rnd % len(names)]
-                    for n, body in bodies.items():
+                    for n in rows:
                         cell = f"{n} row{'s' if n > 1 else ''}, {workers} worker{'s' if workers > 1 else ''}"
                         for name in order:
                             proc, port = procs[name]
-                            script = wrk_script(work / f"{name}-{n}.lua", body, start[name][1])
-                            res = run_wrk(f"http://127.0.0.1:{port}/score", script, args.duration, args.connections, proc.pid)
+                            script = wrk_script(work / f"{name}-{n}.lua", body_for(name, n), start[name][1])
+                            url = f"http://127.0.0.1:{port}{protocol(name)[0]}"
+                            res = run_wrk(url, script, args.duration, args.connections, proc.pid)
                             raw.setdefault(cell, {}).setdefault(name, []).append(res)
                             print(f"round {rnd + 1} | {cell} | {name}: {res}", flush=True)
             finally:
