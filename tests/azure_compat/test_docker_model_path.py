@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from azure_docs_scripts import CORS_SCORE, write_source
+from azure_docs_scripts import write_source
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -37,13 +36,6 @@ def run(raw_data):
         "sqlalchemy": importlib.util.find_spec("sqlalchemy") is not None,
     }
 '''
-
-
-@pytest.fixture
-def docker_env(docker_client: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("MLMANAGE_BASE_IMAGE", base_image)
-    monkeypatch.setenv("MLMANAGE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "azure-compat-docker-cache"))
-    return docker_client
 
 
 def test_get_model_path_inside_an_image(workspace: Any, docker_env: Any, tmp_path: Path) -> None:
@@ -83,24 +75,3 @@ def test_get_model_path_inside_an_image(workspace: Any, docker_env: Any, tmp_pat
                 Webservice(workspace, svc.name).delete()
             except Exception:  # noqa: BLE001 - best effort cleanup
                 pass
-
-
-def test_rawhttp_cors_script_inside_an_image(workspace: Any, docker_env: Any, tmp_path: Path) -> None:
-    """Azure's CORS example in a container: Werkzeug ships with the engine, OPTIONS reaches the script."""
-    from mlmanage_jupyter import DockerWebservice, InferenceConfig, Model, Webservice
-
-    f = tmp_path / "m" / "m.txt"
-    f.parent.mkdir(parents=True)
-    f.write_text("m")
-    model = Model.register(workspace, str(f), "placeholder")
-    ic = InferenceConfig(entry_script="score.py", source_directory=str(write_source(tmp_path / "cors", {"score.py": CORS_SCORE})))
-    svc = Model.deploy(workspace, "az-dk-cors", [model], ic, DockerWebservice.deploy_configuration())
-    try:
-        svc.wait_for_deployment()
-        r = requests.options(svc.scoring_uri, headers={"Origin": "http://www.example.com"}, timeout=30)
-        assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "http://www.example.com"
-        body = bytes(range(256))
-        r = requests.post(svc.scoring_uri, data=body, timeout=30)
-        assert r.status_code == 200 and r.content == body
-    finally:
-        Webservice(workspace, svc.name).delete()

@@ -1,5 +1,5 @@
 """Azure ML v1 entry scripts, in the shape Azure's docs give them, run unchanged on the local
-target (scripts in ``azure_docs_scripts.py``): binary ``@rawhttp``, CORS, the Power BI schema,
+and the docker target (scripts in ``azure_docs_scripts.py``; every test runs on both): binary ``@rawhttp``, CORS, the Power BI schema,
 several models, ``ModelDataCollector``."""
 
 from __future__ import annotations
@@ -59,9 +59,9 @@ def ridge_model(workspace: Any, tmp_path: Path) -> Any:
     return Model.register(workspace, str(f), "best_model")
 
 
-def test_binary_image_with_rawhttp(deploy_local: Any, placeholder_model: Any, tmp_path: Path) -> None:
+def test_binary_image_with_rawhttp(deploy_azure: Any, placeholder_model: Any, tmp_path: Path) -> None:
     src = write_source(tmp_path / "binary_src", {"score.py": BINARY_SCORE})
-    svc = deploy_local("az-binary", [placeholder_model], src)
+    svc = deploy_azure("az-binary", [placeholder_model], src)
     # the client from the docs: requests' multipart upload of the image
     r = requests.post(svc.scoring_uri, files={"image": _png(37, 21)}, timeout=30)
     assert r.status_code == 200, r.text
@@ -77,9 +77,9 @@ def test_binary_image_with_rawhttp(deploy_local: Any, placeholder_model: Any, tm
     assert "scoring a POST" in svc.get_logs()  # print() reaches the service log
 
 
-def test_cors_preflight_and_echo(deploy_local: Any, placeholder_model: Any, tmp_path: Path) -> None:
+def test_cors_preflight_and_echo(deploy_azure: Any, placeholder_model: Any, tmp_path: Path) -> None:
     src = write_source(tmp_path / "cors_src", {"score.py": CORS_SCORE})
-    svc = deploy_local("az-cors", [placeholder_model], src, auth_enabled=True)
+    svc = deploy_azure("az-cors", [placeholder_model], src, auth_enabled=True)
     key = svc.get_keys()[0]
     # a browser's preflight carries no credentials: it reaches the script, which answers it
     r = requests.options(
@@ -108,9 +108,9 @@ def test_cors_preflight_and_echo(deploy_local: Any, placeholder_model: Any, tmp_
     assert requests.put(svc.scoring_uri, data=b"x", timeout=30).status_code == 405
 
 
-def test_power_bi_schema(deploy_local: Any, ridge_model: Any, tmp_path: Path) -> None:
+def test_power_bi_schema(deploy_azure: Any, ridge_model: Any, tmp_path: Path) -> None:
     src = write_source(tmp_path / "pbi_src", {"score.py": POWER_BI_SCORE})
-    svc = deploy_local("az-powerbi", [ridge_model], src)
+    svc = deploy_azure("az-powerbi", [ridge_model], src)
     swagger = requests.get(svc.swagger_uri, timeout=30).json()
     schema = swagger["components"]["schemas"]["ServiceInput"]
     assert set(schema["properties"]) == {"Inputs", "GlobalParameters"}
@@ -132,7 +132,7 @@ def test_power_bi_schema(deploy_local: Any, ridge_model: Any, tmp_path: Path) ->
     assert requests.get(svc.scoring_uri, timeout=30).status_code == 405
 
 
-def test_multiple_models_source_directory_and_run_context(deploy_local: Any, workspace: Any, tmp_path: Path) -> None:
+def test_multiple_models_source_directory_and_run_context(deploy_azure: Any, workspace: Any, tmp_path: Path) -> None:
     from mlmanage_jupyter import Model
 
     def reg(name: str, value: str) -> Any:
@@ -149,7 +149,7 @@ def test_multiple_models_source_directory_and_run_context(deploy_local: Any, wor
         tmp_path / "my_project",
         {"score.py": MULTI_MODEL_SCORE, "helper.py": "HELLO = 'from helper'\n", "extra.json": '{"threshold": 0.5}'},
     )
-    svc = deploy_local("az-multi", [first, second], src)
+    svc = deploy_azure("az-multi", [first, second], src)
     out = svc.run(json.dumps({"data": []}))
     assert (out["first"], out["second"], out["extra"], out["helper"]) == ("first v1", "second v2", {"threshold": 0.5}, "from helper")
     p = out["paths"]
@@ -174,9 +174,9 @@ def _collected(svc: Any, n: int) -> Any:
         time.sleep(0.3)
 
 
-def test_model_data_collector(deploy_local: Any, ridge_model: Any, tmp_path: Path) -> None:
+def test_model_data_collector(deploy_azure: Any, ridge_model: Any, tmp_path: Path) -> None:
     src = write_source(tmp_path / "dc_src", {"score.py": DATA_COLLECTION_SCORE})
-    svc = deploy_local("az-collect", [ridge_model], src, collect_model_data=True)
+    svc = deploy_azure("az-collect", [ridge_model], src, collect_model_data=True)
     rows = [[1.0] * 10, [0.0] * 10]
     preds = svc.run(json.dumps({"data": rows}))
     assert len(preds) == 2
@@ -194,9 +194,33 @@ def test_model_data_collector(deploy_local: Any, ridge_model: Any, tmp_path: Pat
     assert len(own) == 1 and own.iloc[0]["request_id"] == script.loc["inputs", "request_id"]
 
 
-def test_model_data_collector_is_a_noop_when_collection_is_off(deploy_local: Any, ridge_model: Any, tmp_path: Path) -> None:
+def test_model_data_collector_is_a_noop_when_collection_is_off(deploy_azure: Any, ridge_model: Any, tmp_path: Path) -> None:
     src = write_source(tmp_path / "dc_off_src", {"score.py": DATA_COLLECTION_SCORE})
-    svc = deploy_local("az-collect-off", [ridge_model], src)
+    svc = deploy_azure("az-collect-off", [ridge_model], src)
     assert len(svc.run(json.dumps({"data": [[1.0] * 10]}))) == 1
     assert "data collection is off for this service" in svc.get_logs()
     assert svc.get_collected_data().empty
+
+
+def test_token_auth_as_azure_documents_it(deploy_azure: Any, ridge_model: Any, workspace: Any, tmp_path: Path) -> None:
+    """Azure's token flow (AksWebservice docs: ``token, refresh_by = service.get_token()`` then
+    ``Authorization: Bearer <token>``), on every target: a fresh token works; an expired one, a
+    forged one and none answer 401."""
+    import datetime
+
+    from mlmanage_jupyter.core import deployment
+    from mlmanage_jupyter.server.auth import issue_token
+
+    src = write_source(tmp_path / "tok_src", {"score.py": DATA_COLLECTION_SCORE})
+    svc = deploy_azure("az-token", [ridge_model], src, token_auth_enabled=True)
+    token, refresh_by = svc.get_token()
+    assert refresh_by > datetime.datetime.now(datetime.timezone.utc)
+    body = json.dumps({"data": [[1.0] * 10]})
+    r = requests.post(svc.scoring_uri, data=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 200 and len(r.json()) == 1, r.text
+    expired, _ = deployment.get_token(workspace, svc.record, lifetime_s=-1)
+    forged = issue_token(svc.name, "guessed-secret", 4_000_000_000)
+    for bad in (expired, forged, None):
+        headers = {"Authorization": f"Bearer {bad}"} if bad else {}
+        r = requests.post(svc.scoring_uri, data=body, headers=headers, timeout=30)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthorized", r.text
