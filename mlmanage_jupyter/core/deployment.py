@@ -25,7 +25,7 @@ from typing import Any
 from mlmanage_jupyter.core import cleanup, images, no_code, registry, telemetry
 from mlmanage_jupyter.core.entities.names import match_filter, parse_filter, split_id, validate_service_name
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord, ServiceRecord
-from mlmanage_jupyter.core.environment import InferenceConfig
+from mlmanage_jupyter.core.environment import InferenceConfig, warn_python_mismatch
 from mlmanage_jupyter.core.errors import (
     DeploymentFailedError,
     ServiceNotFoundError,
@@ -182,7 +182,7 @@ def deploy(
     if inference_config is None:  # Azure's no-code deployment (ScikitLearn models); else a ValidationError
         inference_config = no_code.inference_config(ws, name, recs)
     if cfg.compute_type == "local":  # the local target runs this interpreter
-        no_code.warn_python_mismatch(inference_config.environment, f"{sys.version_info.major}.{sys.version_info.minor}",
+        warn_python_mismatch(inference_config.environment, f"{sys.version_info.major}.{sys.version_info.minor}",
                                      f"local target ({sys.executable})")
     if service_store.exists(ws, name):
         if not overwrite:

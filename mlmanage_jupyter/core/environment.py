@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,22 @@ def _conda_to_pip(spec: dict[str, Any], source: str) -> tuple[list[str], str | N
             elif nm != "pip":
                 pip.append(f"{nm}=={ver}" if ver and "*" not in ver else nm)
     return pip, pyv
+
+
+def warn_python_mismatch(env: Environment | None, running: str, where: str, stacklevel: int = 3) -> None:
+    """One UserWarning when ``env.python_version`` (a conda spec's ``python=X.Y`` pin) is not
+    the ``running`` Python (``"X.Y"``) of the target (the local interpreter, or the docker/
+    kubernetes base image's python3): the service runs ``running`` instead (issue 11: no silent
+    drops)."""
+    pinned = env.python_version if env is not None else None
+    if pinned and ".".join(str(pinned).split(".")[:2]) != running:
+        warnings.warn(
+            f"environment {env.name!r} pins python={pinned}, but the {where} runs Python {running}: "
+            f"the service runs on Python {running}",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
 
 
 @dataclass

@@ -9,7 +9,6 @@ an InferenceConfig here."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,16 +65,3 @@ def inference_config(ws: Workspace, service_name: str, models: Sequence[ModelRec
     sk = "scikit-learn" + (f"=={rec.model_framework_version}" if rec.model_framework_version else "")
     env.pip_requirements = [sk, "joblib", "numpy"]
     return InferenceConfig(entry_script="score.py", source_directory=str(src), environment=env)
-
-
-def warn_python_mismatch(env: Environment | None, running: str, where: str) -> None:
-    """One UserWarning when ``env.python_version`` (a conda spec's ``python=X.Y`` pin) is not
-    the ``running`` Python (``"X.Y"``) of the target: the service runs ``running`` instead."""
-    pinned = env.python_version if env is not None else None
-    if pinned and ".".join(str(pinned).split(".")[:2]) != running:
-        warnings.warn(
-            f"environment {env.name!r} pins python={pinned}, but the {where} runs Python {running}: "
-            f"the service runs on Python {running}",
-            UserWarning,
-            stacklevel=3,
-        )

@@ -70,3 +70,27 @@ def test_conda_python_pin_differing_from_local_python_warns(workspace: Any, skle
         assert f"runs on Python {running}" in msgs[0]
     finally:
         svc.delete()
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_conda_python_pin_differing_from_the_base_image_warns(workspace: Any, docker_env: Any, sklearn_model: Any, tmp_path: Path) -> None:
+    """Same rule on the docker target: the base image's python3 runs, and the warning names it."""
+    from mlmanage_jupyter import DockerWebservice
+
+    (tmp_path / "score.py").write_text("def init():\n    pass\n\ndef run(raw_data):\n    return 'ok'\n")
+    (tmp_path / "env.yml").write_text("name: old\ndependencies:\n  - python=3.6.2\n  - pip\n")
+    env = Environment.from_conda_specification("old", str(tmp_path / "env.yml"))
+    ic = InferenceConfig(entry_script="score.py", source_directory=str(tmp_path), environment=env)
+    model = Model.register(workspace, str(sklearn_model.path), "pinned")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        svc = Model.deploy(workspace, "docker-py", [model], ic, DockerWebservice.deploy_configuration())
+        try:
+            svc.wait_for_deployment(timeout_sec=900)
+            assert svc.run("{}") == "ok"
+        finally:
+            svc.delete()
+    msgs = [str(w.message) for w in caught if issubclass(w.category, UserWarning) and "pins python=3.6," in str(w.message)]
+    assert len(msgs) == 1, [str(w.message) for w in caught]
+    assert "but the base image " in msgs[0] and "runs Python 3." in msgs[0]

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlmanage_jupyter import __version__
+from mlmanage_jupyter.core.environment import warn_python_mismatch
 from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
 from mlmanage_jupyter.core.targets.base import ImageSpec
 from mlmanage_jupyter.core.targets.docker_requirements import engine_requirements, user_requirements
@@ -200,8 +201,11 @@ def prepare(
     names = {re.split(r"[\s<>=!~\[;(]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
     reqs += [r for r in engine_requirements(engine) if re.split(r"[\s<>=!~\[;(]", r, maxsplit=1)[0].lower() not in names]
     wheels = None
+    probed = probe_python(client, base, cache, progress) if client is not None else None  # cached per base image id
+    if probed is not None:  # a conda spec pinning another Python than the image has: say which one runs
+        warn_python_mismatch(image.environment, probed.version, f"base image {base}", stacklevel=2)
     if not use_index:
-        target = probe_python(client, base, cache, progress) if client is not None else host_python_target(image.environment.python_version)
+        target = probed or host_python_target(image.environment.python_version)
         wheels = wheelhouse(reqs, target, cache, progress)
     return DockerFiles(render_dockerfile(image, base, use_index), wheels, reqs, engine, base)
 
