@@ -172,3 +172,68 @@ def test_no_code_onnx_with_samples_on_docker(workspace: Any, sklearn_model: Any,
         assert list(props) == COLUMNS
     finally:
         Webservice(workspace, "nocode-onnx-docker").delete()
+
+
+@pytest.mark.slow
+def test_azure_register_and_deploy_notebook_cells(workspace: Any, sklearn_model: Any, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cells of Azure's v1 notebook "Register model and deploy as webservice"
+    (how-to-use-azureml/deployment/deploy-to-cloud/model-register-and-deploy), import changed."""
+    import json
+
+    import sklearn
+
+    from mlmanage_jupyter import Dataset, ResourceConfiguration
+
+    monkeypatch.chdir(tmp_path)
+    np.savetxt("features.csv", sklearn_model.X, delimiter=",")
+    np.savetxt("labels.csv", sklearn_model.model.predict(sklearn_model.X), delimiter=",")
+    ws = workspace
+    datastore = ws.get_default_datastore()
+    datastore.upload_files(files=["./features.csv", "./labels.csv"], target_path="sklearn_regression/", overwrite=True)
+    input_dataset = Dataset.Tabular.from_delimited_files(path=[(datastore, "sklearn_regression/features.csv")])
+    output_dataset = Dataset.Tabular.from_delimited_files(path=[(datastore, "sklearn_regression/labels.csv")])
+    model = Model.register(workspace=ws,
+                           model_name="my-sklearn-model",
+                           model_path=str(sklearn_model.path),
+                           model_framework=Model.Framework.SCIKITLEARN,
+                           model_framework_version=sklearn.__version__,
+                           sample_input_dataset=input_dataset,
+                           sample_output_dataset=output_dataset,
+                           resource_configuration=ResourceConfiguration(cpu=1, memory_in_gb=0.5),
+                           description="Ridge regression model to predict diabetes progression.",
+                           tags={"area": "diabetes", "type": "regression"})
+    assert (model.name, model.version) == ("my-sklearn-model", 1)
+    with pytest.warns(UserWarning, match=r"local target can't apply.*no deployment_config given"):
+        service = Model.deploy(ws, "my-sklearn-service", [model], overwrite=True)
+    try:
+        service.wait_for_deployment(show_output=False)
+        assert service.state == "Healthy", service.get_logs()
+        input_payload = json.dumps({"data": [sklearn_model.X[0].tolist()], "method": "predict"})
+        output = service.run(input_payload)
+        assert output == pytest.approx(sklearn_model.model.predict(sklearn_model.X[:1]).tolist())
+        # np.savetxt writes no header, and header=True (the default) takes the first line as one, as in Azure
+        swagger = service.get_swagger()["components"]["schemas"]["ServiceInput"]
+        first_line = Path("features.csv").read_text().splitlines()[0].split(",")
+        assert list(swagger["properties"]["data"]["items"]["properties"]) == first_line
+    finally:
+        service.delete()
+
+
+def test_dataset_names_import_through_the_azureml_alias(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import mlmanage_jupyter.azureml_alias
+        from azureml.core import Dataset, Datastore
+        from azureml.core.dataset import Dataset as D2
+        from azureml.core.datastore import Datastore as S2
+        from azureml.data import TabularDataset, FileDataset, DataType
+        import mlmanage_jupyter.core.dataset as ours
+        assert Dataset is D2 is ours.Dataset and Datastore is S2 and TabularDataset is ours.TabularDataset
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -40,3 +40,13 @@ def schema_decorators(sample_input, sample_output):
         return input_schema("data", PandasParameterType(sample_input))(fn)
 
     return apply
+
+
+def sample_frame(data, sample_input):
+    """``data`` (the DataFrame inference_schema made of the request) with the sample input's
+    columns, in its order. Rows given as lists (``{"data": [[...]]}``, as Azure's no-code
+    notebooks send them) get the sample's column names and types."""
+    columns = list(sample_input.columns)
+    if list(data.columns) == list(range(len(columns))):
+        data = data.set_axis(columns, axis=1).astype(sample_input.dtypes.to_dict())
+    return data[columns]

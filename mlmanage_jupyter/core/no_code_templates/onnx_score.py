@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import onnxruntime as ort
-from _no_code_samples import load_samples, schema_decorators
+from _no_code_samples import load_samples, sample_frame, schema_decorators
 
 MODEL_NAME = "__MODEL_NAME__"
 MODEL_FILE = "__MODEL_FILE__"
@@ -75,7 +75,7 @@ def run_json(raw_data):
 
 def run_records(data):
     name = next(iter(inputs))
-    return _score({name: _tensor(name, data[list(SAMPLE_INPUT.columns)].to_numpy())})
+    return _score({name: _tensor(name, sample_frame(data, SAMPLE_INPUT).to_numpy())})
 
 
 # run(): the raw JSON form, or the records of the sample input (inference_schema-decorated; no output

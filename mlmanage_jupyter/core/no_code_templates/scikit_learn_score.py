@@ -5,7 +5,8 @@ Request: ``{"data": [[feature, ...], ...]}`` (one row per sample) and optionally
 ``"method": "predict" | "predict_proba"``; as in Azure, the default is ``predict_proba`` for
 models that have it, else ``predict``. When the model was registered with a
 ``sample_input_dataset``, ``data`` is a list of records (``[{"column": value, ...}]``) with
-that dataset's columns and types (Azure's swagger shape), and the swagger describes it.
+that dataset's columns and types (Azure's swagger shape; rows as lists in the columns' order
+work too), and the swagger describes it.
 Answer: the list the model's method returns (``ndarray.tolist()``)."""
 
 import json
@@ -13,7 +14,7 @@ import os
 
 import joblib
 import numpy as np
-from _no_code_samples import load_samples, schema_decorators
+from _no_code_samples import load_samples, sample_frame, schema_decorators
 
 MODEL_NAME = "__MODEL_NAME__"
 MODEL_FILE = "__MODEL_FILE__"
@@ -43,7 +44,7 @@ def run_json(raw_data):
 
 
 def run_records(data, method=None):
-    frame = data[list(SAMPLE_INPUT.columns)]
+    frame = sample_frame(data, SAMPLE_INPUT)
     # a model fitted on a DataFrame checks the column names; one fitted on an array gets an array
     return _predict(frame if hasattr(model, "feature_names_in_") else frame.to_numpy(), method)
 
