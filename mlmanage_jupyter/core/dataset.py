@@ -372,7 +372,12 @@ class TabularDataset(AbstractDataset):
         o = self._definition["options"]
         fmt = self._definition["format"]
         try:
-            if fmt == "delimited":
+            if fmt == "delimited" and o["separator"] == "\n":
+                # one value per line (Azure's profiling samples: a JSON request per line, unquoted)
+                lines = [ln for ln in f.read_text(encoding=o["encoding"]).splitlines() if ln != ""]
+                name, rows = (lines[0], lines[1:]) if o["header"] and lines else ("Column1", lines)
+                df = pd.DataFrame({name: rows}, dtype=object)
+            elif fmt == "delimited":
                 df = pd.read_csv(
                     f, sep=o["separator"], header=0 if o["header"] else None, encoding=o["encoding"],
                     dtype=None if o["infer_column_types"] else str, keep_default_na=not o["empty_as_string"],
@@ -529,7 +534,8 @@ class TabularDatasetFactory:
         encoding: str = "utf8",
     ) -> TabularDataset:
         """Tabular data in CSV/TSV files (pandas ``read_csv``; ``header=False`` names columns
-        ``Column1``, ``Column2``, ... as Azure). ``set_column_types``: ``{column: DataType}``.
+        ``Column1``, ``Column2``, ... as Azure; ``separator="\\n"``: one column, each line a
+        value as it is, as Azure's profiling samples use it). ``set_column_types``: ``{column: DataType}``.
         ``validate=True`` reads the first record now. Raises ValidationError for cloud URLs,
         missing files, unreadable data, or ``partition_format`` (not supported)."""
         _check_options(validate=validate, include_path=include_path, infer_column_types=infer_column_types,

@@ -200,3 +200,27 @@ def test_model_register_rejects_wrong_types_and_registers_nothing(workspace: Any
         with pytest.raises(ValidationError, match=message):
             Model.register(workspace, str(sklearn_model.path), "typed", **kwargs)
     assert len(Model.list(workspace)) == 0
+
+
+def test_azure_profiling_sample_dataset_gives_the_requests(workspace: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cells of Azure's v1 "Profile your model" page that build ``input_dataset`` (one JSON
+    request per line, ``separator='\\n'``), read by ``Model.profile``'s sample loader."""
+    import json
+
+    from mlmanage_jupyter.core.profiling import load_input_dataset
+
+    monkeypatch.chdir(tmp_path)
+    input_json = {"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]]}
+    serialized_input_json = json.dumps(input_json)
+    dataset_content = "\n".join(serialized_input_json for _ in range(100))
+    file_name = "sample_request_data.txt"
+    Path(file_name).write_text(dataset_content)
+    datastore = workspace.get_default_datastore()
+    datastore.upload_files(["./" + file_name], target_path="sample_request_data", show_progress=False)
+    datastore_path = [(datastore, "sample_request_data" + "/" + file_name)]
+    sample_request_data = Dataset.Tabular.from_delimited_files(datastore_path, separator="\n")
+    sample_request_data = sample_request_data.register(workspace=workspace, name="sample_request_data",
+                                                       create_new_version=True)
+    samples = load_input_dataset(sample_request_data)
+    assert len(samples) == 99  # header=True (the default) takes the first line as the column name, as in Azure
+    assert {json.loads(s) == input_json for s in samples} == {True}
