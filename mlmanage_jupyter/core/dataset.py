@@ -378,9 +378,13 @@ class TabularDataset(AbstractDataset):
                 name, rows = (lines[0], lines[1:]) if o["header"] and lines else ("Column1", lines)
                 df = pd.DataFrame({name: rows}, dtype=object)
             elif fmt == "delimited":
+                dtype: Any = str
+                if o["infer_column_types"]:  # text columns stay text ("007" is not 7)
+                    text = [c for c, t in (o.get("set_column_types") or {}).items() if t["kind"] == "string"]
+                    dtype = {c: str for c in text} if text and o["header"] else None
                 df = pd.read_csv(
                     f, sep=o["separator"], header=0 if o["header"] else None, encoding=o["encoding"],
-                    dtype=None if o["infer_column_types"] else str, keep_default_na=not o["empty_as_string"],
+                    dtype=dtype, keep_default_na=not o["empty_as_string"],
                 )  # fmt: skip
                 if not o["header"]:
                     df.columns = [f"Column{i + 1}" for i in range(df.shape[1])]

@@ -335,6 +335,11 @@ class Model(Versioned[ModelRecord]):
             "fileCount": self.file_count,
             "rootName": self.root_name,
             "isFolder": self.is_folder,
+            # Azure's keys for what Model.register(sample_*_dataset=, resource_configuration=, datasets=) kept
+            "sampleInputDatasetId": self.record.properties.get(datasets_.PROP_SAMPLE_INPUT),
+            "sampleOutputDatasetId": self.record.properties.get(datasets_.PROP_SAMPLE_OUTPUT),
+            "resourceConfiguration": rc.serialize() if (rc := self.resource_configuration) is not None else None,
+            "datasets": [{"name": scenario, "ids": [d.id for d in ds]} for scenario, ds in self.datasets.items()],
         }
 
     def __repr__(self) -> str:

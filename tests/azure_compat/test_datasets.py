@@ -102,7 +102,7 @@ def test_register_get_by_name_and_versions(workspace: Any, csv_file: Path, tmp_p
 
 def test_register_pandas_dataframe_round_trips_values_and_types(workspace: Any) -> None:
     df = pd.DataFrame({
-        "n": [1, 2, 3], "x": [0.5, 1.5, -2.0], "flag": [True, False, True], "s": ["a", "b", "c"],
+        "n": [1, 2, 3], "x": [0.5, 1.5, -2.0], "flag": [True, False, True], "s": ["a", "007", "c"],
         "t": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]),
     })  # fmt: skip
     target = (workspace.get_default_datastore(), "frames")
@@ -181,7 +181,10 @@ def test_model_register_with_datasets_and_resource_configuration(workspace: Any,
     assert list(again.datasets) == ["training data"]
     assert again.datasets["training data"][0].to_path() == ["/people.csv"]
     assert again.properties == {"owner": "me"}  # the bookkeeping keys stay out of the user's properties
-    assert model.serialize()["properties"] == {"owner": "me"}
+    ser = model.serialize()
+    assert ser["properties"] == {"owner": "me"}
+    assert ser["resourceConfiguration"] == {"cpu": 1, "memoryInGB": 0.5, "gpu": None}
+    assert ser["sampleOutputDatasetId"] == outputs.id and ser["datasets"][0]["name"] == "training data"
     plain = Model.register(workspace, str(sklearn_model.path), "plain")
     assert (plain.sample_input_dataset, plain.sample_output_dataset, plain.resource_configuration, plain.datasets) == \
         (None, None, None, {})
