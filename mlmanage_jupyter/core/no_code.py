@@ -110,7 +110,7 @@ def inference_config(ws: Workspace, service_name: str, models: Sequence[ModelRec
         raise ValidationError(
             f"model {rec.id} has model_framework {rec.model_framework!r}: no-code deployment supports "
             f"{', '.join(SUPPORTED)}; pass inference_config=InferenceConfig(entry_script=..., environment=...) "
-            "to Model.deploy (or register the model with model_framework=Model.Framework.SCIKITLEARN)"
+            "to Model.deploy (or register a pickle with model_framework=Model.Framework.SCIKITLEARN, an .onnx file with Model.Framework.ONNX)"
         )
     template, suffixes = _KINDS[rec.model_framework]
     script = (TEMPLATES / template).read_text(encoding="utf-8")
