@@ -33,6 +33,9 @@ _LAZY = {
     "AksWebservice": "mlmanage_jupyter.core.webservice",
     "MlManageError": "mlmanage_jupyter.core.errors",
     "WebserviceException": "mlmanage_jupyter.core.errors",
+    "Dataset": "mlmanage_jupyter.core.dataset",
+    "Datastore": "mlmanage_jupyter.core.datastore",
+    "ResourceConfiguration": "mlmanage_jupyter.core.resource_configuration",
 }
 
 __all__ = sorted(_LAZY) + ["__version__", "load_ipython_extension", "unload_ipython_extension"]

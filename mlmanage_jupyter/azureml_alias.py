@@ -16,6 +16,7 @@ class: ``azureml.core.model.Model is mlmanage_jupyter.core.model.Model``):
 ``azureml.core.<name>`` (see ALIASES) ``mlmanage_jupyter.core.<name>``
 ``azureml.core.compute_target``       ``mlmanage_jupyter.core.compute``
 ``azureml.exceptions``                ``mlmanage_jupyter.core.errors``
+``azureml.data``                      ``mlmanage_jupyter.core.dataset``
 ====================================  ==========================================
 
 Other ``azureml.core.*`` modules raise ModuleNotFoundError naming what is provided; other
@@ -49,6 +50,10 @@ ALIASES: dict[str, str] = {
     "azureml.core.compute": "mlmanage_jupyter.core.compute",
     "azureml.core.compute_target": "mlmanage_jupyter.core.compute",
     "azureml.core.resource_configuration": "mlmanage_jupyter.core.resource_configuration",
+    "azureml.core.dataset": "mlmanage_jupyter.core.dataset",
+    "azureml.core.datastore": "mlmanage_jupyter.core.datastore",
+    # azureml.data's TabularDataset, FileDataset, DataType (its submodules are not provided)
+    "azureml.data": "mlmanage_jupyter.core.dataset",
     "azureml.exceptions": "mlmanage_jupyter.core.errors",
 }
 

@@ -2,7 +2,8 @@
 
 The package mirrors ``azureml.core``: its modules carry Azure ML v1's module names
 (``core.webservice``, ``core.model``, ``core.environment``, ``core.conda_dependencies``,
-``core.compute``, ``core.image``, ``core.resource_configuration``, ``core.workspace``) and
+``core.compute``, ``core.image``, ``core.resource_configuration``, ``core.workspace``,
+``core.dataset``, ``core.datastore``) and
 the package itself gives ``azureml.core``'s top-level names (``from
 mlmanage_jupyter.core import Workspace, Model, Environment, ComputeTarget, VERSION``),
 imported on first access so that importing one submodule stays cheap.
@@ -27,6 +28,8 @@ _LAZY = {
     "ComputeTarget": "compute",
     "ResourceConfiguration": "resource_configuration",
     "CondaDependencies": "conda_dependencies",
+    "Dataset": "dataset",
+    "Datastore": "datastore",
 }
 
 __all__ = sorted(_LAZY) + ["VERSION"]

@@ -179,8 +179,9 @@ def deploy(
     validate_service_name(name)
     cfg = _check_config(deployment_config)
     recs = model_records(ws, models)
-    if inference_config is None:  # Azure's no-code deployment (ScikitLearn models); else a ValidationError
+    if inference_config is None:  # Azure's no-code deployment (ScikitLearn/Onnx models); else a ValidationError
         inference_config = no_code.inference_config(ws, name, recs)
+        cfg = no_code.apply_resource_configuration(cfg, recs, given=deployment_config is not None)
     if cfg.compute_type == "local":  # the local target runs this interpreter
         warn_python_mismatch(inference_config.environment, f"{sys.version_info.major}.{sys.version_info.minor}",
                                      f"local target ({sys.executable})")

@@ -12,6 +12,8 @@ from html import escape
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlmanage_jupyter.core import cleanup, profiling, registry
+from mlmanage_jupyter.core import dataset as datasets_
+from mlmanage_jupyter.core import resource_configuration as resource_configuration_
 from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList, format_bytes
 from mlmanage_jupyter.core.entities.names import check_str_dict
@@ -21,6 +23,7 @@ from mlmanage_jupyter.core.errors import ValidationError
 from mlmanage_jupyter.core.image import Image, ModelPackage, model_record_of
 from mlmanage_jupyter.core.profiling import ModelProfile
 from mlmanage_jupyter.core.registry import LIST_COLUMNS
+from mlmanage_jupyter.core.resource_configuration import ResourceConfiguration
 from mlmanage_jupyter.core.targets.base import DeploymentConfig
 from mlmanage_jupyter.core.versioned import Versioned, WorkspaceLike
 from mlmanage_jupyter.core.webservice import Webservice
@@ -28,6 +31,10 @@ from mlmanage_jupyter.core.workspace import resolve_workspace
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+#: model properties that hold register()'s datasets and resource configuration (hidden from ``properties``)
+_INTERNAL_PREFIX = "mlmanage."
 
 
 class Model(Versioned[ModelRecord]):
@@ -40,7 +47,9 @@ class Model(Versioned[ModelRecord]):
         name, version (int), id (``"name:version"``), tags (dict[str, str]), properties
         (dict[str, str]), description, model_framework, model_framework_version,
         created_time (UTC ISO-8601), sha256, size (bytes), file_count, root_name, is_folder,
-        workspace, record (the :class:`ModelRecord`).
+        workspace, record (the :class:`ModelRecord`), sample_input_dataset /
+        sample_output_dataset (TabularDataset or None), datasets (``{scenario: [Dataset]}``),
+        resource_configuration (ResourceConfiguration or None).
 
     Raises:
         ModelNotFoundError: no such name or version.
@@ -63,7 +72,27 @@ class Model(Versioned[ModelRecord]):
 
     @property
     def properties(self) -> dict[str, str]:
-        return self.record.properties
+        return {k: v for k, v in self.record.properties.items() if not k.startswith(_INTERNAL_PREFIX)}
+
+    @property
+    def sample_input_dataset(self) -> datasets_.TabularDataset | None:
+        """The ``sample_input_dataset`` given to ``Model.register`` (None when not given)."""
+        return datasets_.model_sample_dataset(self.workspace, self.record.properties, "input")
+
+    @property
+    def sample_output_dataset(self) -> datasets_.TabularDataset | None:
+        """The ``sample_output_dataset`` given to ``Model.register`` (None when not given)."""
+        return datasets_.model_sample_dataset(self.workspace, self.record.properties, "output")
+
+    @property
+    def datasets(self) -> dict[str, list[datasets_.AbstractDataset]]:
+        """``{scenario: [dataset, ...]}`` from ``Model.register(datasets=[(scenario, ds)])``."""
+        return datasets_.model_datasets(self.workspace, self.record.properties)
+
+    @property
+    def resource_configuration(self) -> ResourceConfiguration | None:
+        """The ``resource_configuration`` given to ``Model.register`` (None when not given)."""
+        return resource_configuration_.from_properties(self.record.properties)
 
     @property
     def root_name(self) -> str:
@@ -96,12 +125,35 @@ class Model(Versioned[ModelRecord]):
         description: str | None = None,
         model_framework: str | None = None,
         model_framework_version: str | None = None,
+        child_paths: Any = None,
+        sample_input_dataset: datasets_.TabularDataset | None = None,
+        sample_output_dataset: datasets_.TabularDataset | None = None,
+        resource_configuration: ResourceConfiguration | None = None,
+        datasets: list[tuple[str, datasets_.AbstractDataset]] | None = None,
         *,
         progress: Any = None,
     ) -> Model:
         """Register a file or a folder as the next version of ``model_name``; see
-        :func:`mlmanage_jupyter.core.registry.register` (arguments, errors)."""
+        :func:`mlmanage_jupyter.core.registry.register` (arguments, errors).
+
+        Azure's ``sample_input_dataset`` / ``sample_output_dataset`` (TabularDataset: the
+        no-code deployment's swagger and request parsing come from them),
+        ``resource_configuration`` (the no-code deployment's default size) and ``datasets``
+        (``[(scenario, Dataset)]``) are kept with the version (datasets are saved in the
+        workspace first) and read back as attributes of the same names. ``child_paths`` is
+        not supported (ValidationError: register the folder). Raises ValidationError naming
+        an argument of the wrong type; nothing is registered then."""
+        if child_paths is not None:
+            raise ValidationError("child_paths is not supported: register the folder, or a folder holding only those files")
         ws = resolve_workspace(workspace)
+        extra = resource_configuration_.to_properties(resource_configuration)
+        if any(x is not None for x in (sample_input_dataset, sample_output_dataset, datasets)):
+            extra.update(datasets_.model_dataset_properties(ws, sample_input_dataset, sample_output_dataset, datasets))
+        if extra:
+            clash = sorted(k for k in (properties or {}) if k.startswith(_INTERNAL_PREFIX))
+            if clash:
+                raise ValidationError(f"property names starting with {_INTERNAL_PREFIX!r} are reserved: rename {clash}")
+            properties = {**(properties or {}), **extra}
         rec = registry.register(ws, model_path, model_name, tags, properties, description, model_framework,
                                 model_framework_version, progress=progress)
         return Model(ws, _record=rec)
@@ -283,6 +335,11 @@ class Model(Versioned[ModelRecord]):
             "fileCount": self.file_count,
             "rootName": self.root_name,
             "isFolder": self.is_folder,
+            # Azure's keys for what Model.register(sample_*_dataset=, resource_configuration=, datasets=) kept
+            "sampleInputDatasetId": self.record.properties.get(datasets_.PROP_SAMPLE_INPUT),
+            "sampleOutputDatasetId": self.record.properties.get(datasets_.PROP_SAMPLE_OUTPUT),
+            "resourceConfiguration": rc.serialize() if (rc := self.resource_configuration) is not None else None,
+            "datasets": [{"name": scenario, "ids": [d.id for d in ds]} for scenario, ds in self.datasets.items()],
         }
 
     def __repr__(self) -> str:

@@ -36,6 +36,7 @@ import requests
 
 from mlmanage_jupyter.core import deployment, telemetry
 from mlmanage_jupyter.core.client import ScoringClient
+from mlmanage_jupyter.core.dataset import TabularDataset
 from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
 from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
@@ -485,7 +486,10 @@ def profile_service(
 def load_input_dataset(input_dataset: Any) -> list[Any]:
     """Samples from Azure's ``input_dataset``: a list of samples, a path to a ``.json`` file
     (a list) or ``.jsonl`` file (one sample per line), or a pandas DataFrame whose first
-    column holds JSON strings (Azure's tabular dataset of requests)."""
+    column holds JSON strings (Azure's tabular dataset of requests), or such a
+    :class:`~mlmanage_jupyter.core.dataset.TabularDataset` (Azure's ``input_dataset``)."""
+    if isinstance(input_dataset, TabularDataset):
+        input_dataset = input_dataset.to_pandas_dataframe()
     if hasattr(input_dataset, "iloc"):
         return [str(v) for v in input_dataset.iloc[:, 0].tolist()]
     if isinstance(input_dataset, (str, Path)) and Path(input_dataset).is_file():
@@ -503,7 +507,7 @@ def load_input_dataset(input_dataset: Any) -> list[Any]:
     if isinstance(input_dataset, list):
         return input_dataset
     raise ValidationError(
-        "input_dataset must be a list of samples, a .json/.jsonl file path or a DataFrame of JSON strings, "
+        "input_dataset must be a list of samples, a .json/.jsonl file path, or a TabularDataset or DataFrame of JSON strings, "
         f"got {type(input_dataset).__name__}"
     )
 

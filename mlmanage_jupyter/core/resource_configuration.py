@@ -4,6 +4,7 @@ CPU, memory and GPU a model needs, given to ``Model.register(resource_configurat
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlmanage_jupyter.core.errors import ValidationError
@@ -38,3 +39,24 @@ class ResourceConfiguration:
 
     def __repr__(self) -> str:
         return f"ResourceConfiguration(cpu={self.cpu!r}, memory_in_gb={self.memory_in_gb!r}, gpu={self.gpu!r})"
+
+
+#: the model property ``Model.register(resource_configuration=)`` stores it in (Azure's JSON form)
+PROPERTY = "mlmanage.resource_configuration"
+
+
+def to_properties(rc: ResourceConfiguration | None) -> dict[str, str]:
+    """``{PROPERTY: <Azure's JSON>}`` (empty for None). Raises ValidationError for another type."""
+    if rc is None:
+        return {}
+    if not isinstance(rc, ResourceConfiguration):
+        raise ValidationError(
+            f"resource_configuration must be a ResourceConfiguration(cpu=, memory_in_gb=), got {type(rc).__name__}"
+        )
+    return {PROPERTY: json.dumps(rc.serialize())}
+
+
+def from_properties(properties: dict[str, str]) -> ResourceConfiguration | None:
+    """The ResourceConfiguration a model was registered with, or None."""
+    text = properties.get(PROPERTY)
+    return ResourceConfiguration.deserialize(json.loads(text)) if text else None

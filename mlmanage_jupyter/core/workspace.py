@@ -14,6 +14,7 @@ A workspace folder contains::
     metadata.db        SQLite (WAL) unless metadata_url names another database
     artifacts/         the local artifact store (objects/, blobs/, tmp/)
     models/            materialized model files for get_model_path (a cache)
+    datastores/        datastores' files (core/datastore.py); datasets/: registered datasets (core/dataset.py)
     images/            image build contexts
     services/          per-service run folders (logs, status files) of the local target
 
@@ -45,6 +46,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+from mlmanage_jupyter.core.datastore import Datastore
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
 from mlmanage_jupyter.core.fsutil import write_json_atomic
 from mlmanage_jupyter.core.store import metadata as md
@@ -430,6 +432,16 @@ class Workspace:
             where.mkdir(parents=True, exist_ok=True)
             write_json_atomic(where / CONFIG_FILE, wanted)
         return cls(where)
+
+    def get_default_datastore(self) -> Datastore:
+        """Azure's ``ws.get_default_datastore()``: the folder ``datastores/workspaceblobstore``
+        of this workspace (see :mod:`~mlmanage_jupyter.core.datastore`)."""
+        return Datastore.get_default(self)
+
+    @property
+    def datastores(self) -> dict[str, Datastore]:
+        """Azure's ``ws.datastores``: every datastore of this workspace, by name."""
+        return {n: Datastore(self, n) for n in Datastore.list_names(self)}
 
     @property
     def subscription_id(self) -> str:

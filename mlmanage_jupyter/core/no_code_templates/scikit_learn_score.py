@@ -2,18 +2,24 @@
 ``Model.deploy`` without an inference config; Azure ML v1's no-code scikit-learn deployment).
 
 Request: ``{"data": [[feature, ...], ...]}`` (one row per sample) and optionally
-``"method": "predict" | "predict_proba"`` (default ``predict``). Answer: the list the model's
-method returns (``ndarray.tolist()``)."""
+``"method": "predict" | "predict_proba"``; as in Azure, the default is ``predict_proba`` for
+models that have it, else ``predict``. When the model was registered with a
+``sample_input_dataset``, ``data`` is a list of records (``[{"column": value, ...}]``) with
+that dataset's columns and types (Azure's swagger shape; rows as lists in the columns' order
+work too), and the swagger describes it.
+Answer: the list the model's method returns (``ndarray.tolist()``)."""
 
 import json
 import os
 
 import joblib
 import numpy as np
+from _no_code_samples import load_samples, sample_frame, schema_decorators
 
 MODEL_NAME = "__MODEL_NAME__"
 MODEL_FILE = "__MODEL_FILE__"
 METHODS = ("predict", "predict_proba")
+SAMPLE_INPUT, SAMPLE_OUTPUT = load_samples()
 
 
 def init():
@@ -22,11 +28,26 @@ def init():
     model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], MODEL_FILE))
 
 
-def run(raw_data):
+def _predict(X, method):
+    if not method:  # absent, or "" as in the swagger's example
+        method = "predict_proba" if hasattr(model, "predict_proba") else "predict"
+    if method not in METHODS or not hasattr(model, method):
+        raise ValueError(f"method must be one of {[m for m in METHODS if hasattr(model, m)]}, got {method!r}")
+    return getattr(model, method)(X).tolist()
+
+
+def run_json(raw_data):
     body = json.loads(raw_data)
     if not isinstance(body, dict) or "data" not in body:
         raise ValueError('expected a JSON object {"data": [[...], ...]}')
-    method = body.get("method", "predict")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return getattr(model, method)(np.asarray(body["data"])).tolist()
+    return _predict(np.asarray(body["data"]), body.get("method"))
+
+
+def run_records(data, method=None):
+    frame = sample_frame(data, SAMPLE_INPUT)
+    # a model fitted on a DataFrame checks the column names; one fitted on an array gets an array
+    return _predict(frame if hasattr(model, "feature_names_in_") else frame.to_numpy(), method)
+
+
+# run(): the raw JSON form, or the records of the sample input (inference_schema-decorated)
+run = run_json if SAMPLE_INPUT is None else schema_decorators(SAMPLE_INPUT, SAMPLE_OUTPUT)(run_records)
