@@ -335,9 +335,9 @@ def _size(p: Path) -> int:
 
 def collect_temp(folder: Path, prefixes: tuple[str, ...], *, unmarked_max_age_s: float | None = TEMP_MAX_AGE_S) -> tuple[int, int]:
     """Remove the temporary entries of ``folder`` (names starting with one of ``prefixes``)
-    whose owner is gone: marked ones (:func:`owner_marker`) whose process no longer runs, and
-    unmarked ones (or another host's) older than ``unmarked_max_age_s`` seconds (None: all of
-    them, for an explicit garbage collection). Entries of a live process are never touched.
+    whose owner is gone: marked ones (:func:`owner_marker`) whose process no longer runs,
+    another host's older than :data:`TEMP_MAX_AGE_S`, and unmarked ones older than
+    ``unmarked_max_age_s`` seconds (None: all of them, for an explicit garbage collection). Entries of a live process are never touched.
     Returns ``(entries removed, bytes freed)``; entries that vanish meanwhile are skipped."""
     n = freed = 0
     try:
@@ -351,9 +351,12 @@ def collect_temp(folder: Path, prefixes: tuple[str, ...], *, unmarked_max_age_s:
         alive = temp_owner_alive(e.name)
         if alive:
             continue
-        if alive is None and unmarked_max_age_s is not None:
+        # another host's entry (a shared folder): its owner can't be checked from here, so only
+        # its age counts, even for an explicit collection
+        max_age = TEMP_MAX_AGE_S if alive is None and _OWNER_RE.search(e.name) else unmarked_max_age_s
+        if alive is None and max_age is not None:
             try:
-                if now - e.stat(follow_symlinks=False).st_mtime < unmarked_max_age_s:
+                if now - e.stat(follow_symlinks=False).st_mtime < max_age:
                     continue
             except OSError:
                 continue

@@ -287,34 +287,39 @@ def create_image(
     plan = plan_image(ws, name, models, inference_config)
     if plan.existing is not None:
         return plan.existing
-    ctx = _build_context(ws, plan)
+    ctx, manifest = _build_context(ws, plan)
     return image_store.insert_version(
         ws,
         name=name,
         content_hash=plan.content_hash,
         description=description,
         tags=dict(tags or {}),
-        spec=plan.spec,
+        spec={**plan.spec, "context_digest": hashlib.sha256(_manifest_bytes(manifest)).hexdigest()},
         context_path=ctx,
         models=plan.models,
     )
 
 
-def _build_context(ws: Workspace, plan: ImagePlan) -> Path:
+def _build_context(ws: Workspace, plan: ImagePlan) -> tuple[Path, dict[str, list[Any]]]:
     """Write the context to ``images/<content hash>`` atomically (temp folder, then rename),
     check every written file against the plan's manifest (a source file edited while it was
-    copied is caught) and write the manifest. An existing context of the same content (another
-    image name) is reused after the same check. Raises ArtifactCorruptError naming the files
-    that differ."""
+    copied is caught) and write the manifest. An existing context of the same content (made
+    for another image name: its ``image.json`` differs by the name alone) is reused after the
+    same check. Returns the folder and its manifest. Raises ArtifactCorruptError naming the
+    files that differ."""
     final = ws.subdir("images") / plan.content_hash
     generated = _generated_files(plan.spec, plan.environment)
     if (final / "image.json").is_file():
-        problems = _context_problems(final, plan.manifest)
+        manifest = dict(plan.manifest)
+        theirs = _same_but_name(final / "image.json", generated["image.json"])
+        if theirs is not None:
+            manifest["image.json"] = [hashlib.sha256(theirs).hexdigest(), len(theirs)]
+        problems = _context_problems(final, manifest)
         if problems:
             _raise_context_problems(f"the images of content {plan.content_hash[:12]}…", problems)
         if not (final / MANIFEST_NAME).is_file():  # made before digests were recorded
-            write_bytes_atomic(final / MANIFEST_NAME, _manifest_bytes(plan.manifest))
-        return final
+            write_bytes_atomic(final / MANIFEST_NAME, _manifest_bytes(manifest))
+        return final, manifest
     with atomic_dir(final) as tmp:
         app = tmp / APP_DIRNAME
         app.mkdir()
@@ -333,7 +338,20 @@ def _build_context(ws: Workspace, plan: ImagePlan) -> Path:
                 + ". Build again once the files stop changing"
             )
         (tmp / MANIFEST_NAME).write_bytes(_manifest_bytes(plan.manifest))
-    return final
+    return final, plan.manifest
+
+
+def _same_but_name(path: Path, ours: bytes) -> bytes | None:
+    """The bytes of an existing ``image.json`` when it is ours but for the image name (the
+    context is shared by names), else None (then the manifest check names it)."""
+    try:
+        data = path.read_bytes()
+        theirs, mine = json.loads(data), json.loads(ours)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(theirs, dict) or not isinstance(theirs.get("name"), str):
+        return None
+    return data if {**theirs, "name": mine["name"]} == mine else None
 
 
 def list_images(ws: Workspace, name: str | None = None, tags: Sequence[Any] | None = None) -> list[ImageRecord]:

@@ -217,7 +217,12 @@ def test_unmarked_temp_files_are_collected_by_age_or_explicit_gc(ws: Workspace, 
     f.write_bytes(b"m")
     Model.register(ws, f, "m")
     assert sorted(p.name for p in tmpdir.iterdir()) == ["put-legacy-fresh"]  # young: may be a writer's
+    other_host = tmpdir / "put-@00000000.4242.1700000000000@abc"  # a shared folder: another machine's
+    other_host.write_bytes(b"z")
     assert collect_garbage(ws)["temp_deleted"] == 1  # explicit gc: every unmarked one
+    assert [p.name for p in tmpdir.iterdir()] == [other_host.name]  # its owner can't be checked: kept
+    os.utime(other_host, (two_days_ago, two_days_ago))
+    assert collect_garbage(ws)["temp_deleted"] == 1
     assert list(tmpdir.iterdir()) == []
 
 
@@ -321,9 +326,14 @@ def test_same_size_edit_of_a_model_file_in_a_context_is_named(ws: Workspace, tmp
 
 def test_reusing_an_edited_context_for_a_new_image_name_is_refused(ws: Workspace, tmp_path: Path) -> None:
     m, ic, img = _image(ws, tmp_path)
+    other = Image.create(ws, "other", [m], ic)  # same content, another name: the context is shared
+    assert other.context_path == img.context_path
+    verify_context(other.record)
     (img.context_path / "requirements.txt").write_text("evil-package\n")
     with pytest.raises(ArtifactCorruptError, match=r"requirements.txt"):
-        Image.create(ws, "other", [m], ic)
+        Image.create(ws, "third", [m], ic)
+    with pytest.raises(ArtifactCorruptError, match=r"image other:1 .*requirements.txt"):
+        verify_context(other.record)
 
 
 def test_files_a_service_adds_to_its_context_are_not_an_edit(ws: Workspace, tmp_path: Path) -> None:
