@@ -570,7 +570,8 @@ def image_delete(ctx: click.Context, image_id: str | None, name: str | None, ver
 @click.pass_context
 def gc(ctx: click.Context, output: str) -> None:
     """Reclaim what nothing references: model artifacts of deleted versions, image build
-    contexts no image records, abandoned temporary folders (run while nothing registers)."""
+    contexts no image records, temporary files of killed registrations and builds (those of a
+    process still running are kept; run while nothing registers)."""
     from mlmanage_jupyter.core.model import collect_garbage
 
     out = collect_garbage(_workspace(ctx))

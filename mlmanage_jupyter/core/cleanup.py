@@ -20,6 +20,7 @@ from typing import Any
 from mlmanage_jupyter.core import images, registry
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord
 from mlmanage_jupyter.core.errors import InUseError
+from mlmanage_jupyter.core.fsutil import collect_temp
 from mlmanage_jupyter.core.store import images as image_store
 from mlmanage_jupyter.core.workspace import Workspace
 
@@ -98,23 +99,27 @@ def _services_of_id(ws: Workspace, image_id: str) -> list[str]:
 
 
 def collect_garbage(ws: Workspace) -> dict[str, Any]:
-    """Reclaim what nothing references: artifact objects no model version uses
-    (:func:`registry.collect_garbage`), build-context folders under ``images/`` that no image
-    version records, and abandoned ``.tmp-*`` folders there. Only run it while nothing is
-    registering or deploying in this workspace. Returns counts:
+    """Reclaim what nothing references: artifact objects no model version uses and temporary
+    files of killed registrations (:func:`registry.collect_garbage`), build-context folders
+    under ``images/`` that no image version records, and abandoned ``.tmp-*`` folders there.
+    Temporary entries of a process that still runs are kept (their names carry an owner
+    marker, :func:`~mlmanage_jupyter.core.fsutil.owner_marker`), but objects and contexts of a
+    registration or build in flight are not yet referenced: run it while nothing registers or
+    deploys in this workspace. Returns counts:
     ``{"objects_deleted", "bytes_freed", "contexts_deleted", "temp_deleted"}``."""
     out: dict[str, Any] = dict(registry.collect_garbage(ws))
     known = {r.context_path.resolve() for r in image_store.list_records(ws)}
-    contexts = temp = 0
+    contexts = 0
     root = ws.path / "images"
     if root.is_dir():
+        temp, temp_bytes = collect_temp(root, (".tmp",), unmarked_max_age_s=None)
+        out["temp_deleted"] = out.get("temp_deleted", 0) + temp
+        out["bytes_freed"] = out.get("bytes_freed", 0) + temp_bytes
         for p in root.iterdir():
-            if not p.is_dir() or p.resolve() in known:
+            if not p.is_dir() or p.name.startswith(".tmp") or p.resolve() in known:
                 continue
             shutil.rmtree(p, ignore_errors=True)
-            if p.name.startswith(".tmp"):
-                temp += 1
-            else:
-                contexts += 1
-    out.update(contexts_deleted=contexts, temp_deleted=temp)
-    return out
+            contexts += 1
+    out.update(contexts_deleted=contexts)
+    out.setdefault("temp_deleted", 0)
+    return {k: out[k] for k in ("objects_deleted", "bytes_freed", "contexts_deleted", "temp_deleted")}

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.fsutil import load_yaml_file
 
 DEFAULT_ENV_NAME = "project_environment"
 DEFAULT_CHANNELS = ["conda-forge"]
@@ -101,7 +102,8 @@ class CondaDependencies:
     Packages are strings: conda specs (``"numpy=1.26"``) and pip requirements
     (``"scikit-learn==1.5.0"``). Adding a package whose name is already present replaces it
     (Azure's behaviour). Raises ValidationError for a missing or malformed file, or a
-    package string that is not a spec.
+    package string that is not a spec; YAML anchors and aliases are refused (an alias bomb of a
+    few hundred bytes expands to gigabytes; see :func:`~mlmanage_jupyter.core.fsutil.load_yaml_file`).
     """
 
     def __init__(self, conda_dependencies_file_path: str | os.PathLike[str] | None = None,
@@ -112,12 +114,9 @@ class CondaDependencies:
             spec = copy.deepcopy(_underlying_structure)
         elif conda_dependencies_file_path is not None:
             p = Path(conda_dependencies_file_path).expanduser()
-            if not p.is_file():
+            if not p.exists():
                 raise ValidationError(f"conda dependencies file not found: {p}")
-            try:
-                spec = yaml.safe_load(p.read_text()) or {}
-            except yaml.YAMLError as e:
-                raise ValidationError(f"{p} is not valid YAML: {e}") from None
+            spec = load_yaml_file(p, "conda dependencies file") or {}
             where = str(p)
         else:
             spec = {"name": DEFAULT_ENV_NAME, "dependencies": [], "channels": list(DEFAULT_CHANNELS)}

@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlmanage_jupyter.core.conda_dependencies import CondaDependencies
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
-from mlmanage_jupyter.core.fsutil import read_json_object, write_json_atomic
+from mlmanage_jupyter.core.fsutil import load_yaml_file, read_json_object, write_json_atomic
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -110,15 +108,14 @@ class Environment:
         The ``pip:`` sub-list becomes ``pip_requirements``; conda packages other than
         ``python`` and ``pip`` are also installed with pip under the same name and version
         (this engine installs with pip, not conda), and the ``python=3.x`` pin sets
-        ``python_version``. Raises ValidationError for a missing file or invalid YAML.
+        ``python_version``. Raises ValidationError for a missing file, invalid YAML, YAML
+        anchors/aliases (refused: a few hundred bytes of aliases expand to gigabytes) or a file
+        over 1 MiB (:func:`~mlmanage_jupyter.core.fsutil.load_yaml_file`).
         """
         p = Path(file_path)
-        if not p.is_file():
+        if not p.exists():
             raise ValidationError(f"conda specification file not found: {p}")
-        try:
-            spec = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ValidationError(f"{p} is not valid YAML: {e}") from e
+        spec = load_yaml_file(p, "conda specification") or {}
         if not isinstance(spec, dict):
             raise ValidationError(f"{p} must be a YAML mapping with a 'dependencies' list")
         env = Environment(name)

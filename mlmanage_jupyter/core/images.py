@@ -19,10 +19,13 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from mlmanage_jupyter import __version__
 from mlmanage_jupyter.core import registry
@@ -34,9 +37,16 @@ from mlmanage_jupyter.core.entities.names import (
 )
 from mlmanage_jupyter.core.entities.records import MODELS_DIRNAME, ImageRecord, ModelRecord
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig
-from mlmanage_jupyter.core.errors import MlManageError, ValidationError
-from mlmanage_jupyter.core.fsutil import atomic_dir
+from mlmanage_jupyter.core.errors import ArtifactCorruptError, MlManageError, ValidationError
+from mlmanage_jupyter.core.fsutil import (
+    atomic_dir,
+    check_regular_file,
+    file_kind,
+    walk_files,
+    write_bytes_atomic,
+)
 from mlmanage_jupyter.core.store import images as image_store
+from mlmanage_jupyter.core.store.artifacts import sha256_file
 from mlmanage_jupyter.core.targets.base import ImageSpec, ModelRef
 from mlmanage_jupyter.core.targets.docker_build import write_docker_files
 from mlmanage_jupyter.core.workspace import Workspace
@@ -48,22 +58,24 @@ APP_DIRNAME = "app"
 
 def _source_files(inference_config: InferenceConfig, workspace: Workspace) -> list[tuple[str, Path]]:
     """(relative posix path, absolute path) of what goes into ``app/``: the whole source
-    directory (minus EXCLUDED_DIRS and the workspace), or only the entry script."""
+    directory (minus EXCLUDED_DIRS, ``*.pyc``/``*.pyo`` and the workspace), or only the entry
+    script. Files are walked by :data:`~mlmanage_jupyter.core.fsutil.SYMLINK_RULE`: links to
+    files and folders are followed, special files, broken links and loops raise
+    ValidationError naming the path before anything is read."""
     inference_config.validate()
     if not inference_config.source_directory:
         script = inference_config.entry_script_path()
+        check_regular_file(script, "entry script")
         return [(script.name, script)]
     root = inference_config.source_dir_path().resolve()
     ws_path = workspace.path.resolve()
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS and (Path(dirpath) / d).resolve() != ws_path)
-        for fn in sorted(filenames):
-            if fn.endswith((".pyc", ".pyo")):
-                continue
-            p = Path(dirpath) / fn
-            out.append((p.relative_to(root).as_posix(), p))
-    return out
+    return walk_files(
+        root,
+        "source directory",
+        exclude_dirs=EXCLUDED_DIRS,
+        skip_dir=lambda p: p.resolve() == ws_path,
+        skip_file=lambda name: name.endswith((".pyc", ".pyo")),
+    )
 
 
 def source_directory_name(inference_config: InferenceConfig) -> str | None:
@@ -75,16 +87,100 @@ def source_directory_name(inference_config: InferenceConfig) -> str | None:
     return name if name not in ("", ".", "..") else "src"
 
 
-def _content_hash(models: Sequence[ModelRecord], files: list[tuple[str, Path]], entry: str, env: dict[str, Any]) -> str:
+def _content_hash(models: Sequence[ModelRecord], files: list[tuple[str, Path, str, int]], entry: str, env: dict[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(f"engine {__version__}\nentry {entry}\n".encode())
     for m in sorted(models, key=lambda m: (m.name, m.version)):
         h.update(f"model {m.name}:{m.version} {m.sha256}\n".encode())
-    for rel, p in files:
-        fh = hashlib.sha256(p.read_bytes()).hexdigest()
+    for rel, _p, fh, _size in files:
         h.update(f"file {rel} {fh}\n".encode())
     h.update(json.dumps(env, sort_keys=True).encode())
     return h.hexdigest()
+
+
+# ---------------------------------------------------------------- build-context digest
+#: the context's own list of its files ``{relative path: [sha256, size]}``, not part of itself
+MANIFEST_NAME = ".manifest.json"
+
+
+def _manifest_bytes(manifest: dict[str, list[Any]]) -> bytes:
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _generated_files(spec: dict[str, Any], env: Environment) -> dict[str, bytes]:
+    """The files of a context made from the spec itself (not copied): requirements, conda
+    file, image.json (the spec without its ``context_digest``)."""
+    out = {"requirements.txt": env.requirements_text().encode()}
+    if env.conda_dependencies:
+        out["conda.yml"] = yaml.safe_dump(env.conda_dependencies, sort_keys=False).encode()
+    out["image.json"] = json.dumps({k: v for k, v in spec.items() if k != "context_digest"}, indent=2).encode()
+    return out
+
+
+def _expected_manifest(
+    ws: Workspace, models: Sequence[ModelRecord], files: list[tuple[str, Path, str, int]], generated: dict[str, bytes]
+) -> dict[str, list[Any]]:
+    """What the context must hold, from the inputs alone (no context read): ``app/`` files by
+    the digests taken when planning, model files by the registry's digests, generated files."""
+    man: dict[str, list[Any]] = {f"{APP_DIRNAME}/{rel}": [sha, size] for rel, _p, sha, size in files}
+    for m in models:
+        base = f"{MODELS_DIRNAME}/{m.name}/{m.version}" + (f"/{m.root_name}" if m.is_folder else "")
+        for f in registry.get_files(ws, m):
+            man[f"{base}/{f.path}"] = [f.sha256, f.size]
+    for name, data in generated.items():
+        man[name] = [hashlib.sha256(data).hexdigest(), len(data)]
+    return man
+
+
+def _context_problems(ctx: Path, manifest: dict[str, list[Any]]) -> list[str]:
+    """Files of ``ctx`` that differ from ``manifest`` ("<path>: <what>"), every file re-hashed;
+    empty when the context is intact. Files the context gained since (a script's own output,
+    ``__pycache__``) are not part of the digest."""
+    problems = []
+    for rel, (sha, size) in sorted(manifest.items()):
+        p = ctx / rel
+        try:
+            st = p.lstat()
+        except OSError:
+            problems.append(f"{p}: missing")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append(f"{p}: now a {'symbolic link' if stat.S_ISLNK(st.st_mode) else file_kind(st.st_mode)}")
+        elif st.st_size != size:
+            problems.append(f"{p}: size {st.st_size} bytes, built with {size}")
+        elif sha256_file(p)[0] != sha:
+            problems.append(f"{p}: content changed (sha256 differs)")
+    return problems
+
+
+def _raise_context_problems(what: str, problems: list[str]) -> None:
+    shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    raise ArtifactCorruptError(
+        f"the build context of {what} was changed after it was built: {shown}. Restore the file(s), or "
+        f"delete the image and create it again"
+    )
+
+
+def verify_context(image: ImageRecord) -> None:
+    """Check an image's build context against the digest recorded when it was built
+    (``spec["context_digest"]``: sha256 of its manifest ``.manifest.json``, which lists every
+    file's sha256 and size); each file is re-hashed (about 1 s per GB).
+
+    Images built before digests were recorded (no ``context_digest``) are not checked.
+    Raises ArtifactCorruptError naming the changed, missing or replaced files (or the manifest)."""
+    digest = image.spec.get("context_digest")
+    if not digest or not image.pk:  # a plan's preview has no context yet
+        return
+    mpath = image.context_path / MANIFEST_NAME
+    try:
+        data = mpath.read_bytes()
+    except OSError:
+        _raise_context_problems(f"image {image.id}", [f"{mpath}: missing"])
+    if hashlib.sha256(data).hexdigest() != digest:
+        _raise_context_problems(f"image {image.id}", [f"{mpath}: content changed (sha256 differs)"])
+    problems = _context_problems(image.context_path, json.loads(data))
+    if problems:
+        _raise_context_problems(f"image {image.id}", problems)
 
 
 def get(ws: Workspace, name: str, version: int | None = None) -> ImageRecord:
@@ -99,17 +195,19 @@ def get_by_pk(ws: Workspace, pk: int | None) -> ImageRecord | None:
 @dataclass
 class ImagePlan:
     """What an image of ``models`` + an inference config would be, computed without writing
-    anything: its ``spec`` (the ``image.json`` dict, no version yet), ``content_hash`` and the
-    ``(relative path, source path)`` files of ``app/``. ``existing`` is the recorded version
-    with the same content, if any."""
+    anything: its ``spec`` (the ``image.json`` dict, no version yet, with the ``context_digest``
+    the built context will have), ``content_hash``, the ``(relative path, source path, sha256,
+    size)`` files of ``app/`` and the context's ``manifest``. ``existing`` is the recorded
+    version with the same content, if any."""
 
     name: str
     models: list[ModelRecord]
-    files: list[tuple[str, Path]]
+    files: list[tuple[str, Path, str, int]]
     environment: Environment
     spec: dict[str, Any]
     content_hash: str
     existing: ImageRecord | None
+    manifest: dict[str, list[Any]]
 
     def preview(self) -> ImageRecord:
         """The record this plan would give (version 0 and no context folder when new)."""
@@ -150,7 +248,8 @@ def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inferenc
     env_d = env.to_dict()
     if inference_config.extra_docker_file_steps and not env_d["docker"]["extra_docker_file_steps"]:
         env_d["docker"]["extra_docker_file_steps"] = inference_config.extra_docker_file_steps
-    chash = _content_hash(models, files, entry, env_d)
+    hashed = [(rel, p, *sha256_file(p)) for rel, p in files]
+    chash = _content_hash(models, hashed, entry, env_d)
     spec = {
         "name": name,
         "content_hash": chash,
@@ -163,10 +262,12 @@ def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inferenc
         "environment": env_d,
         "engine_version": __version__,
     }
+    manifest = _expected_manifest(ws, models, hashed, _generated_files(spec, env))
+    spec["context_digest"] = hashlib.sha256(_manifest_bytes(manifest)).hexdigest()
     existing = image_store.find_by_hash(ws, name, chash)
     if existing is not None and not (existing.context_path / "image.json").is_file():
         existing = None
-    return ImagePlan(name, models, files, env, spec, chash, existing)
+    return ImagePlan(name, models, hashed, env, spec, chash, existing, manifest)
 
 
 def create_image(
@@ -186,41 +287,71 @@ def create_image(
     plan = plan_image(ws, name, models, inference_config)
     if plan.existing is not None:
         return plan.existing
-    ctx = _build_context(ws, plan.content_hash, plan.models, plan.files, plan.spec, plan.environment)
+    ctx, manifest = _build_context(ws, plan)
     return image_store.insert_version(
         ws,
         name=name,
         content_hash=plan.content_hash,
         description=description,
         tags=dict(tags or {}),
-        spec=plan.spec,
+        spec={**plan.spec, "context_digest": hashlib.sha256(_manifest_bytes(manifest)).hexdigest()},
         context_path=ctx,
         models=plan.models,
     )
 
 
-def _build_context(
-    ws: Workspace, chash: str, models: Sequence[ModelRecord], files: list[tuple[str, Path]], spec: dict[str, Any], env: Environment
-) -> Path:
-    """Write the context to ``images/<chash>`` atomically (temp folder, then rename)."""
-    final = ws.subdir("images") / chash
+def _build_context(ws: Workspace, plan: ImagePlan) -> tuple[Path, dict[str, list[Any]]]:
+    """Write the context to ``images/<content hash>`` atomically (temp folder, then rename),
+    check every written file against the plan's manifest (a source file edited while it was
+    copied is caught) and write the manifest. An existing context of the same content (made
+    for another image name: its ``image.json`` differs by the name alone) is reused after the
+    same check. Returns the folder and its manifest. Raises ArtifactCorruptError naming the
+    files that differ."""
+    final = ws.subdir("images") / plan.content_hash
+    generated = _generated_files(plan.spec, plan.environment)
     if (final / "image.json").is_file():
-        return final
+        manifest = dict(plan.manifest)
+        theirs = _same_but_name(final / "image.json", generated["image.json"])
+        if theirs is not None:
+            manifest["image.json"] = [hashlib.sha256(theirs).hexdigest(), len(theirs)]
+        problems = _context_problems(final, manifest)
+        if problems:
+            _raise_context_problems(f"the images of content {plan.content_hash[:12]}…", problems)
+        if not (final / MANIFEST_NAME).is_file():  # made before digests were recorded
+            write_bytes_atomic(final / MANIFEST_NAME, _manifest_bytes(manifest))
+        return final, manifest
     with atomic_dir(final) as tmp:
         app = tmp / APP_DIRNAME
         app.mkdir()
-        for rel, p in files:
+        for rel, p, _sha, _size in plan.files:
             (app / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(p, app / rel)
-        for m in models:
+        for m in plan.models:
             registry.download(ws, m, tmp / MODELS_DIRNAME / m.name / str(m.version), exist_ok=True)
-        (tmp / "requirements.txt").write_text(env.requirements_text())
-        if env.conda_dependencies:
-            import yaml
+        for fname, data in generated.items():
+            (tmp / fname).write_bytes(data)
+        problems = _context_problems(tmp, plan.manifest)
+        if problems:
+            raise ValidationError(
+                "a file changed while the image was built: "
+                + "; ".join(x.replace(str(tmp), "<context>") for x in problems[:5])
+                + ". Build again once the files stop changing"
+            )
+        (tmp / MANIFEST_NAME).write_bytes(_manifest_bytes(plan.manifest))
+    return final, plan.manifest
 
-            (tmp / "conda.yml").write_text(yaml.safe_dump(env.conda_dependencies, sort_keys=False))
-        (tmp / "image.json").write_text(json.dumps(spec, indent=2))
-    return final
+
+def _same_but_name(path: Path, ours: bytes) -> bytes | None:
+    """The bytes of an existing ``image.json`` when it is ours but for the image name (the
+    context is shared by names), else None (then the manifest check names it)."""
+    try:
+        data = path.read_bytes()
+        theirs, mine = json.loads(data), json.loads(ours)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(theirs, dict) or not isinstance(theirs.get("name"), str):
+        return None
+    return data if {**theirs, "name": mine["name"]} == mine else None
 
 
 def list_images(ws: Workspace, name: str | None = None, tags: Sequence[Any] | None = None) -> list[ImageRecord]:
@@ -257,12 +388,14 @@ def delete_image(ws: Workspace, image: ImageRecord) -> None:
 def export_context(ws: Workspace, image: ImageRecord, path: str | os.PathLike[str]) -> str:
     """Copy the build context to ``path`` (must not exist) and add a Dockerfile,
     ``.dockerignore``, ``wheels/`` and ``engine/`` when the docker support is installed, so
-    any CI can ``docker build`` it; nothing is built. Returns the path."""
+    any CI can ``docker build`` it; nothing is built. Returns the path. Raises
+    ArtifactCorruptError (nothing copied) when the context was edited since it was built."""
     dest = Path(path)
     if dest.exists():
         raise ValidationError(f"{dest} already exists; give a new folder")
-    shutil.copytree(image.context_path, dest)
-    write_docker_files(image_spec(image, ws), dest, cache_dir=build_cache_dir(ws))
+    spec = image_spec(image, ws)  # verifies the context first: nothing is copied from an edited one
+    shutil.copytree(image.context_path, dest, ignore=shutil.ignore_patterns(MANIFEST_NAME))
+    write_docker_files(spec, dest, cache_dir=build_cache_dir(ws))
     return str(dest)
 
 
@@ -302,9 +435,12 @@ def image_spec(image: ImageRecord | Any, workspace: Workspace | None = None) -> 
     framework read from the registry (None when the model is gone).
 
     ``image``: an :class:`ImageRecord` (then give ``workspace``), or Azure's ``Image``
-    (its ``record`` and ``workspace`` are used)."""
+    (its ``record`` and ``workspace`` are used). This is what deploy, update, package, save and
+    export take, so the build context is verified here (:func:`verify_context`); raises
+    ArtifactCorruptError naming the files changed since the build."""
     record: ImageRecord = getattr(image, "record", image)
     ws = workspace if workspace is not None else image.workspace
+    verify_context(record)
     refs = []
     for m in record.spec.get("models", []):
         try:

@@ -32,8 +32,17 @@ from mlmanage_jupyter.core.entities.names import (
     validate_version,
 )
 from mlmanage_jupyter.core.entities.records import Framework, ModelFile, ModelRecord
-from mlmanage_jupyter.core.errors import ModelNotFoundError, ValidationError
-from mlmanage_jupyter.core.fsutil import atomic_dir, crashpoint
+from mlmanage_jupyter.core.errors import ArtifactCorruptError, ModelNotFoundError, ValidationError
+from mlmanage_jupyter.core.fsutil import (
+    TEMP_MAX_AGE_S,
+    atomic_dir,
+    check_regular_file,
+    check_relative_path,
+    collect_temp,
+    crashpoint,
+    join_inside,
+    walk_files,
+)
 from mlmanage_jupyter.core.store import models as model_store
 from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 from mlmanage_jupyter.server.model_path import ModelPathError, model_path_in_deployment
@@ -57,16 +66,9 @@ LIST_COLUMNS = [
 
 
 def _walk_files(root: Path) -> list[tuple[str, Path]]:
-    """(posix relative path, absolute path) of every file below ``root``, sorted."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for fn in sorted(filenames):
-            p = Path(dirpath) / fn
-            if p.is_symlink() and not p.exists():
-                raise ValidationError(f"broken symbolic link in model folder: {p}")
-            out.append((p.relative_to(root).as_posix(), p))
-    return out
+    """(posix relative path, path) of every file below ``root``, sorted; special files, broken
+    links and link loops refused before anything is read (:data:`~mlmanage_jupyter.core.fsutil.SYMLINK_RULE`)."""
+    return walk_files(root, "model folder")
 
 
 def _manifest_hash(files: Sequence[tuple[str, str, int]]) -> str:
@@ -98,6 +100,11 @@ def register(
 ) -> ModelRecord:
     """Register a file or a folder as the next version of ``model_name``.
 
+    Files are read by one rule (:data:`~mlmanage_jupyter.core.fsutil.SYMLINK_RULE`): symbolic
+    links to regular files and folders are followed and kept under the link's name; FIFOs,
+    sockets, devices, broken links and link loops are refused before anything is read.
+    Temporary files of earlier registrations that were killed are removed first.
+
     Args:
         model_path: a file, or a folder (every file below it is kept, layout preserved).
         model_name: see :func:`~mlmanage_jupyter.core.entities.names.validate_model_name`.
@@ -108,7 +115,8 @@ def register(
     processes register the same name at once).
 
     Raises:
-        ValidationError: bad name, missing path, empty folder, non-string tags.
+        ValidationError: bad name, missing path, empty folder, non-string tags, a special
+            file / broken link / link loop (named in the message).
     """
     validate_model_name(model_name)
     tags = check_str_dict(tags, "tags")
@@ -118,17 +126,17 @@ def register(
         if v is not None and not isinstance(v, str):
             raise ValidationError(f"{what} must be a string, got {type(v).__name__}")
     src = Path(model_path).expanduser()
-    if not src.exists():
+    if not src.exists() and not src.is_symlink():
         raise ValidationError(f"model_path does not exist: {src}")
     if src.is_dir():
         files = _walk_files(src)
         if not files:
             raise ValidationError(f"model folder {src} is empty: nothing to register")
-    elif src.is_file():
-        files = [(src.name, src)]
     else:
-        raise ValidationError(f"model_path is neither a file nor a folder: {src}")
+        check_regular_file(src, "model_path")
+        files = [(src.name, src)]
     total = sum(p.stat().st_size for _, p in files)
+    collect_temp_files(ws, unmarked_max_age_s=TEMP_MAX_AGE_S)  # what killed registrations left
 
     stored: list[tuple[str, str, int]] = []
     done = 0
@@ -147,7 +155,7 @@ def register(
         model_framework_version=model_framework_version,
         tags=tags,
         properties=properties,
-        root_name=src.resolve().name,
+        root_name=Path(os.path.abspath(src)).name,  # a link keeps its own name (SYMLINK_RULE)
         is_folder=src.is_dir(),
         sha256=stored[0][1] if not src.is_dir() else _manifest_hash(stored),
         files=stored,
@@ -252,41 +260,87 @@ def get_files(ws: Workspace, model: ModelRecord) -> list[ModelFile]:
     return model_store.files(ws, model)
 
 
+def _checked_files(ws: Workspace, model: ModelRecord) -> list[ModelFile]:
+    """The file rows of a version after checking them against the metadata's own record: every
+    path safe (relative, no '..'), and the rows hashing to the version's sha256 (the file's, or
+    the folder manifest's). Raises ValidationError / ArtifactCorruptError naming the fault."""
+    what = f"model {model.id}"
+    if not model.root_name or "/" in model.root_name or model.root_name in (".", ".."):
+        raise ValidationError(f"root name of {what} in the metadata is {model.root_name!r}, not a plain file or folder name; the metadata was altered")
+    files = model_store.files(ws, model)
+    for f in files:
+        check_relative_path(f.path, f"file path of {what} in the metadata")
+    if model.is_folder:
+        recorded = _manifest_hash([(f.path, f.sha256, f.size) for f in files])
+    else:
+        recorded = files[0].sha256 if len(files) == 1 else "several files"
+    if recorded != model.sha256:
+        raise ArtifactCorruptError(
+            f"the file list of {what} in the metadata no longer matches its sha256 {model.sha256[:12]}… "
+            f"(paths or digests were altered); restore the metadata from a backup or register the model again"
+        )
+    return files
+
+
 def download(ws: Workspace, model: ModelRecord, target_dir: str | os.PathLike[str] = ".", exist_ok: bool = False) -> str:
     """Copy the model's files to ``target_dir`` and return the path of the file or folder.
 
-    Each file is checked against its sha256 while it is copied. ``exist_ok=False``
-    (Azure's default) refuses to overwrite an existing file.
+    The stored file list is checked first: every path must stay inside the destination (no
+    absolute path, no ``..``, no symbolic link on the way leading out) and the list must hash
+    to the version's sha256. Each file is checked against its sha256 while it is copied.
+    ``exist_ok=False`` (Azure's default) refuses to overwrite an existing file.
 
     Raises:
-        ValidationError: the destination exists and ``exist_ok`` is False.
+        ValidationError: the destination exists and ``exist_ok`` is False; a stored path is
+            unsafe (the metadata was altered; nothing is written).
         ArtifactCorruptError: stored bytes no longer match their sha256 (nothing is left
-            at the destination for that file).
+            at the destination for that file), or the file list no longer matches the
+            version's sha256 (nothing is written).
     """
     target = Path(target_dir).expanduser()
-    dest_root = target / model.root_name
-    files = model_store.files(ws, model)
+    files = _checked_files(ws, model)
+    dest_root = join_inside(target, model.root_name, f"root name of model {model.id}")
+    base = dest_root if model.is_folder else target
+    dests = [join_inside(base, f.path, f"file path of model {model.id} in the metadata") for f in files]
     if not exist_ok:
-        clash = [target / f.path if not model.is_folder else dest_root / f.path for f in files]
-        existing = [str(c) for c in clash if c.exists()]
+        existing = [str(c) for c in dests if c.exists()]
         if existing or (model.is_folder and dest_root.exists() and not dest_root.is_dir()):
             raise ValidationError(f"{existing[0] if existing else dest_root} already exists; pass exist_ok=True to overwrite")
-    for f in files:
-        dest = dest_root / f.path if model.is_folder else target / f.path
+    for f, dest in zip(files, dests, strict=True):
         ws.artifacts.get_file(f.sha256, dest, verify=True)
     return str(dest_root)
 
 
 def materialize(ws: Workspace, model: ModelRecord) -> Path:
     """The model's files in the workspace cache ``models/<name>/<version>/<root>``
-    (verified once, then reused); returns the path of the file or folder."""
+    (verified when made, see :func:`download`); returns the path of the file or folder.
+
+    A cached copy is reused when its ``.complete`` marker holds the version's sha256 and every
+    file is there with its registered size (a cheap check: a stat per file); otherwise it is
+    made again. Raises as :func:`download`."""
     base = ws.path / "models" / model.name / str(model.version)
-    done = base / ".complete"
-    if not done.exists():
+    if not _cache_intact(ws, model, base):
+        if base.exists():
+            shutil.rmtree(base, ignore_errors=True)
         with atomic_dir(base) as tmp:
             download(ws, model, tmp, exist_ok=True)
             (tmp / ".complete").write_text(model.sha256)
     return base / model.root_name
+
+
+def _cache_intact(ws: Workspace, model: ModelRecord, base: Path) -> bool:
+    try:
+        if (base / ".complete").read_text() != model.sha256:
+            return False
+    except OSError:
+        return False
+    files = _checked_files(ws, model)
+    root = base / model.root_name if model.is_folder else base
+    for f in files:
+        p = root / f.path
+        if p.is_symlink() or not p.is_file() or p.stat().st_size != f.size:
+            return False
+    return True
 
 
 def get_model_path(model_name: str, version: int | None = None, workspace: Workspace | str | os.PathLike[str] | None = None) -> str:
@@ -354,11 +408,30 @@ def delete(ws: Workspace, model: ModelRecord) -> None:
     shutil.rmtree(ws.path / "models" / model.name / str(model.version), ignore_errors=True)
 
 
-def collect_garbage(workspace: Workspace | str | os.PathLike[str] | None = None) -> dict[str, int]:
-    """Delete artifact objects no model version references (left by crashes or deletes).
+def collect_temp_files(ws: Workspace, *, unmarked_max_age_s: float | None = None) -> tuple[int, int]:
+    """Remove temporary files and folders of registrations and cache fills whose process is
+    gone (``artifacts/tmp/put-*``, ``models/<name>/.tmp-*``): those carrying an owner marker
+    whose process no longer runs, and unmarked ones older than ``unmarked_max_age_s`` seconds
+    (None: all unmarked ones). Those of live processes are kept. Returns ``(entries, bytes)``."""
+    n = freed = 0
+    if hasattr(ws.artifacts, "collect_temp"):
+        n, freed = ws.artifacts.collect_temp(unmarked_max_age_s=unmarked_max_age_s)
+    models_dir = ws.path / "models"
+    if models_dir.is_dir():
+        for d in models_dir.iterdir():
+            if d.is_dir() and not d.is_symlink():
+                k, b = collect_temp(d, (".tmp-",), unmarked_max_age_s=unmarked_max_age_s)
+                n, freed = n + k, freed + b
+    return n, freed
 
-    Returns ``{"objects_deleted": n, "bytes_freed": b}``. Only run it while nothing is
-    registering (a registration in flight has objects not referenced yet).
+
+def collect_garbage(workspace: Workspace | str | os.PathLike[str] | None = None) -> dict[str, int]:
+    """Delete artifact objects no model version references (left by crashes or deletes), and
+    temporary files of killed registrations (:func:`collect_temp_files`).
+
+    Returns ``{"objects_deleted": n, "bytes_freed": b, "temp_deleted": t}`` (``b`` counts
+    both). Only run it while nothing is registering (a registration in flight has objects not
+    referenced yet; its temporary files are kept).
     """
     ws = resolve_workspace(workspace)
     live = model_store.referenced_objects(ws)
@@ -369,5 +442,5 @@ def collect_garbage(workspace: Workspace | str | os.PathLike[str] | None = None)
                 freed += ws.artifacts.object_path(sha).stat().st_size
             ws.artifacts.delete(sha)
             n += 1
-    return {"objects_deleted": n, "bytes_freed": freed}
-
+    temp, temp_bytes = collect_temp_files(ws)
+    return {"objects_deleted": n, "bytes_freed": freed + temp_bytes, "temp_deleted": temp}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mlmanage_jupyter.core.errors import ArtifactCorruptError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.fsutil import collect_temp, file_kind, owner_marker
 
 CHUNK = 1 << 20  # 1 MiB: read/hash/write unit
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -191,14 +193,34 @@ class LocalArtifactStore(ArtifactStore):
         check_sha256(sha256)
         return self._objects / sha256[:2] / sha256[2:]
 
+    def collect_temp(self, *, unmarked_max_age_s: float | None = None) -> tuple[int, int]:
+        """Remove partial writes in ``tmp/`` whose writer is gone (see
+        :func:`~mlmanage_jupyter.core.fsutil.collect_temp`); returns ``(files, bytes)``."""
+        return collect_temp(self._tmp, ("put-",), unmarked_max_age_s=unmarked_max_age_s)
+
     def put_file(self, src: str | os.PathLike[str]) -> tuple[str, int]:
+        """Store a regular file's bytes (see :meth:`ArtifactStore.put_file`). The partial copy
+        is ``tmp/put-<owner marker>…`` until renamed (collected once its writer is gone).
+
+        Raises ValidationError, before reading a byte, when ``src`` is not a regular file
+        (a FIFO or device would hang or never end)."""
         h = hashlib.sha256()
         size = 0
         buf = bytearray(CHUNK)
         view = memoryview(buf)
-        fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
+        in_fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        mode = os.fstat(in_fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(in_fd)
+            raise ValidationError(f"cannot store {os.fspath(src)!r}: it is a {file_kind(mode)}, not a regular file")
         try:
-            with open(src, "rb", buffering=0) as f, os.fdopen(fd, "wb", buffering=0) as out:
+            fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix=f"put-{owner_marker()}")
+        except BaseException:
+            os.close(in_fd)
+            raise
+        try:
+            with os.fdopen(in_fd, "rb", buffering=0) as f, os.fdopen(fd, "wb", buffering=0) as out:
                 while n := f.readinto(buf):
                     h.update(view[:n])
                     out.write(view[:n])
