@@ -62,8 +62,11 @@ from typing import Any
 from prometheus_client import Counter
 
 from mlmanage_jupyter.server.jsonio import json_dumps as dumps
+from mlmanage_jupyter.server.telemetry import read_telemetry
 
 log = logging.getLogger("mlmanage.server.collector")
+
+__all__ = ["ModelDataCollector", "ScriptDataCollector", "parse_since", "read_telemetry", "stop_script_collectors"]
 
 COLLECTED = Counter("mlmanage_collected_records", "Model data records written by data collection")
 DROPPED = Counter("mlmanage_collected_dropped", "Model data records dropped because the buffer was full")
@@ -508,37 +511,8 @@ def stop_script_collectors(timeout_s: float = 30.0) -> None:
 
 
 # ------------------------------------------------------------------ GET /telemetry
-def read_telemetry(run_dir: Path, since: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Records of ``run_dir/telemetry/*.jsonl`` (every worker's) with ``time > since``, by time.
-
-    ``since`` must be timezone-aware (UTC); ``limit`` keeps the most recent ones. A line
-    being written (no trailing newline yet) is skipped.
-    """
-    out: list[dict[str, Any]] = []
-    folder = Path(run_dir) / "telemetry"
-    if not folder.is_dir():
-        return out
-    for f in sorted(folder.glob("*.jsonl")):
-        try:
-            text = f.read_text(encoding="utf-8")
-        except OSError:
-            continue
-        for line in text.split("\n")[:-1]:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if since is not None:
-                try:
-                    if datetime.fromisoformat(rec["time"]) <= since:
-                        continue
-                except (KeyError, ValueError, TypeError):
-                    continue
-            out.append(rec)
-    out.sort(key=lambda r: r.get("time", ""))
-    if limit is not None:
-        out = out[-limit:] if limit > 0 else []
-    return out
+# read_telemetry (re-exported here, where core and the app import it from) reads the files
+# from their end: server/telemetry.py
 
 
 def parse_since(raw: str | None) -> datetime | None:
