@@ -233,6 +233,7 @@ class ModelDataCollector:
         self._lock = threading.Lock()  # one writer at a time (thread or stop())
         self._thread: threading.Thread | None = None
         self.dropped = 0
+        self.failing: str | None = None  # the error while writes fail
 
     @classmethod
     def from_env(cls, service: str, models: tuple[str, ...], env: Mapping[str, str] | None = None) -> ModelDataCollector | None:
@@ -326,8 +327,9 @@ class ModelDataCollector:
                 try:
                     self.sink.write(key, data)
                 except Exception as e:  # noqa: BLE001 - storage errors of any kind
-                    log.warning("data collection: writing %s to %s failed (will retry): %s", key, self.sink.describe(), e)
+                    self._failed(key, e)
                     return written
+                self._recovered()
                 self._pending.pop(0)
                 n = data.count(b"\n")
                 written += n
@@ -338,12 +340,28 @@ class ModelDataCollector:
                 try:
                     self.sink.write(key, data)
                 except Exception as e:  # noqa: BLE001
-                    log.warning("data collection: writing %s to %s failed (will retry): %s", key, self.sink.describe(), e)
+                    self._failed(key, e)
                     self._pending.append((key, data))
                     return written
+                self._recovered()
                 written += len(items)
                 COLLECTED.inc(len(items))
         return written
+
+    def _failed(self, key: str, e: Exception) -> None:
+        """One warning per failure episode (a full disk fails every flush: no log flood)."""
+        if self.failing is None:
+            log.warning(
+                "data collection: writing %s to %s failed (kept and retried every flush; new records are dropped "
+                "and counted in mlmanage_collected_dropped_total once %d are waiting): %s",
+                key, self.sink.describe(), self.max_buffer, e,
+            )
+        self.failing = str(e)
+
+    def _recovered(self) -> None:
+        if self.failing is not None:
+            log.warning("data collection: writing to %s works again (it failed with: %s)", self.sink.describe(), self.failing)
+            self.failing = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():

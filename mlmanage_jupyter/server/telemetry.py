@@ -63,7 +63,7 @@ MAX_REQUEST_ID = 128
 #: bytes read per step when reading a file backwards
 READ_BLOCK = 64 * 1024
 #: bytes of disk reserved for each metrics file, and how often (s) the reservation is renewed
-METRIC_FILE_RESERVE = 1 << 20
+METRIC_FILE_RESERVE = 256 * 1024
 RESERVE_EVERY_S = 10.0
 
 
@@ -272,7 +272,7 @@ def prune(folder: Path, max_files: int) -> list[Path]:
 
 def reserve_metric_files(folder: str | None = None, size: int = METRIC_FILE_RESERVE) -> None:
     """Give this process's Prometheus multiprocess files real disk blocks
-    (``posix_fallocate`` up to ``size`` bytes, default 1 MiB).
+    (``posix_fallocate`` up to ``size`` bytes, default 256 KiB).
 
     prometheus_client memory-maps them and grows them with ``truncate`` (a sparse file): on a
     full disk the first write into a page without a block kills the process with SIGBUS. With
