@@ -24,7 +24,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mlmanage_jupyter.core.errors import ArtifactCorruptError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.errors import (
+    ArtifactCorruptError,
+    NotFoundError,
+    ReadOnlyWorkspaceError,
+    ValidationError,
+)
 
 CHUNK = 1 << 20  # 1 MiB: read/hash/write unit
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -175,6 +180,9 @@ class LocalArtifactStore(ArtifactStore):
     """Artifacts in a local folder: ``objects/ab/cdef…`` (sha256) and ``blobs/<key>``."""
 
     kind = "local"
+    #: set (to the message to raise) by a workspace opened read-only: writes raise
+    #: ReadOnlyWorkspaceError with it, reads work
+    read_only: str | None = None
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -182,7 +190,14 @@ class LocalArtifactStore(ArtifactStore):
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
         for d in (self._objects, self._blobs, self._tmp):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a read-only folder: reading works, writes say why they can't
+                pass
+
+    def _check_writable(self) -> None:
+        if self.read_only is not None:
+            raise ReadOnlyWorkspaceError(self.read_only)
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -192,6 +207,7 @@ class LocalArtifactStore(ArtifactStore):
         return self._objects / sha256[:2] / sha256[2:]
 
     def put_file(self, src: str | os.PathLike[str]) -> tuple[str, int]:
+        self._check_writable()
         h = hashlib.sha256()
         size = 0
         buf = bytearray(CHUNK)
@@ -229,6 +245,7 @@ class LocalArtifactStore(ArtifactStore):
             raise NotFoundError(f"artifact {sha256[:12]}… is missing from {self._objects}") from None
 
     def delete(self, sha256: str) -> None:
+        self._check_writable()
         p = self.object_path(sha256)
         if p.exists():
             os.chmod(p, 0o644)
@@ -244,6 +261,7 @@ class LocalArtifactStore(ArtifactStore):
         return self._blobs / check_blob_key(key)
 
     def write_blob(self, key: str, data: bytes) -> None:
+        self._check_writable()
         p = self._blob_path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".partial-")
@@ -267,6 +285,7 @@ class LocalArtifactStore(ArtifactStore):
         return sorted(out)
 
     def delete_blob(self, key: str) -> None:
+        self._check_writable()
         p = self._blob_path(key)
         if p.exists():
             p.unlink()
