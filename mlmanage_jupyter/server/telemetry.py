@@ -391,22 +391,24 @@ def read_telemetry(run_dir: Path, since: datetime | None = None, limit: int | No
             continue
     files.sort(reverse=True)  # newest first
     floor = since.timestamp() if since is not None else None
-    out: list[dict[str, Any]] = []
+    # (time, file rank, line order, record): equal times keep each file's line order
+    out: list[tuple[str, int, int, dict[str, Any]]] = []
     threshold: str | None = None  # with a limit: the limit-th newest time found so far
-    for mtime, p in files:
+    for rank, (mtime, p) in enumerate(files):
         if floor is not None and mtime < floor:
             continue  # every record in it is older than since
         if threshold is not None and mtime < (_parse_iso_ts(threshold) or 0):
             continue
-        out.extend(_tail(p, since, limit))
+        recs = _tail(p, since, limit)  # newest first
+        out.extend((str(r.get("time", "")), -rank, -k, r) for k, r in enumerate(recs))
         if limit is not None and len(out) >= limit:
-            out.sort(key=lambda r: str(r.get("time", "")), reverse=True)
+            out.sort(key=lambda x: x[:3], reverse=True)
             del out[limit:]
-            threshold = str(out[-1].get("time", ""))
-    out.sort(key=lambda r: str(r.get("time", "")))
+            threshold = out[-1][0]
+    out.sort(key=lambda x: x[:3])
     if limit is not None:
         out = out[-limit:]
-    return out
+    return [r for *_, r in out]
 
 
 def _parse_iso_ts(text: str) -> float | None:
