@@ -97,11 +97,12 @@ MAX_RECORDS = 100_000
 
 
 def read_run_dir(
-    run_dir: str | os.PathLike[str], since: datetime | None = None, limit: int | None = MAX_RECORDS
+    run_dir: str | os.PathLike[str], since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Telemetry records of a local run folder (every worker's files, rotated ones too),
-    ``time > since``, oldest first; the newest ``limit`` (None: all kept). Reads the files
-    from their end (``server/telemetry.read_telemetry``), so the cost follows what is returned."""
+    ``time > since``, oldest first; the newest ``limit`` (None: all those kept, which the
+    engine's rotation bounds). Reads the files from their end (``server/telemetry.read_telemetry``),
+    so the cost follows what is returned, not the history."""
     return read_telemetry(Path(run_dir), since, limit)
 
 
