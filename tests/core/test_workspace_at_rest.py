@@ -216,3 +216,17 @@ def test_service_state_is_readable_when_the_disk_is_full(tmp_path: Path) -> None
         if ws is not None:
             ws.close()
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_an_unreadable_or_damaged_keys_file_does_not_break_reading_the_service(tmp_path: Path) -> None:
+    old = tmp_path / "ws"
+    shutil.copytree(FIXTURE, old)
+    ws = Workspace(old)
+    try:
+        kf = key_file(old, "echo")
+        kf.parent.mkdir(mode=0o700, exist_ok=True)
+        kf.write_text("{not json")
+        assert Webservice(ws, "echo").name == "echo"  # listed and read; its keys are just unavailable
+        assert [s.name for s in Webservice.list(ws)] == ["echo"]
+    finally:
+        ws.close()

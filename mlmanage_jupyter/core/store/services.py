@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
 from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
-from mlmanage_jupyter.core.errors import ReadOnlyWorkspaceError, ServiceNotFoundError
+from mlmanage_jupyter.core.errors import ReadOnlyWorkspaceError, ServiceNotFoundError, ValidationError
 from mlmanage_jupyter.core.store import keys as key_files
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.store.db import MetadataDB
@@ -45,13 +45,24 @@ def get(db: MetadataDB, name: str) -> ServiceRecord:
         image_pk=row.image_id,
         config=dict(row.config or {}),
         runtime=dict(row.runtime or {}),
-        keys=key_files.read_keys(db.path, name) or dict(row.keys or {}),
+        keys=_keys(db, name) or dict(row.keys or {}),
         scoring_uri=row.scoring_uri,
         swagger_uri=row.swagger_uri,
         created_time=row.created_time,
         updated_time=row.updated_time,
         models=models,
     )
+
+
+def _keys(db: MetadataDB, name: str) -> dict[str, str]:
+    """The service's keys from its 0600 file; ``{}`` (logged) when this user can't read it
+    (someone else's workspace, shared read-only) or it is damaged: listing and reading a
+    service never fail because of its keys."""
+    try:
+        return key_files.read_keys(db.path, name)
+    except (OSError, ValidationError) as e:
+        log.warning("the keys of service %s are unavailable: %s", name, e)
+        return {}
 
 
 def exists(db: MetadataDB, name: str) -> bool:
