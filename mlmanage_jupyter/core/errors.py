@@ -16,6 +16,11 @@ class ValidationError(MlManageError, ValueError):
     """Bad input: a malformed name, a missing file, a tag that is not a string, ..."""
 
 
+class ReadOnlyWorkspaceError(MlManageError, PermissionError):
+    """A write (register, deploy, tag, delete, ...) to a workspace opened read-only: its folder
+    or database can't be written (permissions, a read-only mount). Listing and reading work."""
+
+
 class NotFoundError(MlManageError, LookupError):
     """A model, version, image or service that does not exist."""
 

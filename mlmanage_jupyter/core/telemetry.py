@@ -92,18 +92,30 @@ def to_utc(value: Any, what: str = "time") -> datetime | None:
 
 
 # ------------------------------------------------------------------ telemetry
-def read_run_dir(run_dir: str | os.PathLike[str], since: datetime | None = None) -> list[dict[str, Any]]:
-    """Telemetry records of a local run folder (every worker's file), ``time > since``."""
-    return read_telemetry(Path(run_dir), since)
+#: records read at most by one call (the newest ones): the engine's ``GET /telemetry`` cap
+MAX_RECORDS = 100_000
+
+
+def read_run_dir(
+    run_dir: str | os.PathLike[str], since: datetime | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Telemetry records of a local run folder (every worker's files, rotated ones too),
+    ``time > since``, oldest first; the newest ``limit`` (None: all those kept, which the
+    engine's rotation bounds). Reads the files from their end (``server/telemetry.read_telemetry``),
+    so the cost follows what is returned, not the history."""
+    return read_telemetry(Path(run_dir), since, limit)
 
 
 def fetch_records(base_uri: str, since: datetime | None = None, headers: dict[str, str] | None = None,
-                  timeout_s: float = 30.0) -> list[dict[str, Any]]:
-    """Records from a running engine's ``GET <base_uri>/telemetry?since=``.
+                  timeout_s: float = 30.0, limit: int | None = MAX_RECORDS) -> list[dict[str, Any]]:
+    """Records from a running engine's ``GET <base_uri>/telemetry?since=&limit=`` (the newest
+    ``limit``, at most :data:`MAX_RECORDS`, oldest first).
 
     Raises WebserviceException when the engine can't be reached or refuses (401 with a wrong key).
     """
-    params = {"since": since.isoformat()} if since else {}
+    params: dict[str, Any] = {"since": since.isoformat()} if since else {}
+    if limit is not None:
+        params["limit"] = limit
     url = base_uri.rstrip("/") + "/telemetry"
     try:
         r = requests.get(url, params=params, headers=headers or {}, timeout=timeout_s)

@@ -47,7 +47,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from mlmanage_jupyter.core.datastore import Datastore
-from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
+from mlmanage_jupyter.core.errors import NotFoundError, ReadOnlyWorkspaceError, ValidationError
 from mlmanage_jupyter.core.fsutil import write_json_atomic
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.store.artifacts import ArtifactStore, LocalArtifactStore
@@ -87,6 +87,23 @@ def _sqlite_identity(url: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why ``path`` (a folder, or a file that may not exist yet) can't be written, or None:
+    a read-only file system (``statvfs`` ST_RDONLY, e.g. a read-only mount) or no write
+    permission for this user (``os.access``)."""
+    probe = path if path.exists() else path.parent
+    try:
+        if os.statvfs(probe).f_flag & os.ST_RDONLY:
+            return f"{probe} is on a read-only file system"
+    except OSError:
+        pass
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable by this user"
+    if not path.exists() and not os.access(probe, os.W_OK):
+        return f"{probe} is not writable by this user"
+    return None
 
 
 def _read_config_text(path: Path) -> str | None:
@@ -159,7 +176,10 @@ class Workspace:
         self.path = _workspace_path(path)
         if self.path.exists() and not self.path.is_dir():
             raise ValidationError(f"workspace path {self.path} is a file; give a folder")
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.path.is_dir():
+            self.path.mkdir(parents=True, exist_ok=True)
+        #: why this workspace is open read-only (None: it is writable); see :meth:`write`
+        self.read_only: str | None = unwritable_reason(self.path)
         cfg_file = self.path / CONFIG_FILE
         if cfg_file.exists():
             self._config_text: str | None = cfg_file.read_text()
@@ -171,11 +191,17 @@ class Workspace:
                 raise ValidationError(f"{cfg_file} must hold a JSON object, got {type(self.config).__name__}")
         else:
             self.config = {"name": default_name(self.path)}
-            write_json_atomic(cfg_file, self.config)
+            if self.read_only is None:
+                write_json_atomic(cfg_file, self.config)
             self._config_text = _read_config_text(self.path)
         self.name: str = self.config.get("name") or default_name(self.path)
         self.metadata_url = metadata_url or self.config.get("metadata_url") or f"sqlite:///{self.path / 'metadata.db'}"
+        if self.read_only is None and metadata_url is None and "metadata_url" not in self.config:
+            db_reason = unwritable_reason(self.path / "metadata.db")
+            self.read_only = db_reason
         self.artifacts: ArtifactStore = artifact_store or self._make_artifact_store()
+        if self.read_only is not None and isinstance(self.artifacts, LocalArtifactStore):
+            self.artifacts.read_only = self._read_only_message()
         self.engine: Engine = self._open_engine(metadata_url is not None)
         self._db_identity = _sqlite_identity(self.metadata_url)
         self._ready = True
@@ -194,8 +220,15 @@ class Workspace:
         installed, or the database can't be reached; SchemaVersionError from the upgrade."""
         where = "the metadata_url argument" if overridden else f"metadata_url in {self.path / CONFIG_FILE}"
         shown = md.safe_url(self.metadata_url)
+        db_file = md.sqlite_path(self.metadata_url)
+        if db_file is not None and self.read_only is None and not db_file.exists():
+            with contextlib.suppress(OSError):
+                md.create_private_file(db_file)  # 0600: the database is the owner's
         try:
-            engine = md.make_engine(self.metadata_url)
+            if self.read_only is not None and db_file is not None:
+                engine = md.make_engine(self.metadata_url, read_only=True)
+            else:
+                engine = md.make_engine(self.metadata_url)
         except NoSuchModuleError:
             raise ValidationError(
                 f"{where} names a database this install can't talk to ({shown}): use sqlite:///... or "
@@ -207,7 +240,15 @@ class Workspace:
             hint = " (pip install 'mlmanage-jupyter[postgres]')" if "psycopg" in str(e) else ""
             raise ValidationError(f"the database driver for {shown} is not installed: {e}{hint}") from None
         try:
-            md.upgrade_schema(engine, where=f"workspace {self.path} ({shown})")
+            if self.read_only is not None:
+                rev = md.needs_upgrade(engine)
+                if rev is not None:
+                    raise ReadOnlyWorkspaceError(
+                        f"{self._read_only_message()}; its metadata database {shown} is at schema revision {rev}, "
+                        f"not this version's {md.head_revision()}: open it once with write access to upgrade it"
+                    )
+            else:
+                md.upgrade_schema(engine, where=f"workspace {self.path} ({shown})", workspace_path=self.path)
         except OperationalError as e:
             engine.dispose()
             reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
@@ -354,11 +395,24 @@ class Workspace:
             return AzureBlobArtifactStore(conn, container)
         raise ValidationError(f"unknown artifact_store type {kind!r} in {self.path / CONFIG_FILE}: use local or azure_blob")
 
+    def _read_only_message(self) -> str:
+        return (
+            f"workspace {self.path} is open read-only ({self.read_only}): listing and reading work, "
+            "changes don't; open a writable copy or ask its owner for write access"
+        )
+
+    def check_writable(self) -> None:
+        """Raise ReadOnlyWorkspaceError (naming the folder and why) when the workspace is read-only."""
+        if self.read_only is not None:
+            raise ReadOnlyWorkspaceError(self._read_only_message())
+
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction, commits on exit. Write transactions serialize across processes
         (SQLite: the database lock at BEGIN; PostgreSQL: an advisory lock), so reading the
-        highest version and inserting the next one is safe."""
+        highest version and inserting the next one is safe. Raises ReadOnlyWorkspaceError on a
+        workspace opened read-only."""
+        self.check_writable()
         with self.engine.connect().execution_options(mlmanage_write=True) as conn:
             with conn.begin():
                 md.take_write_lock(conn)
@@ -398,7 +452,11 @@ class Workspace:
 
     # ------------------------------------------------------------------ folders
     def subdir(self, *parts: str) -> Path:
+        """``<workspace>/<parts...>``, created when missing (ReadOnlyWorkspaceError when it
+        is missing and the workspace is read-only)."""
         p = self.path.joinpath(*parts)
+        if not p.is_dir():
+            self.check_writable()
         p.mkdir(parents=True, exist_ok=True)
         return p
 

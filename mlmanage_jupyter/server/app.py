@@ -49,6 +49,9 @@ from mlmanage_jupyter.server.telemetry import RouteMetrics, TelemetryWriter, met
 
 log = logging.getLogger("mlmanage.server")
 
+#: records ``GET /telemetry`` answers at most (the newest ones; also its default ``limit``)
+TELEMETRY_LIMIT = 100_000
+
 
 def error(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
@@ -193,7 +196,13 @@ def create_app(
         token_service=settings.service_name if settings.token_auth_enabled else None,
     )
     auth_on = settings.auth_enabled or settings.token_auth_enabled
-    telemetry = TelemetryWriter(settings.run_dir, settings.service_name, settings.models)
+    telemetry = TelemetryWriter(
+        settings.run_dir,
+        settings.service_name,
+        settings.models,
+        max_bytes=settings.telemetry_max_bytes,
+        max_files=settings.telemetry_max_files,
+    )
     collector = ModelDataCollector.from_env(settings.service_name, settings.models) if script else None
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run")
     timeout_s = settings.scoring_timeout_ms / 1000
@@ -224,6 +233,8 @@ def create_app(
             elapsed = time.perf_counter() - t0
             status = response.status_code
             metrics.observe(status, elapsed)
+            if status == 401:  # refused: counted above, never one record each (no key, no disk)
+                return response
             record(
                 request_id=rid,
                 route=route,
@@ -328,7 +339,8 @@ def create_app(
         return Response(swagger_body, media_type="application/json"), 0
 
     async def telemetry_records(request: Request) -> Response:
-        # GET /telemetry?since=<ISO 8601 | unix s>&limit=<n>: {"records": [...]}, auth like /score
+        # GET /telemetry?since=<ISO 8601 | unix s>&limit=<n>: {"records": [...]} (the newest
+        # `limit`, at most TELEMETRY_LIMIT, oldest first), auth like /score
         if auth_on:
             problem = keys.check(request.headers.get("authorization"))
             if problem:
@@ -338,8 +350,14 @@ def create_app(
             limit = int(request.query_params["limit"]) if request.query_params.get("limit") else None
         except ValueError as e:
             return error(400, "BadRequest", f"since must be ISO 8601 or Unix seconds, limit an integer: {e}")
-        telemetry.flush()
-        return JSONResponse({"records": read_telemetry(settings.run_dir, since, limit)})
+        limit = TELEMETRY_LIMIT if limit is None else max(0, min(limit, TELEMETRY_LIMIT))
+
+        def read() -> list[dict[str, Any]]:
+            telemetry.flush()
+            return read_telemetry(settings.run_dir, since, limit)
+
+        # off the event loop: reading files must never stall the worker's requests
+        return JSONResponse({"records": await asyncio.to_thread(read)})
 
     async def metrics(request: Request) -> Response:
         data, ctype = metrics_text()

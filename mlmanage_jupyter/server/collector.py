@@ -62,8 +62,11 @@ from typing import Any
 from prometheus_client import Counter
 
 from mlmanage_jupyter.server.jsonio import json_dumps as dumps
+from mlmanage_jupyter.server.telemetry import read_telemetry
 
 log = logging.getLogger("mlmanage.server.collector")
+
+__all__ = ["ModelDataCollector", "ScriptDataCollector", "parse_since", "read_telemetry", "stop_script_collectors"]
 
 COLLECTED = Counter("mlmanage_collected_records", "Model data records written by data collection")
 DROPPED = Counter("mlmanage_collected_dropped", "Model data records dropped because the buffer was full")
@@ -230,6 +233,7 @@ class ModelDataCollector:
         self._lock = threading.Lock()  # one writer at a time (thread or stop())
         self._thread: threading.Thread | None = None
         self.dropped = 0
+        self.failing: str | None = None  # the error while writes fail
 
     @classmethod
     def from_env(cls, service: str, models: tuple[str, ...], env: Mapping[str, str] | None = None) -> ModelDataCollector | None:
@@ -323,8 +327,9 @@ class ModelDataCollector:
                 try:
                     self.sink.write(key, data)
                 except Exception as e:  # noqa: BLE001 - storage errors of any kind
-                    log.warning("data collection: writing %s to %s failed (will retry): %s", key, self.sink.describe(), e)
+                    self._failed(key, e)
                     return written
+                self._recovered()
                 self._pending.pop(0)
                 n = data.count(b"\n")
                 written += n
@@ -335,12 +340,28 @@ class ModelDataCollector:
                 try:
                     self.sink.write(key, data)
                 except Exception as e:  # noqa: BLE001
-                    log.warning("data collection: writing %s to %s failed (will retry): %s", key, self.sink.describe(), e)
+                    self._failed(key, e)
                     self._pending.append((key, data))
                     return written
+                self._recovered()
                 written += len(items)
                 COLLECTED.inc(len(items))
         return written
+
+    def _failed(self, key: str, e: Exception) -> None:
+        """One warning per failure episode (a full disk fails every flush: no log flood)."""
+        if self.failing is None:
+            log.warning(
+                "data collection: writing %s to %s failed (kept and retried every flush; new records are dropped "
+                "and counted in mlmanage_collected_dropped_total once %d are waiting): %s",
+                key, self.sink.describe(), self.max_buffer, e,
+            )
+        self.failing = str(e)
+
+    def _recovered(self) -> None:
+        if self.failing is not None:
+            log.warning("data collection: writing to %s works again (it failed with: %s)", self.sink.describe(), self.failing)
+            self.failing = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -508,37 +529,8 @@ def stop_script_collectors(timeout_s: float = 30.0) -> None:
 
 
 # ------------------------------------------------------------------ GET /telemetry
-def read_telemetry(run_dir: Path, since: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Records of ``run_dir/telemetry/*.jsonl`` (every worker's) with ``time > since``, by time.
-
-    ``since`` must be timezone-aware (UTC); ``limit`` keeps the most recent ones. A line
-    being written (no trailing newline yet) is skipped.
-    """
-    out: list[dict[str, Any]] = []
-    folder = Path(run_dir) / "telemetry"
-    if not folder.is_dir():
-        return out
-    for f in sorted(folder.glob("*.jsonl")):
-        try:
-            text = f.read_text(encoding="utf-8")
-        except OSError:
-            continue
-        for line in text.split("\n")[:-1]:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if since is not None:
-                try:
-                    if datetime.fromisoformat(rec["time"]) <= since:
-                        continue
-                except (KeyError, ValueError, TypeError):
-                    continue
-            out.append(rec)
-    out.sort(key=lambda r: r.get("time", ""))
-    if limit is not None:
-        out = out[-limit:] if limit > 0 else []
-    return out
+# read_telemetry (re-exported here, where core and the app import it from) reads the files
+# from their end: server/telemetry.py
 
 
 def parse_since(raw: str | None) -> datetime | None:

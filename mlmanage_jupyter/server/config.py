@@ -61,6 +61,8 @@ ENV_NAMES_VAR = "MLMANAGE_ENVIRONMENT_VARIABLES"
 MAX_BATCH_SIZE_VAR = "MLMANAGE_MAX_BATCH_SIZE"
 MAX_LATENCY_VAR = "MLMANAGE_MAX_LATENCY_MS"
 EXIT_ON_FAILURE_VAR = "MLMANAGE_EXIT_ON_FAILURE"
+TELEMETRY_MAX_BYTES_VAR = "MLMANAGE_TELEMETRY_MAX_BYTES"
+TELEMETRY_MAX_FILES_VAR = "MLMANAGE_TELEMETRY_MAX_FILES"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -96,6 +98,8 @@ ENGINE_VARS = frozenset(
         MAX_BATCH_SIZE_VAR,
         MAX_LATENCY_VAR,
         EXIT_ON_FAILURE_VAR,
+        TELEMETRY_MAX_BYTES_VAR,
+        TELEMETRY_MAX_FILES_VAR,
         # set for each worker by the supervisor
         "MLMANAGE_LISTEN_FD",
         "MLMANAGE_WORKER_STATUS",
@@ -105,7 +109,9 @@ ENGINE_VARS = frozenset(
 
 #: the engine's tuning knobs (no deployment-config field): the environment of the process that
 #: deploys a service passes them on (:func:`tuning_env`)
-TUNING_VARS = (DC_FLUSH_VAR, DC_BATCH_VAR, DC_MAX_BUFFER_VAR, INIT_TIMEOUT_VAR)
+TUNING_VARS = (
+    DC_FLUSH_VAR, DC_BATCH_VAR, DC_MAX_BUFFER_VAR, INIT_TIMEOUT_VAR, TELEMETRY_MAX_BYTES_VAR, TELEMETRY_MAX_FILES_VAR
+)
 
 _TRUE = ("1", "true", "yes")
 
@@ -207,6 +213,9 @@ class Settings:
             exits, releasing its workers and the port (the local target); False keeps a
             failure process answering 503 with the error on the port (docker, kubernetes:
             the container stays up so its logs and health can be read).
+        telemetry_max_bytes: a worker's telemetry file is rotated at this size (bytes, >= 4096;
+            default 64 MiB). telemetry_max_files: rotated telemetry files kept (>= 1, default
+            4); older ones are deleted (``server/telemetry.py``).
     """
 
     app_root: Path
@@ -240,6 +249,8 @@ class Settings:
     max_batch_size: int = 1
     max_latency_ms: int = 2
     exit_on_failure: bool = False
+    telemetry_max_bytes: int = 64 * 1024 * 1024
+    telemetry_max_files: int = 4
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -261,6 +272,8 @@ class Settings:
             ("data_collection_max_buffer", 1),
             ("max_batch_size", 1),
             ("max_latency_ms", 0),
+            ("telemetry_max_bytes", 4096),
+            ("telemetry_max_files", 1),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
@@ -334,6 +347,8 @@ class Settings:
         put(MAX_BATCH_SIZE_VAR, self.max_batch_size)
         put(MAX_LATENCY_VAR, self.max_latency_ms)
         put(EXIT_ON_FAILURE_VAR, _flag(self.exit_on_failure))
+        put(TELEMETRY_MAX_BYTES_VAR, self.telemetry_max_bytes)
+        put(TELEMETRY_MAX_FILES_VAR, self.telemetry_max_files)
         return env
 
     # -- parsing -----------------------------------------------------------------------------
@@ -400,6 +415,8 @@ class Settings:
                 max_batch_size=_int(env, MAX_BATCH_SIZE_VAR, 1),
                 max_latency_ms=_int(env, MAX_LATENCY_VAR, 2, minimum=0),
                 exit_on_failure=_bool(env, EXIT_ON_FAILURE_VAR),
+                telemetry_max_bytes=_int(env, TELEMETRY_MAX_BYTES_VAR, 64 * 1024 * 1024, minimum=4096),
+                telemetry_max_files=_int(env, TELEMETRY_MAX_FILES_VAR, 4),
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None

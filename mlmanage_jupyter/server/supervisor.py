@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -160,6 +161,7 @@ class Supervisor:
         self.init_timeout_s = float(os.environ.get("MLMANAGE_INIT_TIMEOUT_S") or 600)
         self.exit_on_failure = base.exit_on_failure
         self.exit_code = 0
+        self.status_unwritten: str | None = None  # the error while status.json can't be written
 
     # -- status ---------------------------------------------------------------------------
     def write_status(self, **changes: Any) -> None:
@@ -169,9 +171,26 @@ class Supervisor:
             procs.append(self.failure_proc)
         self.status["workers"] = [p.pid for p in procs]
         self.status["updated"] = datetime.now(timezone.utc).isoformat()
+        self.flush_status()
+
+    def flush_status(self) -> None:
+        """Write status.json (atomically: a temporary file renamed). A disk that refuses it
+        (full, read-only) never stops the supervisor: the status stays in memory, one line is
+        logged, and the main loop retries until the write works again."""
         tmp = self.status_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.status, indent=1))
-        os.replace(tmp, self.status_file)
+        try:
+            tmp.write_text(json.dumps(self.status, indent=1))
+            os.replace(tmp, self.status_file)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if self.status_unwritten is None:
+                log.error("cannot write %s (%s): keeping the status in memory and retrying", self.status_file, e)
+            self.status_unwritten = str(e)
+            return
+        if self.status_unwritten is not None:
+            log.info("%s written again (it failed with: %s)", self.status_file, self.status_unwritten)
+            self.status_unwritten = None
 
     # -- specs and workers ------------------------------------------------------------------
     def read_spec(self) -> tuple[dict[str, str], str | None]:
@@ -369,6 +388,8 @@ class Supervisor:
                 self.reload()
                 continue
             self.check_workers()
+            if self.status_unwritten is not None:
+                self.flush_status()
             time.sleep(POLL_S)
         log.info("stopping")
         procs = list(self.current.procs) if self.current else []

@@ -25,7 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mlmanage_jupyter.core.errors import ArtifactCorruptError, NotFoundError, ValidationError
+from mlmanage_jupyter.core.errors import (
+    ArtifactCorruptError,
+    NotFoundError,
+    ReadOnlyWorkspaceError,
+    ValidationError,
+)
 from mlmanage_jupyter.core.fsutil import collect_temp, file_kind, owner_marker
 
 CHUNK = 1 << 20  # 1 MiB: read/hash/write unit
@@ -177,6 +182,9 @@ class LocalArtifactStore(ArtifactStore):
     """Artifacts in a local folder: ``objects/ab/cdef…`` (sha256) and ``blobs/<key>``."""
 
     kind = "local"
+    #: set (to the message to raise) by a workspace opened read-only: writes raise
+    #: ReadOnlyWorkspaceError with it, reads work
+    read_only: str | None = None
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -184,7 +192,14 @@ class LocalArtifactStore(ArtifactStore):
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
         for d in (self._objects, self._blobs, self._tmp):
-            d.mkdir(parents=True, exist_ok=True)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a read-only folder: reading works, writes say why they can't
+                pass
+
+    def _check_writable(self) -> None:
+        if self.read_only is not None:
+            raise ReadOnlyWorkspaceError(self.read_only)
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -203,7 +218,9 @@ class LocalArtifactStore(ArtifactStore):
         is ``tmp/put-<owner marker>…`` until renamed (collected once its writer is gone).
 
         Raises ValidationError, before reading a byte, when ``src`` is not a regular file
-        (a FIFO or device would hang or never end)."""
+        (a FIFO or device would hang or never end); ReadOnlyWorkspaceError on a read-only
+        workspace."""
+        self._check_writable()
         h = hashlib.sha256()
         size = 0
         buf = bytearray(CHUNK)
@@ -251,6 +268,7 @@ class LocalArtifactStore(ArtifactStore):
             raise NotFoundError(f"artifact {sha256[:12]}… is missing from {self._objects}") from None
 
     def delete(self, sha256: str) -> None:
+        self._check_writable()
         p = self.object_path(sha256)
         if p.exists():
             os.chmod(p, 0o644)
@@ -266,6 +284,7 @@ class LocalArtifactStore(ArtifactStore):
         return self._blobs / check_blob_key(key)
 
     def write_blob(self, key: str, data: bytes) -> None:
+        self._check_writable()
         p = self._blob_path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".partial-")
@@ -289,6 +308,7 @@ class LocalArtifactStore(ArtifactStore):
         return sorted(out)
 
     def delete_blob(self, key: str) -> None:
+        self._check_writable()
         p = self._blob_path(key)
         if p.exists():
             p.unlink()

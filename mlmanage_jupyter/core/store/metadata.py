@@ -23,9 +23,11 @@ here needs a new revision in ``migrations/versions/``.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -168,18 +170,49 @@ def safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; for SQLite: WAL, foreign keys, 30 s busy timeout, and write
-    transactions (execution option ``mlmanage_write=True``) that take the database lock at
-    BEGIN (``BEGIN IMMEDIATE``) so read-then-write transactions (version allocation)
-    serialize across processes instead of failing."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///<path>`` URL; None for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(rest) if rest and rest != ":memory:" else None
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty ``path`` with mode 0600 (narrowed further by the umask) unless it
+    exists: SQLite then keeps that mode for the database and gives it to its ``-wal`` and
+    ``-shm`` files (instead of 0644, world-readable)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """Create an engine; for SQLite: WAL, foreign keys, ``secure_delete`` (deleted content is
+    overwritten, not left in free pages), 30 s busy timeout, and write transactions (execution
+    option ``mlmanage_write=True``) that take the database lock at BEGIN (``BEGIN IMMEDIATE``) so
+    read-then-write transactions (version allocation) serialize across processes instead of
+    failing.
+
+    ``read_only`` (SQLite): open the file with ``mode=ro`` (SQLite's URI parameter), or, when
+    that can't work because no ``-shm`` file exists and none can be made (a read-only folder),
+    ``immutable=1``; nothing is ever written, not even the WAL switch."""
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if read_only and path is not None:
+            shm = path.with_name(path.name + "-shm")
+            flag = "mode=ro" if shm.exists() else "immutable=1"
+            url = f"sqlite:///file:{quote(str(path))}?{flag}&uri=true"
         engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: sqlite3.Connection, _rec: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            if not read_only:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA secure_delete=ON")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
@@ -256,7 +289,7 @@ def _check_known(script: ScriptDirectory, rev: str | None, where: str) -> None:
         ) from None
 
 
-def upgrade_schema(engine: Engine, where: str = "the workspace") -> bool:
+def upgrade_schema(engine: Engine, where: str = "the workspace", workspace_path: Path | None = None) -> bool:
     """Bring the database to the head schema revision in place; returns True when it migrated.
 
     Checks the revision first with a read only: a database already at head is not written (so
@@ -264,6 +297,10 @@ def upgrade_schema(engine: Engine, where: str = "the workspace") -> bool:
     IMMEDIATE``; PostgreSQL: ``pg_advisory_xact_lock``), checks again (another process may have
     migrated meanwhile), stamps a 0.1.0 database as ``0001`` and runs the missing revisions, all
     in that one transaction: concurrent openers migrate once, and a failure leaves the old schema.
+
+    ``workspace_path`` is the workspace folder, where revision 0003 puts the service keys it
+    takes out of the database (``store/keys.py``). On SQLite the WAL is then checkpointed and
+    truncated, so content a migration removed (keys) is left in neither file.
 
     Raises SchemaVersionError (``where`` names the workspace in the message) when the database
     has a revision this version does not know.
@@ -285,10 +322,26 @@ def upgrade_schema(engine: Engine, where: str = "the workspace") -> bool:
                 return False
             _check_known(script, rev, where)
             cfg = _alembic_config(conn)
+            cfg.attributes["workspace_path"] = workspace_path
             if rev is not None and not MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_heads():
                 command.stamp(cfg, rev)  # a 0.1.0 database: record what it has, then upgrade
             command.upgrade(cfg, "head")
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()  # autocommit (isolation_level None): no transaction open
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
     return True
+
+
+def needs_upgrade(engine: Engine) -> str | None:
+    """The database's schema revision when it is not this version's head (``"none"`` for an
+    empty database), else None. Reads only."""
+    with engine.connect() as conn:
+        rev = schema_revision(conn)
+        conn.rollback()
+    return None if rev == head_revision() else (rev or "none")
 
 
 def take_write_lock(conn: Connection) -> None:

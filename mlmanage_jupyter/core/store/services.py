@@ -6,15 +6,20 @@ return :class:`~mlmanage_jupyter.core.entities.records.ServiceRecord` objects.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
-from mlmanage_jupyter.core.errors import ServiceNotFoundError
+from mlmanage_jupyter.core.errors import ReadOnlyWorkspaceError, ServiceNotFoundError, ValidationError
+from mlmanage_jupyter.core.store import keys as key_files
 from mlmanage_jupyter.core.store import metadata as md
 from mlmanage_jupyter.core.store.db import MetadataDB
+
+log = logging.getLogger("mlmanage.store")
 
 
 def get(db: MetadataDB, name: str) -> ServiceRecord:
@@ -40,13 +45,24 @@ def get(db: MetadataDB, name: str) -> ServiceRecord:
         image_pk=row.image_id,
         config=dict(row.config or {}),
         runtime=dict(row.runtime or {}),
-        keys=dict(row.keys or {}),
+        keys=_keys(db, name) or dict(row.keys or {}),
         scoring_uri=row.scoring_uri,
         swagger_uri=row.swagger_uri,
         created_time=row.created_time,
         updated_time=row.updated_time,
         models=models,
     )
+
+
+def _keys(db: MetadataDB, name: str) -> dict[str, str]:
+    """The service's keys from its 0600 file; ``{}`` (logged) when this user can't read it
+    (someone else's workspace, shared read-only) or it is damaged: listing and reading a
+    service never fail because of its keys."""
+    try:
+        return key_files.read_keys(db.path, name)
+    except (OSError, ValidationError) as e:
+        log.warning("the keys of service %s are unavailable: %s", name, e)
+        return {}
 
 
 def exists(db: MetadataDB, name: str) -> bool:
@@ -71,9 +87,11 @@ def insert_service(
     keys: dict[str, str],
     models: Sequence[ModelRecord],
 ) -> None:
-    """Record a service being deployed (before its target starts it)."""
+    """Record a service being deployed (before its target starts it). Its ``keys`` go to a
+    0600 file (``store/keys.py``), never into the database."""
     now = md.utcnow()
     with db.write() as conn:
+        key_files.write_keys(db.path, name, keys)
         conn.execute(
             insert(md.services).values(
                 name=name,
@@ -82,7 +100,7 @@ def insert_service(
                 image_id=image_pk,
                 config=config,
                 runtime={},
-                keys=keys,
+                keys={},
                 created_time=now,
                 updated_time=now,
             )
@@ -97,6 +115,7 @@ def delete_service(db: MetadataDB, name: str, event: bool = True) -> None:
         conn.execute(delete(md.services).where(md.services.c.name == name))
         if event:
             db.log_event(conn, "service.delete", name)
+    key_files.delete_keys(db.path, name)
 
 
 def set_deployed(db: MetadataDB, name: str, *, runtime: dict[str, Any], scoring_uri: str, swagger_uri: str, **event: Any) -> None:
@@ -141,15 +160,26 @@ def set_updated(
         db.log_event(conn, "service.update", name, **event)
 
 
-def set_state(db: MetadataDB, name: str, state: str, error: str | None) -> None:
-    with db.write() as conn:
-        conn.execute(update(md.services).where(md.services.c.name == name).values(state=state, error=error))
+def set_state(db: MetadataDB, name: str, state: str, error: str | None) -> bool:
+    """Remember the live state read from the target (a cache: listings show the last known
+    one). Best effort: a database that can't take the write (a full disk, a read-only
+    workspace) leaves the old value and returns False (logged), so reading a service's
+    state never fails because of it."""
+    try:
+        with db.write() as conn:
+            conn.execute(update(md.services).where(md.services.c.name == name).values(state=state, error=error))
+    except (ReadOnlyWorkspaceError, OperationalError) as e:
+        log.warning("could not record the state of service %s (%s): %s", name, state, str(e).splitlines()[0])
+        return False
+    return True
 
 
 def set_keys(db: MetadataDB, name: str, keys: dict[str, str], key_name: str) -> None:
-    """Store new keys; logs ``service.regen_key`` naming the key that changed."""
+    """Store new keys (in the service's 0600 keys file); logs ``service.regen_key`` naming the
+    key that changed."""
     with db.write() as conn:
-        conn.execute(update(md.services).where(md.services.c.name == name).values(keys=keys, updated_time=md.utcnow()))
+        key_files.write_keys(db.path, name, keys)
+        conn.execute(update(md.services).where(md.services.c.name == name).values(keys={}, updated_time=md.utcnow()))
         db.log_event(conn, "service.regen_key", name, key=key_name)
 
 
