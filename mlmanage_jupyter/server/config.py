@@ -63,6 +63,9 @@ MAX_LATENCY_VAR = "MLMANAGE_MAX_LATENCY_MS"
 EXIT_ON_FAILURE_VAR = "MLMANAGE_EXIT_ON_FAILURE"
 TELEMETRY_MAX_BYTES_VAR = "MLMANAGE_TELEMETRY_MAX_BYTES"
 TELEMETRY_MAX_FILES_VAR = "MLMANAGE_TELEMETRY_MAX_FILES"
+MAX_REQUESTS_VAR = "MLMANAGE_MAX_REQUESTS"
+MAX_REQUESTS_JITTER_VAR = "MLMANAGE_MAX_REQUESTS_JITTER"
+MEMORY_GB_VAR = "MLMANAGE_MEMORY_GB"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -100,7 +103,11 @@ ENGINE_VARS = frozenset(
         EXIT_ON_FAILURE_VAR,
         TELEMETRY_MAX_BYTES_VAR,
         TELEMETRY_MAX_FILES_VAR,
+        MAX_REQUESTS_VAR,
+        MAX_REQUESTS_JITTER_VAR,
+        MEMORY_GB_VAR,
         # set for each worker by the supervisor
+        "MLMANAGE_SUPERVISOR_PID",
         "MLMANAGE_LISTEN_FD",
         "MLMANAGE_WORKER_STATUS",
         "MLMANAGE_FAILURE_FILE",
@@ -216,6 +223,14 @@ class Settings:
         telemetry_max_bytes: a worker's telemetry file is rotated at this size (bytes, >= 4096;
             default 64 MiB). telemetry_max_files: rotated telemetry files kept (>= 1, default
             4); older ones are deleted (``server/telemetry.py``).
+        max_requests: a worker is replaced (gracefully: the new one serves before the old one
+            drains) after answering this many requests, every route counted; 0 = never
+            (gunicorn's ``max_requests``; ``server/lifecycle.py``).
+        max_requests_jitter: a random 0..N added to ``max_requests`` per worker, so workers
+            are not all replaced at once (gunicorn's ``max_requests_jitter``).
+        memory_gb: the service's memory cap in GiB (Azure's ``memory_gb`` name): the
+            supervisor replaces, gracefully, a worker whose resident set size passes
+            ``memory_gb / workers`` GiB (checked every second); None = no cap.
     """
 
     app_root: Path
@@ -251,6 +266,9 @@ class Settings:
     exit_on_failure: bool = False
     telemetry_max_bytes: int = 64 * 1024 * 1024
     telemetry_max_files: int = 4
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    memory_gb: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -274,12 +292,18 @@ class Settings:
             ("max_latency_ms", 0),
             ("telemetry_max_bytes", 4096),
             ("telemetry_max_files", 1),
+            ("max_requests", 0),
+            ("max_requests_jitter", 0),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
                 raise ConfigError(f"{name} must be an integer >= {minimum}, got {v!r}")
         if not isinstance(self.init_timeout_s, (int, float)) or not self.init_timeout_s > 0:
             raise ConfigError(f"init_timeout_s must be a number > 0, got {self.init_timeout_s!r}")
+        if self.memory_gb is not None and (
+            isinstance(self.memory_gb, bool) or not isinstance(self.memory_gb, (int, float)) or not self.memory_gb > 0
+        ):
+            raise ConfigError(f"memory_gb must be a number of GiB > 0 or None, got {self.memory_gb!r}")
         for m in self.models:
             if not isinstance(m, str) or "," in m or not m.strip() or m != m.strip():
                 raise ConfigError(f"models must be 'name:version' strings without commas, got {m!r}")
@@ -349,6 +373,9 @@ class Settings:
         put(EXIT_ON_FAILURE_VAR, _flag(self.exit_on_failure))
         put(TELEMETRY_MAX_BYTES_VAR, self.telemetry_max_bytes)
         put(TELEMETRY_MAX_FILES_VAR, self.telemetry_max_files)
+        put(MAX_REQUESTS_VAR, self.max_requests)
+        put(MAX_REQUESTS_JITTER_VAR, self.max_requests_jitter)
+        put(MEMORY_GB_VAR, None if self.memory_gb is None else repr(float(self.memory_gb)))
         return env
 
     # -- parsing -----------------------------------------------------------------------------
@@ -417,6 +444,9 @@ class Settings:
                 exit_on_failure=_bool(env, EXIT_ON_FAILURE_VAR),
                 telemetry_max_bytes=_int(env, TELEMETRY_MAX_BYTES_VAR, 64 * 1024 * 1024, minimum=4096),
                 telemetry_max_files=_int(env, TELEMETRY_MAX_FILES_VAR, 4),
+                max_requests=_int(env, MAX_REQUESTS_VAR, 0, minimum=0),
+                max_requests_jitter=_int(env, MAX_REQUESTS_JITTER_VAR, 0, minimum=0),
+                memory_gb=_float(env, MEMORY_GB_VAR, None) if env.get(MEMORY_GB_VAR) else None,
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None
