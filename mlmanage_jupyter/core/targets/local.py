@@ -122,9 +122,11 @@ def stop_engine(runtime: dict[str, Any], grace_s: float = DELETE_GRACE_S) -> Non
 
     SIGTERM to the supervisor's process group and to each engine process of the service
     (:func:`_engine_processes`: found by run folder, so also workers a killed supervisor left
-    behind), SIGKILL to what is left after ``grace_s`` seconds. Raises DeploymentFailedError
-    naming the holder when ``runtime["port"]`` is still taken :data:`PORT_RELEASE_S` seconds
-    later (by a process that is not this service's)."""
+    behind), SIGKILL to what is left after ``grace_s`` seconds. When it stopped anything, it
+    then waits until ``runtime["port"]`` is free and raises DeploymentFailedError naming the
+    holder when it is still taken :data:`PORT_RELEASE_S` seconds later (by a process that is
+    not this service's). With nothing running the port is not checked: another service may
+    have it by now."""
     pid = int(runtime.get("pid") or 0)
     procs = _engine_processes(runtime["run_dir"]) if runtime.get("run_dir") else []
     group = bool(pid) and _alive(pid)
@@ -148,7 +150,7 @@ def stop_engine(runtime: dict[str, Any], grace_s: float = DELETE_GRACE_S) -> Non
     if pid:
         _alive(pid)  # reaps the supervisor when it is this process's child
     port = int(runtime.get("port") or 0)
-    if not port:
+    if not port or not (group or procs):
         return
     deadline = time.monotonic() + PORT_RELEASE_S
     while not _bindable(port):
