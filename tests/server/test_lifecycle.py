@@ -236,3 +236,17 @@ def test_status_json_reports_no_recycles_at_start(serve, tmp_path):
     st = sp.status()
     assert st["recycles"] == {"hung_runs": 0, "max_requests": 0, "memory": 0} and st["last_recycle"] is None
     assert json.loads((sp.run_dir / "status.json").read_text())["state"] == "Healthy"
+
+
+def test_a_worker_whose_supervisor_is_already_gone_exits_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    # its parent is this test process, not the pid it was told: the supervisor "died" before
+    # the worker could ask for PDEATHSIG, so it must not start serving
+    env = dict(os.environ, MLMANAGE_SUPERVISOR_PID=str(os.getpid() + 1_000_000), MLMANAGE_RUN_DIR=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlmanage_jupyter.server.worker"], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == 4
+    assert b"the supervisor (pid" in proc.stderr and b"is gone: exiting" in proc.stderr
