@@ -227,7 +227,7 @@ def create_app(
     batcher = None
     if script is not None and settings.max_batch_size > 1 and batchable(script) is None:
         batcher = MicroBatcher(
-            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout
+            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout, hung
         )
 
     def instrumented(route: str, handler: Callable[[Request, str, str | None], Awaitable[tuple[Response, int]]]):

@@ -65,14 +65,22 @@ class HungRuns:
         self.on_trip = on_trip
         self.count = 0
         self.tripped = False
+        self._message: str | None = None
 
     def expired(self) -> None:
         """Count one more hung call; trips at ``limit``."""
         self.count += 1
-        if self.count >= self.limit and not self.tripped:
-            self.tripped = True
-            if self.on_trip is not None:
-                self.on_trip(self.reason or "")
+        if self.count >= self.limit:
+            self.trip()
+
+    def trip(self, message: str | None = None) -> None:
+        """Mark the worker wedged now (once), with ``message`` or the hung-threads one."""
+        if self.tripped:
+            return
+        self.tripped = True
+        self._message = message
+        if self.on_trip is not None:
+            self.on_trip(self.reason or "")
 
     def returned(self) -> None:
         self.count = max(0, self.count - 1)
@@ -81,6 +89,8 @@ class HungRuns:
     def reason(self) -> str | None:
         if not self.tripped:
             return None
+        if self._message is not None:
+            return self._message
         return (
             f"{self.count} run() calls are still running past scoring_timeout_ms ({self.timeout_ms} ms) and hold "
             f"{self.count} of the worker's {self.threads} run threads: the worker is being replaced"

@@ -480,15 +480,15 @@ class Supervisor:
         counts = dict(self.status["recycles"])
         counts[reason] = counts.get(reason, 0) + 1
         last = {"reason": reason, "worker": old.pid, "message": message, "time": datetime.now(timezone.utc).isoformat()}
+        with_metrics = True
+        try:  # counted before status.json says so: a reader of both sees them agree
+            self.recycles_counter().labels(reason).inc()
+        except Exception:  # noqa: BLE001 - metrics must never stop the supervisor
+            with_metrics = False
         if reason == "hung_runs":
             self.write_status(state="Unhealthy", error=f"worker {old.pid}: {message}", recycles=counts, last_recycle=last)
         else:
             self.write_status(recycles=counts, last_recycle=last)
-        with_metrics = True
-        try:
-            self.recycles_counter().labels(reason).inc()
-        except Exception:  # noqa: BLE001 - metrics must never stop the supervisor
-            with_metrics = False
         new = self.spawn(self.current.env)
         err = self.wait_ready([new])
         if err is not None:

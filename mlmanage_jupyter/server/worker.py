@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -102,7 +103,12 @@ def main() -> int:
         timeout_keep_alive=5,
         **kwargs,  # type: ignore[arg-type]
     )
-    DrainingServer(config, drain_s=float(os.environ.get("MLMANAGE_DRAIN_S", DRAIN_S)), parent_pid=supervisor_pid).run()
+    DrainingServer(
+        config,
+        drain_s=float(os.environ.get("MLMANAGE_DRAIN_S", DRAIN_S)),
+        parent_pid=supervisor_pid,
+        wedged=lambda: bool(app.state.hung_runs.tripped),
+    ).run()
     hung = app.state.hung_runs.count
     if hung:
         # Python's exit would join the run threads, and these never return: leave without
@@ -127,13 +133,24 @@ class DrainingServer(uvicorn.Server):
     next generation accepts on the shared socket) until no connection is left or ``drain_s``
     passes; then the usual graceful shutdown runs. SIGINT, or a second signal, stops at once.
     ``parent_pid``: when this process's parent is no longer that (the supervisor died), the
-    server stops as on SIGTERM (checked every tick, ~0.1 s).
+    server stops as on SIGTERM (checked every tick, ~0.1 s). ``wedged()`` True (hung run()
+    calls, ``server/lifecycle.py``): while draining it also stops accepting at once, so the
+    replaced worker takes no new request (its replacement accepts on the same socket). A
+    healthy worker keeps accepting while it drains: with SO_REUSEPORT (the docker target's
+    swap) its socket's queue has no other taker.
     """
 
-    def __init__(self, config: uvicorn.Config, drain_s: float = DRAIN_S, parent_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        drain_s: float = DRAIN_S,
+        parent_pid: int | None = None,
+        wedged: Callable[[], bool] = lambda: False,
+    ) -> None:
         super().__init__(config)
         self.drain_s = drain_s
         self.parent_pid = parent_pid
+        self.wedged = wedged
         self._drain_deadline: float | None = None
 
     def handle_exit(self, sig: int, frame: object) -> None:
@@ -154,6 +171,9 @@ class DrainingServer(uvicorn.Server):
             log.error("the supervisor (pid %s) is gone: stopping", self.parent_pid)
             self.handle_exit(signal.SIGTERM, None)
         if self._drain_deadline is not None:
+            if self.wedged():
+                for server in getattr(self, "servers", ()):
+                    server.close()  # stop accepting (here, on the loop: not in the signal handler)
             self._close_connections_after_answer()  # on_tick rewrites the default headers every second
             if not self.server_state.connections or time.monotonic() >= self._drain_deadline:
                 self.should_exit = True

@@ -161,8 +161,10 @@ def test_max_requests_replaces_workers_without_a_failed_request(serve, tmp_path)
     poll(send, timeout=120, what="3 max_requests recycles")
     assert failures == []
     assert len(pids) >= 3
-    st = sp.wait_state("Healthy")
-    assert s.post(sp.url + "/score", json={}, timeout=30).json() == {"pid": st["workers"][0]}
+    st = poll(lambda: (x := sp.status())["last_recycle"]["worker"] not in x["workers"] and x, what="replacement")
+    assert st["state"] == "Healthy"
+    # new connections reach the new worker (the old one stops accepting as it drains)
+    poll(lambda: requests.post(sp.url + "/score", json={}, timeout=30).json() == {"pid": st["workers"][0]})
     assert len(st["workers"]) == 1 and st["last_recycle"]["reason"] == "max_requests"
     assert "max_requests" in st["last_recycle"]["message"]
     assert metric(sp.url, "mlmanage_worker_recycles_total", 'reason="max_requests"') >= 3
@@ -250,3 +252,40 @@ def test_a_worker_whose_supervisor_is_already_gone_exits_at_once(tmp_path):
     )
     assert proc.returncode == 4
     assert b"the supervisor (pid" in proc.stderr and b"is gone: exiting" in proc.stderr
+
+
+BATCH_HANGS = """
+import os, threading, time
+from inference_schema.schema_decorators import input_schema
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+HOLD = {hold!r}
+def init():
+    while os.path.exists(HOLD):
+        time.sleep(0.05)
+@input_schema("data", StandardPythonParameterType([[1.0, 2.0]]))
+def run(data):
+    if ["hang"] in data:
+        threading.Event().wait()
+    return [sum(row) for row in data]
+"""
+
+
+def test_one_hung_micro_batch_wedges_the_worker_and_it_is_replaced(serve, tmp_path):
+    hold = tmp_path / "hold-init"
+    sp = serve(
+        BATCH_HANGS.format(hold=str(hold)),
+        MLMANAGE_MAX_BATCH_SIZE="8",
+        MLMANAGE_MAX_LATENCY_MS="1",
+        MLMANAGE_SCORING_TIMEOUT_MS="300",
+    )
+    old = sp.status()["workers"][0]
+    assert sp.score({"data": [[1.0, 2.0]]}).json() == [3.0]
+    hold.touch()
+    assert sp.score({"data": [["hang"]]}).status_code == 504
+    # batches run one at a time: every later batched request would wait behind the hung one
+    r = requests.get(sp.url + "/health/ready", timeout=10)
+    assert r.status_code == 503 and "micro-batched run() call is still running" in r.json()["error"]["message"]
+    hold.unlink()
+    st = poll(lambda: (s := sp.status()).get("state") == "Healthy" and old not in s["workers"] and s, what="replacement")
+    assert st["recycles"]["hung_runs"] == 1
+    assert sp.score({"data": [[1.0, 2.0], [3.0, 4.0]]}).json() == [3.0, 7.0]
