@@ -84,7 +84,10 @@ def main() -> int:
 
     def on_recycle(reason: str, message: str) -> None:
         log.warning("asking to be replaced (%s): %s", reason, message)
-        _write_status(status_path, state="ready", recycle={"reason": reason, "message": message})
+        try:
+            _write_status(status_path, state="ready", recycle={"reason": reason, "message": message})
+        except OSError as e:  # a full disk must not fail the request that hit the limit
+            log.error("cannot ask to be replaced: writing %s failed: %s", status_path, e)
 
     app = create_app(
         settings,

@@ -288,8 +288,9 @@ def test_one_hung_micro_batch_wedges_the_worker_and_it_is_replaced(serve, tmp_pa
     hold.unlink()
     st = poll(lambda: (s := sp.status()).get("state") == "Healthy" and old not in s["workers"] and s, what="replacement")
     assert st["recycles"]["hung_runs"] == 1
-    # the replaced worker stops accepting within a tick of its SIGTERM; from then on the
-    # replacement answers (a request it took in that tick may still time out)
+    # the replaced worker stops accepting at its first tick after SIGTERM (a request it took
+    # before that may still time out: a known window); then the replacement answers
     poll(lambda: sp.score({"data": [[1.0, 2.0], [3.0, 4.0]]}).json() == [3.0, 7.0], what="recovery")
+    poll(lambda: not psutil.pid_exists(old), what="the wedged worker's exit")
     for _ in range(5):
         assert sp.score({"data": [[1.0, 2.0], [3.0, 4.0]]}).json() == [3.0, 7.0]
