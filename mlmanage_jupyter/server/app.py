@@ -418,7 +418,8 @@ def create_app(
                 # a @rawhttp run() reading the request: request.get_json() on a body that is not
                 # JSON, request.files["image"] without that field (Werkzeug's BadRequestKeyError)
                 what = f"it has no {_bounded(repr(e.args[0]), 80)}" if isinstance(e, KeyError) and e.args else e.description
-                return error(e.code, "BadRequest", f"run() could not read the request: {what}", rid), len(body)
+                code = "PayloadTooLarge" if e.code == 413 else "BadRequest"  # 413: Werkzeug's max_form_parts
+                return error(e.code, code, f"run() could not read the request: {what}", rid), len(body)
             return run_failed(rid, e), len(body)
         except Exception as e:
             return run_failed(rid, e), len(body)

@@ -71,6 +71,8 @@ def init():
     pass
 @rawhttp
 def run(request):
+    if request.mimetype == "multipart/form-data":
+        return AMLResponse(str(len(request.form)), 200)
     return AMLResponse(request.get_json(), 200, json_str=True)
 """
 
@@ -375,6 +377,12 @@ def test_rawhttp_script_reading_a_bad_body_answers_400(serve):
     assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
     r = requests.post(sp.url + "/score", json={"a": 1}, timeout=30)
     assert r.status_code == 200 and r.json() == {"a": 1}
+    # more multipart parts than Werkzeug's max_form_parts (1000): its 413, as JSON
+    fields = {f"f{i}": (None, "v") for i in range(1500)}
+    r = requests.post(sp.url + "/score", files=fields, timeout=30)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "PayloadTooLarge", r.text[:300]
+    r = requests.post(sp.url + "/score", files={f"f{i}": (None, "v") for i in range(10)}, timeout=30)
+    assert r.status_code == 200 and r.text == "10"
 
 
 def test_non_ascii_bearer_token_answers_401_not_500(serve, tmp_path):
