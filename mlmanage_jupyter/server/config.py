@@ -63,6 +63,10 @@ MAX_LATENCY_VAR = "MLMANAGE_MAX_LATENCY_MS"
 EXIT_ON_FAILURE_VAR = "MLMANAGE_EXIT_ON_FAILURE"
 TELEMETRY_MAX_BYTES_VAR = "MLMANAGE_TELEMETRY_MAX_BYTES"
 TELEMETRY_MAX_FILES_VAR = "MLMANAGE_TELEMETRY_MAX_FILES"
+#: HTTP request-head bounds (gunicorn's option names and defaults; server/http_limits.py)
+LIMIT_FIELDS_VAR = "MLMANAGE_LIMIT_REQUEST_FIELDS"
+LIMIT_FIELD_SIZE_VAR = "MLMANAGE_LIMIT_REQUEST_FIELD_SIZE"
+LIMIT_LINE_VAR = "MLMANAGE_LIMIT_REQUEST_LINE"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -100,6 +104,9 @@ ENGINE_VARS = frozenset(
         EXIT_ON_FAILURE_VAR,
         TELEMETRY_MAX_BYTES_VAR,
         TELEMETRY_MAX_FILES_VAR,
+        LIMIT_FIELDS_VAR,
+        LIMIT_FIELD_SIZE_VAR,
+        LIMIT_LINE_VAR,
         # set for each worker by the supervisor
         "MLMANAGE_LISTEN_FD",
         "MLMANAGE_WORKER_STATUS",
@@ -110,7 +117,15 @@ ENGINE_VARS = frozenset(
 #: the engine's tuning knobs (no deployment-config field): the environment of the process that
 #: deploys a service passes them on (:func:`tuning_env`)
 TUNING_VARS = (
-    DC_FLUSH_VAR, DC_BATCH_VAR, DC_MAX_BUFFER_VAR, INIT_TIMEOUT_VAR, TELEMETRY_MAX_BYTES_VAR, TELEMETRY_MAX_FILES_VAR
+    DC_FLUSH_VAR,
+    DC_BATCH_VAR,
+    DC_MAX_BUFFER_VAR,
+    INIT_TIMEOUT_VAR,
+    TELEMETRY_MAX_BYTES_VAR,
+    TELEMETRY_MAX_FILES_VAR,
+    LIMIT_FIELDS_VAR,
+    LIMIT_FIELD_SIZE_VAR,
+    LIMIT_LINE_VAR,
 )
 
 _TRUE = ("1", "true", "yes")
@@ -216,6 +231,11 @@ class Settings:
         telemetry_max_bytes: a worker's telemetry file is rotated at this size (bytes, >= 4096;
             default 64 MiB). telemetry_max_files: rotated telemetry files kept (>= 1, default
             4); older ones are deleted (``server/telemetry.py``).
+        limit_request_fields, limit_request_field_size, limit_request_line: bounds on a
+            request's head, gunicorn's options and defaults (Azure's inference server runs on
+            gunicorn): at most 100 header fields of at most 8190 bytes each (name + value), a
+            request target (URL) of at most 4094 bytes; beyond them the engine answers 431 /
+            414 JSON before any per-header work (``server/http_limits.py``).
     """
 
     app_root: Path
@@ -251,6 +271,9 @@ class Settings:
     exit_on_failure: bool = False
     telemetry_max_bytes: int = 64 * 1024 * 1024
     telemetry_max_files: int = 4
+    limit_request_fields: int = 100
+    limit_request_field_size: int = 8190
+    limit_request_line: int = 4094
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -274,6 +297,9 @@ class Settings:
             ("max_latency_ms", 0),
             ("telemetry_max_bytes", 4096),
             ("telemetry_max_files", 1),
+            ("limit_request_fields", 1),
+            ("limit_request_field_size", 1),
+            ("limit_request_line", 1),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
@@ -349,6 +375,9 @@ class Settings:
         put(EXIT_ON_FAILURE_VAR, _flag(self.exit_on_failure))
         put(TELEMETRY_MAX_BYTES_VAR, self.telemetry_max_bytes)
         put(TELEMETRY_MAX_FILES_VAR, self.telemetry_max_files)
+        put(LIMIT_FIELDS_VAR, self.limit_request_fields)
+        put(LIMIT_FIELD_SIZE_VAR, self.limit_request_field_size)
+        put(LIMIT_LINE_VAR, self.limit_request_line)
         return env
 
     # -- parsing -----------------------------------------------------------------------------
@@ -417,6 +446,9 @@ class Settings:
                 exit_on_failure=_bool(env, EXIT_ON_FAILURE_VAR),
                 telemetry_max_bytes=_int(env, TELEMETRY_MAX_BYTES_VAR, 64 * 1024 * 1024, minimum=4096),
                 telemetry_max_files=_int(env, TELEMETRY_MAX_FILES_VAR, 4),
+                limit_request_fields=_int(env, LIMIT_FIELDS_VAR, 100),
+                limit_request_field_size=_int(env, LIMIT_FIELD_SIZE_VAR, 8190),
+                limit_request_line=_int(env, LIMIT_LINE_VAR, 4094),
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None

@@ -20,6 +20,7 @@ from pathlib import Path
 import uvicorn
 
 from mlmanage_jupyter.server.config import Settings
+from mlmanage_jupyter.server.http_limits import HeadLimits, uvicorn_http_options
 
 log = logging.getLogger("mlmanage.server.worker")
 
@@ -82,6 +83,8 @@ def main() -> int:
         log_level="warning",
         timeout_graceful_shutdown=settings.scoring_timeout_ms / 1000 + 5,
         timeout_keep_alive=5,
+        # bounded header count/sizes and URL length, checked while parsing (server/http_limits.py)
+        **uvicorn_http_options(HeadLimits.of(settings)),
         **kwargs,  # type: ignore[arg-type]
     )
     DrainingServer(config, drain_s=float(os.environ.get("MLMANAGE_DRAIN_S", DRAIN_S))).run()
