@@ -117,7 +117,9 @@ class ScoringClient:
             if isinstance(msg, dict):
                 err = msg.get("error")
                 msg = err.get("message", msg) if isinstance(err, dict) else msg
-            raise WebserviceException(f"{self.name} answered {res.status_code}: {msg}")
+            exc = WebserviceException(f"{self.name} answered {res.status_code}: {msg}")
+            exc.status_code, exc.request_id = res.status_code, res.request_id
+            raise exc
         return res.body
 
     def get_swagger(self) -> dict[str, Any]:

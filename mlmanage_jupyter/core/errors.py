@@ -38,7 +38,13 @@ class ArtifactCorruptError(MlManageError):
 
 
 class WebserviceException(MlManageError):
-    """A deployment or web service operation failed (Azure ML's name for it)."""
+    """A deployment or web service operation failed (Azure ML's name for it).
+
+    ``status_code`` (HTTP status of a failed scoring call, else None) and ``request_id`` (the
+    engine's id of that request, to find it in ``service.get_logs()``) when a call failed."""
+
+    status_code: int | None = None
+    request_id: str | None = None
 
 
 class ServiceNotFoundError(NotFoundError, WebserviceException):

@@ -232,9 +232,21 @@ class Webservice:
         to ``scoring_uri`` with the primary key when auth is on; return the decoded JSON answer.
 
         Raises WebserviceException with the status code and the service's message on any
-        non-2xx answer, or when the service can't be reached.
+        non-2xx answer, or when the service can't be reached. The service tells clients only the
+        exception's type when ``run()`` raises (no traceback leaves the service); you own it, so
+        this message also carries the traceback the service logged under that request id.
         """
-        return self.client.run(input_data, timeout=timeout)
+        try:
+            return self.client.run(input_data, timeout=timeout)
+        except WebserviceException as e:
+            if e.status_code != 500 or not e.request_id:
+                raise
+            tb = _logged_traceback(self.get_logs(), e.request_id)
+            if not tb:
+                raise
+            enriched = WebserviceException(f"{e}\n{tb}")
+            enriched.status_code, enriched.request_id = e.status_code, e.request_id
+            raise enriched from None
 
     def get_swagger(self) -> dict[str, Any]:
         """The service's OpenAPI document (``swagger_uri``)."""
@@ -621,4 +633,20 @@ class AksWebservice(Webservice):
         from mlmanage_jupyter.core.targets import kubernetes  # needs the optional kubernetes client
 
         return kubernetes.deploy_configuration(**kwargs)
+
+
+def _logged_traceback(logs: str, request_id: str) -> str:
+    """The traceback the engine logged for ``request_id`` (``request <id>: run() raised:`` and
+    the lines after it, up to and including the exception line), '' when not found."""
+    lines = logs.splitlines()
+    marker = f"request {request_id}: run() raised"
+    for i in range(len(lines) - 1, -1, -1):
+        if marker in lines[i]:
+            out: list[str] = []
+            for line in lines[i + 1 : i + 200]:
+                out.append(line)
+                if line and not line[0].isspace() and not line.startswith(("Traceback", "During handling", "The above exception")):
+                    break  # "KeyError: 'data'": the exception line closes the traceback
+            return "\n".join(out)
+    return ""
 

@@ -1,9 +1,23 @@
 """The Starlette app of one worker: ``/``, ``/score``, ``/swagger.json``, ``/health/ready``, ``/metrics``.
 
-Every error answers ``{"error": {"code": <str>, "message": <str>}}`` with codes
-``BadRequest`` (400), ``Unauthorized`` (401), ``NotFound`` (404), ``PayloadTooLarge`` (413),
-``ScoringError`` (500), ``NotReady`` (503), ``ScoringTimeout`` (504). Each response carries
-``x-ms-request-id`` (the request's ``x-ms-request-id``/``x-request-id`` or a new UUID).
+Every error answers ``{"error": {"code": <str>, "message": <str>, "request_id": <str>}}`` with
+codes ``BadRequest`` (400), ``Unauthorized`` (401), ``NotFound`` (404), ``PayloadTooLarge``
+(413), ``URITooLong`` (414), ``RequestHeaderFieldsTooLarge`` (431), ``ScoringError`` (500),
+``NotReady`` (503), ``ScoringTimeout`` (504). Each response carries ``x-ms-request-id``: the
+request's ``x-ms-request-id``/``x-request-id`` when it is 1-64 characters of
+``[A-Za-z0-9._-]``, else a new UUID (:mod:`.http_limits`).
+
+Every client-side fault answers 400 JSON: a body that is not UTF-8 or not JSON as Python's
+``json`` module reads it (Azure's parser: malformed, nested deeper than it can read, an
+integer of more than 4300 digits), a JSON body that is not what an ``@input_schema`` run()
+takes (missing parameter, or a value its ``inference_schema`` types cannot convert: the
+conversion's error before run()'s own code starts). The ``Content-Type`` is not looked at
+(as Azure's server: the body is read as JSON). Server-side faults never show internals to
+clients (Azure's answers are generic too): a run() that raises (any ``BaseException``,
+``SystemExit`` included; the worker keeps serving) answers 500 naming the exception's type
+only, with ``x-ms-run-function-failed: True`` (Azure's header); a service whose ``init()``
+failed answers 503 on ``/score``, ``/swagger.json`` and ``/health/ready``; the traceback of
+either is only in the service's logs (``service.get_logs()``), under the request id.
 
 A ``@rawhttp`` entry script (Azure's ``azureml.contrib.services``) gets ``/score`` for GET,
 POST and OPTIONS with the whole request (any body, binary too, empty allowed); the Werkzeug
@@ -27,9 +41,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from mlmanage_jupyter.server.auth import KeyStore
@@ -43,7 +59,14 @@ from mlmanage_jupyter.server.collector import (
     stop_script_collectors,
 )
 from mlmanage_jupyter.server.config import Settings
-from mlmanage_jupyter.server.entry import BadInput, EntryScript
+from mlmanage_jupyter.server.entry import BadInput, EntryScript, RunAborted
+from mlmanage_jupyter.server.http_limits import (
+    REQUEST_ID_REJECTED_HEADER,
+    REQUEST_ID_REJECTED_VALUE,
+    HeaderGuard,
+    HeadLimits,
+    accepted_request_id,
+)
 from mlmanage_jupyter.server.jsonio import dumps, loads
 from mlmanage_jupyter.server.lifecycle import RUN_THREADS, HungRuns, RequestBudget
 from mlmanage_jupyter.server.telemetry import RouteMetrics, TelemetryWriter, metrics_text
@@ -54,8 +77,27 @@ log = logging.getLogger("mlmanage.server")
 TELEMETRY_LIMIT = 100_000
 
 
-def error(status: int, code: str, message: str) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error(status: int, code: str, message: str, request_id: str | None = None) -> Response:
+    """The engine's JSON error answer (``request_id`` also goes in the body when given)."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def not_ready(request_id: str) -> Response:
+    """The 503 of a service whose entry script failed to start: no traceback (it is in the logs)."""
+    return error(
+        503,
+        "NotReady",
+        "the service failed to start: its entry script could not be loaded or its init() raised; "
+        "the traceback is in the service's logs (service.get_logs())",
+        request_id,
+    )
+
+
+def _bounded(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class ScoringTimeout(Exception):
@@ -96,8 +138,10 @@ async def call_in_thread(
     def work() -> None:
         try:
             outcome = (True, fn(*args))
-        except BaseException as e:  # noqa: BLE001 - handed to the awaiting request
+        except Exception as e:  # noqa: BLE001 - handed to the awaiting request
             outcome = (False, e)
+        except BaseException as e:  # noqa: BLE001 - SystemExit & co. must not stop the event loop
+            outcome = (False, RunAborted.wrap(e))
         try:
             loop.call_soon_threadsafe(_settle, fut, *outcome, hung)
         except RuntimeError:  # the loop closed while a run() past its deadline was still going
@@ -125,8 +169,10 @@ class RequestIds:
         return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
 
 
-def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """(request id, authorization) from the ASGI headers in one pass (names are lower-case)."""
+def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, bool]:
+    """(request id, authorization, whether a client request id was refused) from the ASGI
+    headers in one pass (names are lower-case). The request id is the first acceptable
+    (:func:`.http_limits.accepted_request_id`) of ``x-ms-request-id`` and ``x-request-id``."""
     ms_rid = rid = auth = None
     for name, value in raw:  # the first of repeated headers counts, as in Headers.get()
         if name == b"x-ms-request-id":
@@ -135,11 +181,24 @@ def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | Non
             rid = value if rid is None else rid
         elif name == b"authorization":
             auth = value if auth is None else auth
-    chosen = ms_rid or rid
+    chosen = accepted_request_id(ms_rid) or accepted_request_id(rid)
     return (
-        chosen.decode("latin-1") if chosen else None,
+        chosen,
         auth.decode("latin-1") if auth is not None else None,
+        chosen is None and bool(ms_rid or rid),
     )
+
+
+def headers_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The ASGI headers as ``{name: value}`` (the first of repeated names wins, as in
+    ``dict(request.headers)``) in one pass; Starlette's ``dict(Headers)`` looks every key up
+    again, quadratic in the number of headers."""
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        if key not in out:
+            out[key] = value.decode("latin-1")
+    return out
 
 
 class _TooLarge(Exception):
@@ -154,6 +213,25 @@ def from_werkzeug(resp: WerkzeugResponse) -> Response:
     raw.append((b"content-length", str(len(body)).encode("latin-1")))
     out.raw_headers = raw
     return out
+
+
+def run_failed(rid: str, exc: BaseException) -> Response:
+    """The 500 of a run() that raised: its traceback to the log under the request id, only
+    the exception's type to the client (Azure answers "An unexpected error occurred in scoring
+    script. Check the logs for more info." with ``x-ms-run-function-failed: True``)."""
+    cause = exc.__cause__ if isinstance(exc, RunAborted) and exc.__cause__ is not None else exc
+    log.error(
+        "request %s: run() raised:\n%s", rid, "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+    )
+    response = error(
+        500,
+        "ScoringError",
+        f"run() raised {type(cause).__name__}; its traceback is in the service's logs (service.get_logs()) "
+        f"under request id {rid}",
+        rid,
+    )
+    response.headers["x-ms-run-function-failed"] = "True"
+    return response
 
 
 def _with_request_id(rid: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -236,7 +314,7 @@ def create_app(
 
         async def endpoint(request: Request) -> Response:
             t0 = time.perf_counter()
-            rid, authorization = _scan_headers(request.scope["headers"])
+            rid, authorization, refused = _scan_headers(request.scope["headers"])
             if rid is None:
                 rid = ids.new()
             response, nbytes = await handler(request, rid, authorization)
@@ -245,6 +323,8 @@ def create_app(
                 response.headers["x-ms-request-id"] = rid
             else:
                 raw.append((b"x-ms-request-id", rid.encode("latin-1")))
+            if refused:
+                raw.append((REQUEST_ID_REJECTED_HEADER, REQUEST_ID_REJECTED_VALUE))
             elapsed = time.perf_counter() - t0
             status = response.status_code
             metrics.observe(status, elapsed)
@@ -266,11 +346,11 @@ def create_app(
 
     async def score(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None:
-            return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
+            return not_ready(rid), 0
         if auth_on and request.method != "OPTIONS":
             problem = keys.check(authorization)
             if problem:
-                return error(401, "Unauthorized", problem), 0
+                return error(401, "Unauthorized", problem, rid), 0
         try:
             body = await _read_body(request, settings.max_request_bytes)
         except _TooLarge as e:
@@ -280,6 +360,7 @@ def create_app(
                     "PayloadTooLarge",
                     f"request body of {e.args[0]} bytes or more exceeds the limit of {settings.max_request_bytes} bytes "
                     "(max_request_bytes)",
+                    rid,
                 ),
                 e.args[0],
             )
@@ -298,20 +379,37 @@ def create_app(
             )
             call: tuple[Any, ...] = (script.call_raw, raw)
         elif request.method != "POST":
-            return error(405, "MethodNotAllowed", f"{request.method} is not allowed on /score: use POST"), 0
+            return error(405, "MethodNotAllowed", f"{request.method} is not allowed on /score: use POST", rid), 0
         else:
             if not body or body.isspace():
-                return error(400, "BadRequest", "the request body is empty: send a JSON document"), 0
+                return error(400, "BadRequest", "the request body is empty: send a JSON document", rid), 0
             try:
                 parsed = loads(body)
             except UnicodeDecodeError as e:
-                return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}"), len(body)
+                return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}", rid), len(body)
             except json.JSONDecodeError as e:
                 return (
-                    error(400, "BadRequest", f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"),
+                    error(
+                        400,
+                        "BadRequest",
+                        f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
+                        rid,
+                    ),
                     len(body),
                 )
-            headers = dict(request.headers) if wants_headers else {}
+            except RecursionError:
+                return (
+                    error(
+                        400,
+                        "BadRequest",
+                        "the request body is JSON nested deeper than Python's json module reads (about 1000 levels)",
+                        rid,
+                    ),
+                    len(body),
+                )
+            except ValueError as e:  # e.g. an integer of more than 4300 digits (Python's int/str limit)
+                return error(400, "BadRequest", f"the request body cannot be read as JSON: {_bounded(str(e))}", rid), len(body)
+            headers = headers_dict(request.scope["headers"]) if wants_headers else {}
             rows = batcher.accepts(parsed) if batcher is not None else None
             call = (script.call, body, headers, parsed)
         try:
@@ -322,22 +420,38 @@ def create_app(
         except ScoringTimeout:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (
-                error(504, "ScoringTimeout", f"run() did not finish within {settings.scoring_timeout_ms} ms (scoring_timeout_ms)"),
+                error(
+                    504,
+                    "ScoringTimeout",
+                    f"run() did not finish within {settings.scoring_timeout_ms} ms (scoring_timeout_ms)",
+                    rid,
+                ),
                 len(body),
             )
         except BadInput as e:
-            return error(400, "BadRequest", str(e)), len(body)
+            return error(400, "BadRequest", str(e), rid), len(body)
+        except WerkzeugHTTPException as e:
+            if e.code is not None and 400 <= e.code < 500:
+                # a @rawhttp run() reading the request: request.get_json() on a body that is not
+                # JSON, request.files["image"] without that field (Werkzeug's BadRequestKeyError)
+                what = f"it has no {_bounded(repr(e.args[0]), 80)}" if isinstance(e, KeyError) and e.args else e.description
+                code = "PayloadTooLarge" if e.code == 413 else "BadRequest"  # 413: Werkzeug's max_form_parts
+                return error(e.code, code, f"run() could not read the request: {what}", rid), len(body)
+            return run_failed(rid, e), len(body)
         except Exception as e:
-            log.error("request %s: run() raised:\n%s", rid, traceback.format_exc())
-            return error(500, "ScoringError", f"run() raised {type(e).__name__}: {e}"), len(body)
+            return run_failed(rid, e), len(body)
         if isinstance(result, WerkzeugResponse):
             return from_werkzeug(result), len(body)
         if isinstance(result, Response):
             return result, len(body)
         try:
             payload = dumps(result)
-        except (TypeError, ValueError) as e:
-            return error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {e}"), len(body)
+        except (TypeError, ValueError, RecursionError) as e:
+            log.error("request %s: cannot serialize run()'s output as JSON: %s", rid, _bounded(repr(e), 1000))
+            return (
+                error(500, "ScoringError", f"cannot serialize run()'s output as JSON: {_bounded(str(e))}", rid),
+                len(body),
+            )
         if collector is not None and not script.rawhttp:
             collector.collect(rid, body, payload, valid_json=True)
         return Response(payload, media_type="application/json"), len(body)
@@ -347,14 +461,14 @@ def create_app(
 
     async def ready(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None or script is None:
-            return error(503, "NotReady", f"init() failed:\n{failure}"), 0
+            return not_ready(rid), 0
         if hung.reason is not None:
             return error(503, "NotReady", hung.reason), 0
         return PlainTextResponse("Ready"), 0
 
     async def swagger(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None:
-            return error(503, "NotReady", f"the service failed to start:\n{failure}"), 0
+            return not_ready(rid), 0
         return Response(swagger_body, media_type="application/json"), 0
 
     async def telemetry_records(request: Request) -> Response:
@@ -383,10 +497,10 @@ def create_app(
         return Response(data, media_type=ctype)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return error(404, "NotFound", f"no route {request.method} {request.url.path}: use POST /score")
+        return error(404, "NotFound", f"no route {request.method} {_bounded(request.url.path)}: use POST /score")
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return error(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}")
+        return error(405, "MethodNotAllowed", f"{request.method} is not allowed on {_bounded(request.url.path)}")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -412,6 +526,11 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/telemetry", telemetry_records, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: method_not_allowed})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: method_not_allowed},
+        middleware=[Middleware(HeaderGuard, limits=HeadLimits.of(settings))],
+    )
     app.state.hung_runs = hung
     return app

@@ -124,7 +124,8 @@ def verify_token(token: str, service_name: str, secret: str, now: float | None =
     and has not expired at ``now`` (default: the current time), else the reason (the 401's
     message)."""
     payload, dot, sig = token.partition(".")
-    if not dot or not hmac.compare_digest(sig.encode(), _sign(secret, payload).encode()):
+    # a token is base64url text: anything else (a client's Latin-1 bytes ...) is just invalid
+    if not dot or not payload.isascii() or not hmac.compare_digest(sig.encode(), _sign(secret, payload).encode()):
         return "invalid token: get a fresh one with service.get_token()"
     try:
         claims = json.loads(_unb64(payload))

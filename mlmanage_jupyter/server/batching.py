@@ -172,7 +172,7 @@ class MicroBatcher:
         )
 
     def _call(self, rows: list[Any]) -> Any:
-        return self.script.run_fn(**{self.param: rows})
+        return self.script.invoke({self.param: rows})
 
     def _run_batch(self, requests: list[list[Any]]) -> list[tuple[bool, Any]]:
         """In a worker thread: one merged call, else one call per request."""

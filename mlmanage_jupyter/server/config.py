@@ -63,6 +63,10 @@ MAX_LATENCY_VAR = "MLMANAGE_MAX_LATENCY_MS"
 EXIT_ON_FAILURE_VAR = "MLMANAGE_EXIT_ON_FAILURE"
 TELEMETRY_MAX_BYTES_VAR = "MLMANAGE_TELEMETRY_MAX_BYTES"
 TELEMETRY_MAX_FILES_VAR = "MLMANAGE_TELEMETRY_MAX_FILES"
+#: HTTP request-head bounds (gunicorn's option names and defaults; server/http_limits.py)
+LIMIT_FIELDS_VAR = "MLMANAGE_LIMIT_REQUEST_FIELDS"
+LIMIT_FIELD_SIZE_VAR = "MLMANAGE_LIMIT_REQUEST_FIELD_SIZE"
+LIMIT_LINE_VAR = "MLMANAGE_LIMIT_REQUEST_LINE"
 MAX_REQUESTS_VAR = "MLMANAGE_MAX_REQUESTS"
 MAX_REQUESTS_JITTER_VAR = "MLMANAGE_MAX_REQUESTS_JITTER"
 MEMORY_GB_VAR = "MLMANAGE_MEMORY_GB"
@@ -103,6 +107,9 @@ ENGINE_VARS = frozenset(
         EXIT_ON_FAILURE_VAR,
         TELEMETRY_MAX_BYTES_VAR,
         TELEMETRY_MAX_FILES_VAR,
+        LIMIT_FIELDS_VAR,
+        LIMIT_FIELD_SIZE_VAR,
+        LIMIT_LINE_VAR,
         MAX_REQUESTS_VAR,
         MAX_REQUESTS_JITTER_VAR,
         MEMORY_GB_VAR,
@@ -117,7 +124,15 @@ ENGINE_VARS = frozenset(
 #: the engine's tuning knobs (no deployment-config field): the environment of the process that
 #: deploys a service passes them on (:func:`tuning_env`)
 TUNING_VARS = (
-    DC_FLUSH_VAR, DC_BATCH_VAR, DC_MAX_BUFFER_VAR, INIT_TIMEOUT_VAR, TELEMETRY_MAX_BYTES_VAR, TELEMETRY_MAX_FILES_VAR
+    DC_FLUSH_VAR,
+    DC_BATCH_VAR,
+    DC_MAX_BUFFER_VAR,
+    INIT_TIMEOUT_VAR,
+    TELEMETRY_MAX_BYTES_VAR,
+    TELEMETRY_MAX_FILES_VAR,
+    LIMIT_FIELDS_VAR,
+    LIMIT_FIELD_SIZE_VAR,
+    LIMIT_LINE_VAR,
 )
 
 _TRUE = ("1", "true", "yes")
@@ -223,6 +238,11 @@ class Settings:
         telemetry_max_bytes: a worker's telemetry file is rotated at this size (bytes, >= 4096;
             default 64 MiB). telemetry_max_files: rotated telemetry files kept (>= 1, default
             4); older ones are deleted (``server/telemetry.py``).
+        limit_request_fields, limit_request_field_size, limit_request_line: bounds on a
+            request's head, gunicorn's options and defaults (Azure's inference server runs on
+            gunicorn): at most 100 header fields of at most 8190 bytes each (name + value), a
+            request target (URL) of at most 4094 bytes; beyond them the engine answers 431 /
+            414 JSON before any per-header work (``server/http_limits.py``).
         max_requests: a worker is replaced (gracefully: the new one serves before the old one
             drains) after answering this many requests, every route counted; 0 = never
             (gunicorn's ``max_requests``; ``server/lifecycle.py``).
@@ -266,6 +286,9 @@ class Settings:
     exit_on_failure: bool = False
     telemetry_max_bytes: int = 64 * 1024 * 1024
     telemetry_max_files: int = 4
+    limit_request_fields: int = 100
+    limit_request_field_size: int = 8190
+    limit_request_line: int = 4094
     max_requests: int = 0
     max_requests_jitter: int = 0
     memory_gb: float | None = None
@@ -292,6 +315,9 @@ class Settings:
             ("max_latency_ms", 0),
             ("telemetry_max_bytes", 4096),
             ("telemetry_max_files", 1),
+            ("limit_request_fields", 1),
+            ("limit_request_field_size", 1),
+            ("limit_request_line", 1),
             ("max_requests", 0),
             ("max_requests_jitter", 0),
         ):
@@ -373,6 +399,9 @@ class Settings:
         put(EXIT_ON_FAILURE_VAR, _flag(self.exit_on_failure))
         put(TELEMETRY_MAX_BYTES_VAR, self.telemetry_max_bytes)
         put(TELEMETRY_MAX_FILES_VAR, self.telemetry_max_files)
+        put(LIMIT_FIELDS_VAR, self.limit_request_fields)
+        put(LIMIT_FIELD_SIZE_VAR, self.limit_request_field_size)
+        put(LIMIT_LINE_VAR, self.limit_request_line)
         put(MAX_REQUESTS_VAR, self.max_requests)
         put(MAX_REQUESTS_JITTER_VAR, self.max_requests_jitter)
         put(MEMORY_GB_VAR, None if self.memory_gb is None else repr(float(self.memory_gb)))
@@ -444,6 +473,9 @@ class Settings:
                 exit_on_failure=_bool(env, EXIT_ON_FAILURE_VAR),
                 telemetry_max_bytes=_int(env, TELEMETRY_MAX_BYTES_VAR, 64 * 1024 * 1024, minimum=4096),
                 telemetry_max_files=_int(env, TELEMETRY_MAX_FILES_VAR, 4),
+                limit_request_fields=_int(env, LIMIT_FIELDS_VAR, 100),
+                limit_request_field_size=_int(env, LIMIT_FIELD_SIZE_VAR, 8190),
+                limit_request_line=_int(env, LIMIT_LINE_VAR, 4094),
                 max_requests=_int(env, MAX_REQUESTS_VAR, 0, minimum=0),
                 max_requests_jitter=_int(env, MAX_REQUESTS_JITTER_VAR, 0, minimum=0),
                 memory_gb=_float(env, MEMORY_GB_VAR, None) if env.get(MEMORY_GB_VAR) else None,

@@ -46,6 +46,37 @@ class BadInput(Exception):
     """The request body does not fit what run() expects (answers 400)."""
 
 
+class RunAborted(Exception):
+    """run() raised a BaseException that is not an Exception (SystemExit, KeyboardInterrupt,
+    GeneratorExit, a custom one): carried as an Exception (``__cause__`` is the original) so
+    it answers 500 and never reaches the event loop, which such an exception would stop."""
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> RunAborted:
+        wrapped = cls(f"run() raised {type(exc).__name__}")
+        wrapped.__cause__ = exc
+        return wrapped
+
+
+def _innermost(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The function under decorators (``__wrapped__`` chains: wrapt's, functools.wraps')."""
+    seen = 0
+    while hasattr(fn, "__wrapped__") and seen < 100:
+        fn = fn.__wrapped__
+        seen += 1
+    return fn
+
+
+def _entered(exc: BaseException, code: Any) -> bool:
+    """True when ``exc``'s traceback passes through a frame running ``code``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class EntryScript:
     """An entry script loaded from ``app_root/entry_script`` (not yet initialised).
 
@@ -81,6 +112,9 @@ class EntryScript:
         driver = getattr(module, "driver_module", None)
         self.run_fn: Callable[..., Any] = getattr(driver, "run", None) or module.run
         self.decorated = is_schema_decorated(self.run_fn)
+        #: the code of run() under its decorators: an exception that did not pass through it
+        #: came from the inference_schema decorators converting the input (a client fault)
+        self._user_code = getattr(_innermost(self.run_fn), "__code__", None)
         self.rawhttp = is_rawhttp(self.run_fn)
         if self.rawhttp and self.decorated:
             raise EntryScriptError("run() cannot be decorated with both @rawhttp and @input_schema: keep one")
@@ -102,7 +136,26 @@ class EntryScript:
         kwargs: dict[str, Any] = {self.params[0].name: request}
         if self.wants_headers:
             kwargs["request_headers"] = dict(request.headers)
-        return self.run_fn(**kwargs)
+        return self.invoke(kwargs)
+
+    def invoke(self, kwargs: dict[str, Any]) -> Any:
+        """``run(**kwargs)``. Raises BadInput when an ``@input_schema`` decorator could not
+        convert an argument (the exception came before run()'s own code started: wrong types
+        for its ``inference_schema`` parameter types), RunAborted for a BaseException that is
+        not an Exception; run()'s own exceptions propagate as they are."""
+        try:
+            return self.run_fn(**kwargs)
+        except Exception as e:
+            if self.decorated and self._user_code is not None and not _entered(e, self._user_code):
+                text = str(e)
+                text = text if len(text) <= 300 else text[:300] + "..."
+                raise BadInput(
+                    f"the request body does not fit run()'s input schema (GET /swagger.json shows it): "
+                    f"{type(e).__name__}: {text}"
+                ) from e
+            raise
+        except BaseException as e:
+            raise RunAborted.wrap(e) from e
 
     def call(self, body: bytes, headers: dict[str, str], parsed: Any = _UNPARSED) -> Any:
         """Run the script on one request body (already checked to be valid JSON); ``parsed``
@@ -128,7 +181,7 @@ class EntryScript:
                 raise BadInput(f"the request body is not UTF-8: {e}")
         if self.wants_headers:
             kwargs["request_headers"] = headers
-        return self.run_fn(**kwargs)
+        return self.invoke(kwargs)
 
     def openapi(self, service_name: str) -> dict[str, Any]:
         """OpenAPI 3 document of the service (Azure's swagger3 layout)."""

@@ -24,6 +24,7 @@ from pathlib import Path
 import uvicorn
 
 from mlmanage_jupyter.server.config import Settings
+from mlmanage_jupyter.server.http_limits import HeadLimits, uvicorn_http_options
 from mlmanage_jupyter.server.lifecycle import die_with_parent, parent_gone
 
 log = logging.getLogger("mlmanage.server.worker")
@@ -104,6 +105,8 @@ def main() -> int:
         log_level="warning",
         timeout_graceful_shutdown=settings.scoring_timeout_ms / 1000 + 5,
         timeout_keep_alive=5,
+        # bounded header count/sizes and URL length, checked while parsing (server/http_limits.py)
+        **uvicorn_http_options(HeadLimits.of(settings)),
         **kwargs,  # type: ignore[arg-type]
     )
     DrainingServer(

@@ -68,9 +68,10 @@ def test_binary_image_with_rawhttp(deploy_azure: Any, placeholder_model: Any, tm
     assert r.json() == [37, 21]
     r = requests.get(svc.scoring_uri, params={"a": "1", "b": "x y"}, timeout=30)
     assert (r.status_code, r.text) == (200, "/score?a=1&b=x+y")
-    # a POST without the multipart field: the script's KeyError is a 500 naming it
+    # a POST without the multipart field: request.files["image"] raises Werkzeug's
+    # BadRequestKeyError (a KeyError and a 400), a client fault: 400 naming the field
     r = requests.post(svc.scoring_uri, data=_png(5, 5), headers={"Content-Type": "application/octet-stream"}, timeout=30)
-    assert r.status_code == 500 and "KeyError" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "no 'image'" in r.json()["error"]["message"]
     # the script's own answer for a method it does not handle
     r = requests.options(svc.scoring_uri, timeout=30)
     assert (r.status_code, r.text) == (500, "bad request")

@@ -139,7 +139,7 @@ def test_engine_batches_concurrent_requests_and_keeps_errors_per_request(serve):
         t.join()
     for i, r in results.items():
         if i == 5:
-            assert r.status_code == 500 and "negative" in r.json()["error"]["message"]
+            assert r.status_code == 500 and "run() raised ValueError" in r.json()["error"]["message"]
         else:
             assert r.status_code == 200, r.text
             assert r.json()[0][0] == i + 1.0

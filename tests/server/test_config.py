@@ -36,6 +36,9 @@ FULL = Settings(
     reuse_port=True,
     init_timeout_s=12.5,
     exit_on_failure=True,
+    limit_request_fields=50,
+    limit_request_field_size=1000,
+    limit_request_line=2000,
     environment_variables={"GREETING": "hello, world", "EMPTY": "", "JSON": '{"a": [1, 2]}'},
 )
 

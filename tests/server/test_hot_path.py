@@ -14,8 +14,16 @@ import pytest
 from infra.aio import run_async
 
 from mlmanage_jupyter.server import jsonio
-from mlmanage_jupyter.server.app import RequestIds, ScoringTimeout, _scan_headers, call_in_thread
+from mlmanage_jupyter.server.app import (
+    RequestIds,
+    ScoringTimeout,
+    _scan_headers,
+    call_in_thread,
+    headers_dict,
+)
 from mlmanage_jupyter.server.config import ConfigError
+from mlmanage_jupyter.server.entry import RunAborted
+from mlmanage_jupyter.server.http_limits import accepted_request_id
 from mlmanage_jupyter.server.supervisor import cgroup_cpu_quota, usable_cpus, worker_count
 from mlmanage_jupyter.server.telemetry import TelemetryWriter
 
@@ -123,10 +131,28 @@ def test_scan_headers_prefers_ms_request_id_and_first_occurrence():
         (b"authorization", b"Bearer two"),
         (b"x-ms-request-id", b"ms2"),
     ]
-    assert _scan_headers(raw) == ("ms", "Bearer one")
-    assert _scan_headers([(b"x-request-id", b"plain")]) == ("plain", None)
-    assert _scan_headers([(b"x-ms-request-id", b""), (b"x-request-id", b"p")]) == ("p", None)
-    assert _scan_headers([]) == (None, None)
+    assert _scan_headers(raw) == ("ms", "Bearer one", False)
+    assert _scan_headers([(b"x-request-id", b"plain")]) == ("plain", None, False)
+    assert _scan_headers([(b"x-ms-request-id", b""), (b"x-request-id", b"p")]) == ("p", None, False)
+    assert _scan_headers([]) == (None, None, False)
+    # client ids only when 1-64 characters of [A-Za-z0-9._-]; else refused (a new id is made)
+    assert _scan_headers([(b"x-ms-request-id", b"a" * 65)]) == (None, None, True)
+    assert _scan_headers([(b"x-ms-request-id", b"a\nb"), (b"x-request-id", b"ok-1")]) == ("ok-1", None, False)
+    assert _scan_headers([(b"x-request-id", b"\xe9")]) == (None, None, True)
+
+
+def test_headers_dict_is_starlettes_dict_in_one_pass():
+    from starlette.datastructures import Headers
+
+    raw = [(b"a", b"1"), (b"b", b"\xe9"), (b"a", b"2"), (b"c", b"")]
+    assert headers_dict(raw) == dict(Headers(raw=raw)) == {"a": "1", "b": "\xe9", "c": ""}
+
+
+def test_accepted_request_id():
+    assert accepted_request_id(b"550e8400-e29b-41d4-a716-446655440000") == "550e8400-e29b-41d4-a716-446655440000"
+    assert accepted_request_id(b"A.b_c-9" * 9 + b"x") == "A.b_c-9" * 9 + "x"  # 64
+    for bad in (None, b"", b"a" * 65, b"a b", b"<x>", b"a/b", b"\xff", b"a\r\n"):
+        assert accepted_request_id(bad) is None, bad
 
 
 # ---------------------------------------------------------------------------- timed thread call
@@ -143,6 +169,15 @@ def test_call_in_thread_returns_raises_and_times_out():
             # the other thread still answers while the first is stuck past its deadline
             assert await call_in_thread(ex, 5, lambda: "still serving") == "still serving"
             release.set()
+            # SystemExit & co. arrive as an Exception: they must not stop the event loop
+            for exc in (SystemExit(3), KeyboardInterrupt(), GeneratorExit()):
+
+                def boom(exc=exc):
+                    raise exc
+
+                with pytest.raises(RunAborted) as info:
+                    await call_in_thread(ex, 5, boom)
+                assert info.value.__cause__ is exc
 
     run_async(scenario)
 

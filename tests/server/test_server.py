@@ -110,7 +110,13 @@ def test_bad_requests_answer_clear_errors_and_service_keeps_serving(serve):
     # run() raises
     r = sp.score({"data": ROWS, "raise": "the model exploded"})
     assert r.status_code == 500
-    assert r.json()["error"] == {"code": "ScoringError", "message": "run() raised RuntimeError: the model exploded"}
+    rid = r.headers["x-ms-request-id"]
+    assert r.json()["error"] == {
+        "code": "ScoringError",
+        "message": f"run() raised RuntimeError; its traceback is in the service's logs (service.get_logs()) "
+        f"under request id {rid}",
+        "request_id": rid,
+    }
     assert sp.score(ok).status_code == 200
     deadline = time.monotonic() + 10
     while "Traceback" not in sp.logs() and time.monotonic() < deadline:
@@ -159,9 +165,10 @@ def test_broken_entry_script_reports_failed_with_traceback(serve, script, expect
     assert expected in sp.logs()
     if script != NO_RUN:
         assert "Traceback" in st["error"]
-    # clients get an answer, not a hang
+    # clients get an answer, not a hang, and no traceback (it is in the logs)
     r = requests.post(sp.url + "/score", json={"data": ROWS}, timeout=10)
-    assert r.status_code == 503 and expected in r.json()["error"]["message"]
+    assert r.status_code == 503 and r.json()["error"]["code"] == "NotReady"
+    assert expected not in r.text and "service.get_logs()" in r.json()["error"]["message"]
     assert requests.get(sp.url + "/health/ready", timeout=10).status_code == 503
 
 
