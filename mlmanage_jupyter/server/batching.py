@@ -95,6 +95,7 @@ class MicroBatcher:
         self.timeout_s = timeout_s
         self.timeout_error = timeout_error
         self.hung = hung
+        self._in_call: list[asyncio.Future[Any]] = []  # the requests of the batch being run
         self._queue: list[_Pending] = []
         self._queued_rows = 0
         self._running = False
@@ -126,6 +127,8 @@ class MicroBatcher:
     def _expire(self, fut: asyncio.Future[Any]) -> None:
         if not fut.done():
             fut.set_exception(self.timeout_error())
+            if self.hung is not None and any(f is fut for f in self._in_call):
+                self._stuck()  # before the 504 goes out: readiness already tells
 
     def _take(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -146,12 +149,11 @@ class MicroBatcher:
                 batch = [p for p in self._take() if not p.fut.done()]  # timed out ones are gone
                 if batch:
                     # batches run one at a time: one that hangs holds every later request
-                    stuck = loop.call_later(self.timeout_s, self._stuck) if self.hung is not None else None
+                    self._in_call = [p.fut for p in batch]
                     try:
                         outcomes = await loop.run_in_executor(self.executor, self._run_batch, [p.rows for p in batch])
                     finally:
-                        if stuck is not None:
-                            stuck.cancel()
+                        self._in_call = []
                     for p, (ok, value) in zip(batch, outcomes, strict=True):
                         if not p.fut.done():
                             if ok:
