@@ -276,6 +276,14 @@ def test_from_existing_conda_environment_without_conda(monkeypatch: pytest.Monke
 
 
 # ------------------------------------------------------------------------------ docker
+@pytest.fixture
+def docker_env(docker_client: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The docker client with MLMANAGE_BASE_IMAGE and the build cache test_docker_model_path uses."""
+    monkeypatch.setenv("MLMANAGE_BASE_IMAGE", base_image)
+    monkeypatch.setenv("MLMANAGE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "azure-compat-docker-cache"))
+    return docker_client
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 def test_image_era_on_docker_pull_deploy_from_image_and_deploy_to_cloud(
