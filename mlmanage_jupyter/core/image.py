@@ -27,7 +27,7 @@ from mlmanage_jupyter.core import images
 from mlmanage_jupyter.core.entities.lists import ResourceList
 from mlmanage_jupyter.core.entities.names import check_str_dict, match_filter, parse_filter
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord
-from mlmanage_jupyter.core.environment import Environment, InferenceConfig
+from mlmanage_jupyter.core.environment import Environment, InferenceConfig, check_entry_script
 from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
 from mlmanage_jupyter.core.versioned import Versioned, WorkspaceLike
 from mlmanage_jupyter.core.workspace import resolve_workspace
@@ -417,6 +417,7 @@ class ContainerImageConfig:
         from_cwd = self._path(self.execution_script, "execution_script")
         if not from_cwd.is_file():
             raise ValidationError(f"execution_script must be a file, got the folder {from_cwd}")
+        check_entry_script(from_cwd)
         if str(self.runtime).lower() != "python":
             raise ValidationError(f"runtime {self.runtime!r} is not supported: use runtime='python'")
         for f, what in ((self.conda_file, "conda_file"), (self.docker_file, "docker_file")):

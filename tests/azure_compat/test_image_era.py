@@ -172,6 +172,9 @@ def test_image_configuration_errors_name_what_to_fix(workspace: Any, sklearn_mod
         ContainerImage.image_configuration(runtime="python")
     with pytest.raises(ValidationError, match=r"provided execution_script path doesn't exist: .*nope\.py"):
         ContainerImage.image_configuration(execution_script="nope.py", runtime="python")
+    (notebook_dir / "no_run.py").write_text("def init():\n    pass\n")
+    with pytest.raises(ValidationError, match=r"entry script no_run.py must define run\(\)"):
+        ContainerImage.image_configuration(execution_script="no_run.py", runtime="python")
     with pytest.raises(ValidationError, match=r"runtime 'spark-py' is not supported: use runtime='python'"):
         ContainerImage.image_configuration(execution_script="score.py", runtime="spark-py")
     with pytest.raises(ValidationError, match=r"provided conda_file path doesn't exist"):
