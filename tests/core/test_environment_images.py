@@ -142,8 +142,9 @@ def test_model_package_with_generate_dockerfile_saves_a_build_context(ws: Worksp
     from mlmanage_jupyter.core.image import ModelPackage
 
     m, ic = _script_and_model(ws, tmp_path)
-    img = Model.package(ws, [m], ic)
-    assert isinstance(img, Image) and img.models == ["m:1"]
+    first = Model.package(ws, [m], ic)  # Azure's Model.package always gives a ModelPackage
+    assert isinstance(first, ModelPackage) and first.models == ["m:1"] and not first.generate_dockerfile
+    img = first.image
     pkg = Model.package(ws, [m], ic, generate_dockerfile=True)
     assert isinstance(pkg, ModelPackage) and pkg.image == img  # same inputs, same image
     pkg.wait_for_creation()
