@@ -12,6 +12,8 @@ replaced by ``mlmanage``::
     mlmanage model deploy -n NAME -m MODEL:VERSION [-m ...] --ic inferenceconfig.json
                           [--dc deploymentconfig.json] [--ct COMPUTE_TARGET] [--overwrite]
                           [--no-wait] [--dry-run]
+    mlmanage model profile -n PROFILE -m MODEL:VERSION --ic F (-d JSON ... | --input-file F) [-t result.json]
+    mlmanage model package -m MODEL:VERSION --ic F [--in IMAGE_NAME] [--il LABEL] [-p DOCKERFILE_DIR]
     mlmanage service list [-c COMPUTE_TYPE] [--model-name N] [--model-id N:V] [--tag k[=v]]
     mlmanage service show|delete|get-logs|get-keys -n NAME
     mlmanage service regen-key -n NAME -k Primary|Secondary [-s KEY]
@@ -92,7 +94,7 @@ def az_options(default_output: str = "table") -> Callable[[Callable[..., Any]], 
     see :func:`_workspace`), ``-g/--resource-group`` and ``--subscription-id`` (accepted,
     unused: a local workspace has neither). The command returns an
     :class:`~mlmanage_jupyter.cli_output.Answer`, plain JSON-able data, or None (nothing to print).
-    Put it between ``@group.command(...)`` and the command's own options."""
+    Put it just above ``@click.pass_context`` (its options then list after the command's own)."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
@@ -236,12 +238,7 @@ def model_register(
         model_framework_version=framework_version,
     )
     data = m.serialize()
-    if output_metadata_file:
-        try:
-            with open(output_metadata_file, "w", encoding="utf-8") as fh:
-                json.dump({"modelId": m.id, **data}, fh, indent=2, default=str)
-        except OSError as e:
-            raise ValidationError(f"-t {output_metadata_file}: cannot write it ({e.strerror}); model {m.id} is registered") from None
+    _write_metadata(output_metadata_file, {"modelId": m.id, **data})
     return data
 
 
@@ -417,6 +414,107 @@ def model_deploy(
                 click.echo(e.logs[-4000:], err=True)
             raise
     return svc.serialize()
+
+
+def _write_metadata(path: str | None, data: Any) -> None:
+    """``-t/--output-metadata-file``: ``data`` as JSON at ``path`` (nothing without one)."""
+    if not path:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, default=str)
+    except OSError as e:
+        raise ValidationError(f"-t {path}: cannot write it ({e.strerror})") from None
+
+
+@model_group.command("profile")
+@click.option("-n", "--name", required=True, help="profile name")
+@click.option("-m", "--model", "models", multiple=True, metavar="NAME[:VERSION]", help="a model (repeatable)")
+@click.option("-f", "--model-metadata-file", type=click.Path(dir_okay=False), help="a model's JSON (model register -t)")
+@click.option("--ic", "--inference-config-file", "ic", type=click.Path(dir_okay=False), help="inferenceconfig.json")
+@click.option("--es", "--entry-script", "entry_script", help="score.py (instead of --ic)")
+@click.option("--sd", "--source-directory", "source_directory", help="folder shipped with the entry script")
+@click.option("-d", "--input-data", "input_data", multiple=True, metavar="JSON", help="one request body (repeatable)")
+@click.option("--input-file", type=click.Path(dir_okay=False, exists=True), help="request bodies: a .json list or .jsonl")
+@click.option("--cc", "--cpu-cores", "cpu", type=float, help="recorded with the profile (the local target has no limit)")
+@click.option("--gb", "--memory-gb", "memory_gb", type=float, help="recorded with the profile")
+@click.option("--description")
+@click.option("--concurrency", "concurrency", multiple=True, type=int, help="client threads per level (repeatable; default 1 2 4 8)")
+@click.option("--duration", type=float, default=5.0, show_default=True, help="seconds per level")
+@click.option("-t", "--output-metadata-file", type=click.Path(dir_okay=False), help="also write the profile's JSON here")
+@az_options()
+@click.pass_context
+def model_profile(
+    ctx: click.Context,
+    name: str,
+    models: tuple[str, ...],
+    model_metadata_file: str | None,
+    ic: str | None,
+    entry_script: str | None,
+    source_directory: str | None,
+    input_data: tuple[str, ...],
+    input_file: str | None,
+    cpu: float | None,
+    memory_gb: float | None,
+    description: str | None,
+    concurrency: tuple[int, ...],
+    duration: float,
+    output_metadata_file: str | None,
+) -> Any:
+    """Load-test the models on a temporary local service and print the profile
+    (``az ml model profile``; ``Model.profile``). The service is deleted afterwards."""
+    from mlmanage_jupyter.core.model import Model
+
+    if bool(input_data) == bool(input_file):
+        raise ValidationError("give the requests to profile with: -d JSON (repeatable) or --input-file requests.json")
+    ws = _workspace(ctx)
+    model_objs = [Model(ws, *parse_model_ref(m)) for m in _model_ids(models, model_metadata_file)]
+    extra: dict[str, Any] = {"duration_s": duration, "show_output": False}
+    if concurrency:
+        extra["concurrency"] = concurrency
+    prof = Model.profile(ws, name, model_objs, _inference_config(ic, entry_script, source_directory),
+                         list(input_data) or input_file, cpu, memory_gb, description, **extra)  # fmt: skip
+    data = prof.serialize()
+    _write_metadata(output_metadata_file, data)
+    return data
+
+
+@model_group.command("package")
+@click.option("-m", "--model", "models", multiple=True, metavar="NAME[:VERSION]", help="a model (repeatable)")
+@click.option("-f", "--model-metadata-file", type=click.Path(dir_okay=False), help="a model's JSON (model register -t)")
+@click.option("--ic", "--inference-config-file", "ic", type=click.Path(dir_okay=False), help="inferenceconfig.json")
+@click.option("--es", "--entry-script", "entry_script", help="score.py (instead of --ic)")
+@click.option("--sd", "--source-directory", "source_directory", help="folder shipped with the entry script")
+@click.option("--in", "--image-name", "image_name", help="image name (default: the first model's)")
+@click.option("--il", "--image-label", "image_label", help="a label kept as the image's tag 'label'")
+@click.option("-p", "--output-path", type=click.Path(), help="write the Dockerfile and build context to this new folder")
+@click.option("--no-wait", is_flag=True, hidden=True, help="accepted; packaging here does not build anything")
+@az_options()
+@click.pass_context
+def model_package(
+    ctx: click.Context,
+    models: tuple[str, ...],
+    model_metadata_file: str | None,
+    ic: str | None,
+    entry_script: str | None,
+    source_directory: str | None,
+    image_name: str | None,
+    image_label: str | None,
+    output_path: str | None,
+    no_wait: bool,
+) -> Any:
+    """Package models and an entry script as an image without deploying it
+    (``az ml model package``; ``Model.package``); with -p, its Dockerfile and build context."""
+    from mlmanage_jupyter.core.model import Model
+
+    ws = _workspace(ctx)
+    model_objs = [Model(ws, *parse_model_ref(m)) for m in _model_ids(models, model_metadata_file)]
+    package = Model.package(ws, model_objs, _inference_config(ic, entry_script, source_directory),
+                            generate_dockerfile=bool(output_path), image_name=image_name, image_label=image_label)  # fmt: skip
+    if output_path:
+        path = str(package.save(output_path))
+        return Answer({"path": path, "image": package.image.serialize()}, text=path)
+    return package.serialize()
 
 
 _SERVICE_COLUMNS = ["name", "compute_type", "state", "models", "scoring_uri"]

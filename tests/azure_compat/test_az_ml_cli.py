@@ -342,3 +342,34 @@ def test_bad_flags_are_one_error_line(az: Az, tutorial: Path, args: list[str], m
         az.ok("model", "register", "-n", "m", "-p", "sklearn_regression_model.pkl")
     line = az.error(*args)
     assert message in line, line
+
+
+@pytest.mark.slow
+def test_model_package_as_image_or_dockerfile_folder(az: Az, tutorial: Path) -> None:
+    """``az ml model package``: an image of the models and entry script (nothing deployed),
+    or with ``-p`` its Dockerfile and build context."""
+    az.ok("model", "register", "-n", "diabetes_sklearn", "-p", "sklearn_regression_model.pkl")
+    img = az.json("model", "package", "-m", "diabetes_sklearn:1", "--ic", "inferenceconfig.json",
+                  "--in", "diabetes-image", "--il", "v1")  # fmt: skip
+    assert img["id"] == "diabetes-image:1" and img["tags"] == {"label": "v1"}
+    # no environment (the tutorial's pins python=3.6, whose wheels this machine has not): this Python's
+    out = az.ok("model", "package", "-m", "diabetes_sklearn:1", "--es", "echo_score.py", "--sd", "source_dir",
+                "-p", "pkg").out  # fmt: skip
+    assert (tutorial / out.strip()).resolve() == (tutorial / "pkg").resolve()
+    assert (tutorial / "pkg" / "Dockerfile").is_file() and (tutorial / "pkg" / "app" / "source_dir" / "echo_score.py").is_file()
+    assert az.json("service", "list") == []
+
+
+@pytest.mark.slow
+def test_model_profile_as_the_reference_writes_it(az: Az, tutorial: Path, sklearn_model: Any) -> None:
+    """``az ml model profile -n myprofile -m mymodel:1 --ic inferenceconfig.json -d "{...}"
+    -t myprofileresult.json`` (Azure's v1 CLI reference), with one short load level."""
+    az.ok("model", "register", "-n", "diabetes_sklearn", "-p", "sklearn_regression_model.pkl")
+    body = json.dumps({"data": sklearn_model.X[:2].tolist()})
+    prof = az.json("model", "profile", "-n", "myprofile", "-m", "diabetes_sklearn:1", "--ic", "inferenceconfig.json",
+                   "-d", body, "-t", "myprofileresult.json", "--concurrency", "1", "--duration", "1")  # fmt: skip
+    assert prof["name"] == "myprofile" and prof["totalQueries"] > 0 and prof["successRate"] == 1.0
+    assert json.loads((tutorial / "myprofileresult.json").read_text())["name"] == "myprofile"
+    assert az.json("service", "list") == [] and az.json("image", "list") == []  # profiling leaves nothing behind
+    assert "give the requests to profile" in az.error("model", "profile", "-n", "p", "-m", "diabetes_sklearn:1",
+                                                     "--ic", "inferenceconfig.json")  # fmt: skip
