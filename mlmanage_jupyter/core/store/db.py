@@ -16,9 +16,11 @@ from sqlalchemy import Connection
 class MetadataDB(Protocol):
     """``read()``/``write()`` give a SQLAlchemy Connection inside a transaction (``write``
     commits at the end of the block, or rolls back on an error); ``log_event`` adds a row to
-    the event feed in the caller's transaction; ``path`` is the workspace root (messages)."""
+    the event feed in the caller's transaction; ``path`` is the workspace root (messages,
+    folder paths); ``metadata_url`` the SQLAlchemy URL of the metadata database."""
 
     path: Path
+    metadata_url: str
 
     def read(self) -> AbstractContextManager[Connection]: ...
 
@@ -50,14 +52,23 @@ def record_from_row(cls: type[_Record], row: Any, **overrides: Any) -> _Record:
     return cls(**values, **overrides)
 
 
+def _metadata_in_folder(db: MetadataDB) -> bool:
+    """True when the metadata is a SQLite file inside the workspace folder (it moves with it)."""
+    url = str(getattr(db, "metadata_url", ""))
+    if not url.startswith("sqlite:///"):
+        return False
+    return Path(url[len("sqlite:///"):]).resolve().is_relative_to(Path(db.path).resolve())
+
+
 def stored_path(db: MetadataDB, path: Path) -> str:
-    """How a folder of the workspace is written in a row: relative to the workspace root
-    when inside it (a copied or moved workspace still finds it), else absolute."""
+    """How a folder of the workspace is written in a row: relative to the workspace root when
+    it is inside it and the metadata is the folder's own SQLite file (a copied or moved
+    workspace then still finds it), else absolute (a team's shared database: other members'
+    workspace folders are elsewhere, so a path relative to theirs would be wrong)."""
     path = Path(path).resolve()
-    try:
+    if _metadata_in_folder(db) and path.is_relative_to(Path(db.path).resolve()):
         return path.relative_to(Path(db.path).resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    return str(path)
 
 
 def resolved_path(db: MetadataDB, stored: str) -> Path:
