@@ -514,7 +514,7 @@ def model_package(
     if output_path:
         path = str(package.save(output_path))
         return Answer({"path": path, "image": package.image.serialize()}, text=path)
-    return package.serialize()
+    return package.image.serialize()
 
 
 _SERVICE_COLUMNS = ["name", "compute_type", "state", "models", "scoring_uri"]
