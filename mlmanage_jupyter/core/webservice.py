@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
 from mlmanage_jupyter.core import deployment, images, profiling, telemetry
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
+_Config = TypeVar("_Config", bound=DeploymentConfig)
 
 __all__ = [
     "AciWebservice",
@@ -602,6 +603,16 @@ def deploy(
                                          show_output=show_output, progress=progress)
 
 
+def _validated_config(cls: type[_Config], params: dict[str, Any]) -> _Config:
+    """``cls(**params)`` validated, for the ``deploy_configuration`` factories: ``params`` is
+    the factory's own arguments (``locals()``; each names a field of ``cls``), less the
+    ``_``-prefixed ones (``**_ignored``: Azure-only parameters). Raises ValidationError naming
+    a bad value."""
+    cfg = cls(**{k: v for k, v in params.items() if not k.startswith("_")})
+    cfg.validate()
+    return cfg
+
+
 class LocalWebservice(Webservice):
     """Services on the ``local`` target (Azure ML v1's ``LocalWebservice``)."""
 
@@ -619,19 +630,7 @@ class LocalWebservice(Webservice):
     ) -> LocalDeploymentConfig:
         """A child process on 127.0.0.1 (no Docker). ``port=None`` picks a free port;
         ``workers`` scoring processes share it. Returns a validated LocalDeploymentConfig."""
-        cfg = LocalDeploymentConfig(
-            port=port,
-            auth_enabled=auth_enabled,
-            token_auth_enabled=token_auth_enabled,
-            workers=workers,
-            collect_model_data=collect_model_data,
-            scoring_timeout_ms=scoring_timeout_ms,
-            max_request_bytes=max_request_bytes,
-            tags=tags,
-            description=description,
-        )
-        cfg.validate()
-        return cfg
+        return _validated_config(LocalDeploymentConfig, locals())
 
 
 class DockerWebservice(Webservice):
@@ -651,22 +650,9 @@ class DockerWebservice(Webservice):
         tags: dict[str, str] | None = None,
         description: str | None = None,
     ) -> DockerDeploymentConfig:
-        """``cpu_cores`` (cores) and ``memory_gb`` (GiB) become the container's limits."""
-        cfg = DockerDeploymentConfig(
-            port=port,
-            cpu_cores=cpu_cores,
-            memory_gb=memory_gb,
-            auth_enabled=auth_enabled,
-            token_auth_enabled=token_auth_enabled,
-            workers=workers,
-            collect_model_data=collect_model_data,
-            scoring_timeout_ms=scoring_timeout_ms,
-            restart_policy=restart_policy,
-            tags=tags,
-            description=description,
-        )
-        cfg.validate()
-        return cfg
+        """``cpu_cores`` (cores) and ``memory_gb`` (GiB) become the container's limits.
+        Returns a validated DockerDeploymentConfig."""
+        return _validated_config(DockerDeploymentConfig, locals())
 
 
 class AciWebservice(Webservice):
@@ -686,20 +672,8 @@ class AciWebservice(Webservice):
         **_ignored: Any,
     ) -> AciDeploymentConfig:
         """Azure's defaults: 0.1 cores, 0.5 GiB. Azure-only parameters (location, dns_name_label,
-        ssl_*) are accepted and ignored."""
-        cfg = AciDeploymentConfig(
-            port=port,
-            cpu_cores=cpu_cores,
-            memory_gb=memory_gb,
-            auth_enabled=auth_enabled,
-            token_auth_enabled=token_auth_enabled,
-            collect_model_data=collect_model_data,
-            scoring_timeout_ms=scoring_timeout_ms,
-            tags=tags,
-            description=description,
-        )
-        cfg.validate()
-        return cfg
+        ssl_*) are accepted and ignored. Returns a validated AciDeploymentConfig."""
+        return _validated_config(AciDeploymentConfig, locals())
 
 
 class AksWebservice(Webservice):

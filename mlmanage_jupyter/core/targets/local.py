@@ -56,7 +56,11 @@ def _free_port() -> int:
 
 
 def _check_port_free(port: int) -> None:
+    """Raise ValidationError when ``port`` can't be listened on. Binds as the engine (uvicorn)
+    does, with SO_REUSEADDR: connections of a just-stopped service in TIME_WAIT (a redeploy
+    with ``overwrite=True`` on the same port) don't count; a listener does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
