@@ -26,6 +26,7 @@ _LAZY = {
     "Environment": "mlmanage_jupyter.core.environment",
     "InferenceConfig": "mlmanage_jupyter.core.environment",
     "Image": "mlmanage_jupyter.core.image",
+    "ContainerImage": "mlmanage_jupyter.core.image",
     "Webservice": "mlmanage_jupyter.core.webservice",
     "LocalWebservice": "mlmanage_jupyter.core.webservice",
     "DockerWebservice": "mlmanage_jupyter.core.webservice",

@@ -165,19 +165,27 @@ def deploy(
     deployment_config: DeploymentConfig | None = None,
     overwrite: bool = False,
     *,
+    image: ImageRecord | None = None,
     progress: ProgressFn = base._no_progress,
 ) -> ServiceRecord:
     """Build an image and start it as service ``name`` (Azure ML v1's ``Model.deploy``).
 
     Returns at once with the service Transitioning (see :func:`wait_for_deployment`).
     ``deployment_config`` defaults to a local one. ``overwrite=True`` replaces an existing
-    service of that name (deleted first).
+    service of that name (deleted first). ``image``: run this recorded image instead of
+    building one (Azure's ``Webservice.deploy_from_image``); ``models`` and
+    ``inference_config`` are then the image's. Such an image is not the service's: deleting
+    the service keeps it.
 
     Raises ValidationError (bad name, config or script), WebserviceException (name taken),
     and whatever the target raises when it can't start (nothing is recorded then).
     """
     validate_service_name(name)
     cfg = _check_config(deployment_config)
+    if image is not None:
+        if not (image.context_path / "image.json").is_file():
+            raise ValidationError(f"image {image.id} has lost its build context {image.context_path}; create it again")
+        models, inference_config = image.models, images.inference_config_of(image)
     recs = model_records(ws, models)
     if inference_config is None:  # Azure's no-code deployment (ScikitLearn/Onnx models); else a ValidationError
         inference_config = no_code.inference_config(ws, name, recs)
@@ -191,8 +199,11 @@ def deploy(
         progress(f"replacing existing service {name}")
         delete(ws, service_store.get(ws, name))
     target = get_target(cfg.compute_type)
-    progress(f"building image {name} from {', '.join(m.id for m in recs)}")
-    img = images.create_image(ws, name, recs, inference_config)
+    if image is not None:
+        img = image
+    else:
+        progress(f"building image {name} from {', '.join(m.id for m in recs)}")
+        img = images.create_image(ws, name, recs, inference_config)
     keys = new_keys() if cfg.auth_enabled else {}
     if cfg.token_auth_enabled:
         _token_secret(ws, name, new=True)

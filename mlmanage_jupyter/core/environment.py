@@ -2,7 +2,7 @@
 
 ``Environment`` holds the Python dependencies of an entry script: pip requirements
 and/or a conda specification, and Docker settings (``env.docker.base_image``,
-``env.docker.base_dockerfile`` is not supported), Azure's ``env.python.conda_dependencies``
+``env.docker.base_dockerfile``), Azure's ``env.python.conda_dependencies``
 (:class:`~mlmanage_jupyter.core.conda_dependencies.CondaDependencies`) and
 ``Environment.register/get/list`` (JSON files under ``<workspace>/environments/``). ``InferenceConfig`` names the entry
 script (``init()`` / ``run(data)``), its source directory and its environment, and can be
@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
+import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any
 
 from mlmanage_jupyter.core.conda_dependencies import CondaDependencies
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
-from mlmanage_jupyter.core.fsutil import load_yaml_file, read_json_object, write_json_atomic
+from mlmanage_jupyter.core.fsutil import load_yaml_file, load_yaml_text, read_json_object, write_json_atomic
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -35,6 +37,34 @@ class DockerSection:
     base_image: str | None = None
     extra_docker_file_steps: str | None = None
     enabled: bool = False  # Azure v1 field; ignored (targets decide)
+    #: Azure's ``env.docker.base_dockerfile``: Dockerfile text, or the path of a Dockerfile
+    #: (read when the image is made). The docker/kubernetes targets build it (no build
+    #: context: ``COPY`` can't be used, as in Azure) and put the image's layers on top; it
+    #: must give ``python3`` with ``venv``. Set ``base_image`` to None with it.
+    base_dockerfile: str | None = None
+
+    def dockerfile_text(self) -> str | None:
+        """``base_dockerfile`` as Dockerfile text (a path is read). Raises ValidationError when
+        it is neither an existing file nor Dockerfile text, or ``base_image`` is also set."""
+        v = self.base_dockerfile
+        if v is None:
+            return None
+        if not isinstance(v, str) or not v.strip():
+            raise ValidationError(f"env.docker.base_dockerfile must be Dockerfile text or a path, got {v!r}")
+        if self.base_image:
+            raise ValidationError(
+                f"env.docker.base_image ({self.base_image}) and base_dockerfile are both set: set "
+                "env.docker.base_image = None to build from the Dockerfile"
+            )
+        if "\n" not in v.strip():
+            p = Path(v).expanduser()
+            if p.is_file():
+                return p.read_text()
+            if not re.match(r"^\s*(FROM|ARG)\s", v, re.IGNORECASE):
+                raise ValidationError(f"env.docker.base_dockerfile: {v!r} is no file and not Dockerfile text (FROM ...)")
+        if not re.search(r"^\s*FROM\s", v, re.IGNORECASE | re.MULTILINE):
+            raise ValidationError("env.docker.base_dockerfile has no FROM line: give the whole Dockerfile")
+        return v
 
 
 @dataclass
@@ -115,12 +145,45 @@ class Environment:
         p = Path(file_path)
         if not p.exists():
             raise ValidationError(f"conda specification file not found: {p}")
-        spec = load_yaml_file(p, "conda specification") or {}
+        return Environment._from_conda_spec(name, load_yaml_file(p, "conda specification"), str(p))
+
+    @staticmethod
+    def from_existing_conda_environment(name: str, conda_environment_name: str) -> Environment:
+        """Azure's ``Environment.from_existing_conda_environment``: an environment from the
+        packages of a local conda environment, read with ``conda env export -n
+        <conda_environment_name> --no-builds`` (conda from ``$CONDA_EXE`` or ``PATH``), then as
+        :meth:`from_conda_specification`. Raises ValidationError when conda is not installed
+        (saying what to do instead) or the export fails (conda's message)."""
+        conda = os.environ.get("CONDA_EXE") or shutil.which("conda")
+        if not conda:
+            raise ValidationError(
+                f"Environment.from_existing_conda_environment reads `conda env export -n {conda_environment_name}`, "
+                "but conda is not installed here (no $CONDA_EXE, no conda on PATH): run that command where the "
+                "environment is, save it as env.yml and use Environment.from_conda_specification("
+                f"{name!r}, 'env.yml')"
+            )
+        try:
+            res = subprocess.run([conda, "env", "export", "-n", conda_environment_name, "--no-builds"],
+                                 capture_output=True, text=True, timeout=300, check=False)
+        except OSError as e:
+            raise ValidationError(f"cannot run {conda}: {e}") from None
+        if res.returncode != 0:
+            raise ValidationError(
+                f"`conda env export -n {conda_environment_name}` failed ({res.returncode}): "
+                f"{(res.stderr or res.stdout).strip()[-2000:]}"
+            )
+        source = f"conda environment {conda_environment_name}"
+        return Environment._from_conda_spec(name, load_yaml_text(res.stdout, source), source)
+
+    @staticmethod
+    def _from_conda_spec(name: str, spec: Any, source: str) -> Environment:
+        spec = spec or {}
         if not isinstance(spec, dict):
-            raise ValidationError(f"{p} must be a YAML mapping with a 'dependencies' list")
+            raise ValidationError(f"{source} must be a YAML mapping with a 'dependencies' list")
+        spec.pop("prefix", None)  # the exporting machine's path
         env = Environment(name)
         env.conda_dependencies = spec
-        env.pip_requirements, env.python_version = _conda_to_pip(spec, str(p))
+        env.pip_requirements, env.python_version = _conda_to_pip(spec, source)
         return env
 
     @staticmethod
@@ -135,6 +198,7 @@ class Environment:
         docker = d.get("docker") or {}
         env.docker.base_image = docker.get("base_image") or docker.get("baseImage")
         env.docker.extra_docker_file_steps = docker.get("extra_docker_file_steps")
+        env.docker.base_dockerfile = docker.get("base_dockerfile") or docker.get("baseDockerfile")
         py = d.get("python") or {}
         env.python.user_managed_dependencies = bool(
             py.get("user_managed_dependencies", py.get("userManagedDependencies", False))
@@ -149,6 +213,16 @@ class Environment:
         return env
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``from_dict`` reads it back); ``docker.base_dockerfile`` holds the
+        Dockerfile text (a path is read), and only when set. Raises ValidationError for a bad
+        ``base_dockerfile`` (see :meth:`DockerSection.dockerfile_text`)."""
+        d = self._to_dict()
+        text = self.docker.dockerfile_text()
+        if text is not None:
+            d["docker"]["base_dockerfile"] = text
+        return d
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
@@ -425,6 +499,16 @@ class InferenceConfig:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``from_dict`` reads it back); ``docker.base_dockerfile`` holds the
+        Dockerfile text (a path is read), and only when set. Raises ValidationError for a bad
+        ``base_dockerfile`` (see :meth:`DockerSection.dockerfile_text`)."""
+        d = self._to_dict()
+        text = self.docker.dockerfile_text()
+        if text is not None:
+            d["docker"]["base_dockerfile"] = text
+        return d
+
+    def _to_dict(self) -> dict[str, Any]:
         return {
             "entryScript": self.entry_script,
             "sourceDirectory": self.source_directory,

@@ -264,14 +264,22 @@ def load_yaml_file(path: str | os.PathLike[str], what: str) -> Any:
         raise ValidationError(f"{what} {p} is {st.st_size} bytes; the limit is {MAX_YAML_BYTES} bytes")
     with open(p, "rb") as f:
         text = f.read(MAX_YAML_BYTES + 1)
+    return load_yaml_text(text, str(p))
+
+
+def load_yaml_text(text: str | bytes, source: str) -> Any:
+    """:func:`load_yaml_file` for YAML already in memory (e.g. ``conda env export``'s output);
+    ``source`` names it in errors. Same limits: size, anchors/aliases, nesting."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ValidationError(f"{source} is {len(text)} bytes; the limit is {MAX_YAML_BYTES} bytes")
     loader = _NoAliasLoader(text)
-    loader.name = str(p)
+    loader.name = source
     try:
         return loader.get_single_data()
     except yaml.YAMLError as e:
-        raise ValidationError(f"{p} is not valid YAML: {e}") from None
+        raise ValidationError(f"{source} is not valid YAML: {e}") from None
     except RecursionError:
-        raise ValidationError(f"{p}: YAML nested too deeply") from None
+        raise ValidationError(f"{source}: YAML nested too deeply") from None
     finally:
         loader.dispose()
 

@@ -1,20 +1,34 @@
 """Azure ML v1's ``Image`` (``ContainerImage``) as users import it: a thin wrapper of an
-:class:`~mlmanage_jupyter.core.entities.records.ImageRecord` over ``core/images.py``."""
+:class:`~mlmanage_jupyter.core.entities.records.ImageRecord` over ``core/images.py``.
+
+The image era of Azure's v1 SDK (``ContainerImage.image_configuration(...)``,
+``Image.create(ws, name, models, image_config)``, ``wait_for_creation``, ``creation_state``,
+``image_location``, ``Webservice.deploy_from_image``) maps onto the same images as
+``Model.deploy``: a :class:`ContainerImageConfig` becomes an :class:`InferenceConfig`
+(:meth:`ContainerImageConfig.inference_config`) and the rest is the one image/deployment path.
+Source of the API: Azure ML v1 ``azureml.core.image`` (``Image``, ``ContainerImage``) and the
+image-era notebooks of Azure/MachineLearningNotebooks.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any, ClassVar
 
 from mlmanage_jupyter.core import images
 from mlmanage_jupyter.core.entities.lists import ResourceList
+from mlmanage_jupyter.core.entities.names import check_str_dict, match_filter, parse_filter
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord
-from mlmanage_jupyter.core.environment import Environment, InferenceConfig
-from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.environment import Environment, InferenceConfig, check_entry_script
+from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
 from mlmanage_jupyter.core.versioned import Versioned, WorkspaceLike
 from mlmanage_jupyter.core.workspace import resolve_workspace
 
@@ -82,22 +96,131 @@ class Image(Versioned[ImageRecord]):
         workspace: WorkspaceLike,
         name: str,
         models: Sequence[Any],
-        inference_config: InferenceConfig,
+        image_config: ContainerImageConfig | InferenceConfig | None = None,
         tags: dict[str, str] | None = None,
         description: str | None = None,
+        *,
+        inference_config: InferenceConfig | None = None,
     ) -> Image:
-        """Build the context for ``models`` (``Model`` objects) + ``inference_config`` and
-        register it as the next version of ``name`` — or return the existing version with the
-        same content hash. See :func:`mlmanage_jupyter.core.images.create_image` for errors."""
+        """Build the context for ``models`` (``Model`` objects) and register it as the next
+        version of ``name`` — or return the existing version with the same content hash.
+
+        ``image_config``: Azure's ``ContainerImage.image_configuration(...)`` (its ``tags``,
+        ``properties`` and ``description`` go to the image) or an :class:`InferenceConfig`
+        (also accepted as ``inference_config=``). The image is ready when this returns
+        (``creation_state == "Succeeded"``); a Docker image is built from it when a target
+        or :meth:`ModelPackage.pull` needs one. Raises ValidationError for a config of
+        another type; see :func:`mlmanage_jupyter.core.images.create_image` for the others."""
         ws = resolve_workspace(workspace)
         recs = [model_record_of(m) for m in models]
-        return Image(ws, _record=images.create_image(ws, name, recs, inference_config, tags, description))
+        cfg = image_config if image_config is not None else inference_config
+        if isinstance(cfg, ContainerImageConfig):
+            tags = {**(cfg.tags or {}), **(tags or {})}
+            with cfg.inference_config() as ic:
+                rec = images.create_image(ws, name, recs, ic, tags, description or cfg.description)
+            if cfg.properties:
+                images.set_properties(ws, rec, {**rec.spec.get("properties", {}), **cfg.properties})
+            return Image(ws, _record=rec)
+        if not isinstance(cfg, InferenceConfig):
+            raise ValidationError(
+                "Image.create needs image_config=ContainerImage.image_configuration(execution_script=..., ...) "
+                f"or an InferenceConfig, got {type(cfg).__name__}"
+            )
+        return Image(ws, _record=images.create_image(ws, name, recs, cfg, tags, description))
 
     @staticmethod
-    def list(workspace: WorkspaceLike, name: str | None = None, tags: Sequence[Any] | None = None) -> ImageList:
-        """Images, by name then version descending. ``tags`` as in ``Model.list``."""
+    def list(
+        workspace: WorkspaceLike,
+        image_name: str | None = None,
+        model_name: str | None = None,
+        model_id: str | None = None,
+        tags: Sequence[Any] | None = None,
+        properties: Sequence[Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> ImageList:
+        """Images, by name then version descending (Azure's ``Image.list`` filters:
+        ``image_name`` (or ``name=``), ``model_name``, ``model_id`` (``"name:version"``),
+        ``tags`` and ``properties`` as in ``Model.list``: keys or ``[key, value]`` pairs)."""
         ws = resolve_workspace(workspace)
-        return ImageList(Image(ws, _record=r) for r in images.list_images(ws, name, tags))
+        recs = images.list_images(ws, image_name or name, tags)
+        if model_name is not None:
+            recs = [r for r in recs if any(m.split(":")[0] == model_name for m in r.models)]
+        if model_id is not None:
+            recs = [r for r in recs if model_id in r.models]
+        if properties:
+            f = parse_filter(properties, "properties")
+            recs = [r for r in recs if match_filter(dict(r.spec.get("properties") or {}), f)]
+        return ImageList(Image(ws, _record=r) for r in recs)
+
+    # ---------------------------------------------------------------- Azure's image-era members
+    @property
+    def creation_state(self) -> str:
+        """``"Succeeded"`` (Azure's states): the build context exists, so the image can run
+        on the local target and be built for Docker/Kubernetes; ``"Failed"`` when its build
+        context folder has gone (deleted by hand)."""
+        return "Succeeded" if (self.context_path / "image.json").is_file() else "Failed"
+
+    @property
+    def image_location(self) -> str:
+        """Where the image is: its local Docker tag once built (``mlmanage/<name>:<version>-<hex>``,
+        as Azure's is a registry address), else its build-context folder."""
+        return self.docker_image or str(self.context_path)
+
+    @property
+    def image_build_log_uri(self) -> str | None:
+        """A ``file://`` URI of the log of the last Docker build of this image (by
+        :meth:`ModelPackage.pull`), None before one; read it with :meth:`get_build_log`."""
+        log = images.build_log_path(self.record)
+        return log.as_uri() if log.is_file() else None
+
+    def get_build_log(self) -> str:
+        """The text of the last Docker build log ("" before one)."""
+        log = images.build_log_path(self.record)
+        return log.read_text() if log.is_file() else ""
+
+    @property
+    def image_type(self) -> str:
+        return "Docker"
+
+    @property
+    def model_ids(self) -> list[str]:
+        """``"name:version"`` of each model (Azure's ``Image.model_ids``)."""
+        return self.models
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self.spec.get("properties") or {})
+
+    def add_properties(self, properties: dict[str, str]) -> None:
+        """Add properties (dict[str, str]); an existing key is refused, as in Azure."""
+        properties = check_str_dict(properties, "properties")
+        taken = sorted(set(properties) & set(self.properties))
+        if taken:
+            raise ValidationError(f"image {self.id} already has properties {taken}; properties can't be changed")
+        images.set_properties(self.workspace, self.record, {**self.properties, **properties})
+
+    def update(self, tags: dict[str, str]) -> None:
+        """Replace the tags (Azure's ``Image.update(tags)``)."""
+        images.set_tags(self.workspace, self.record, tags)
+
+    def wait_for_creation(self, show_output: bool = False) -> None:
+        """Azure's ``wait_for_creation``: images are created synchronously here, so this
+        returns at once, printing the final state as Azure does. Raises WebserviceException
+        when the image is not ``Succeeded`` (its build context is gone)."""
+        state = self.creation_state
+        if show_output:
+            print(state, flush=True)
+        if state != "Succeeded":
+            raise WebserviceException(
+                f"Image creation polling reached non-successful terminal state, current state: {state}\n"
+                f"the build context {self.context_path} is missing; create the image again"
+            )
+        print(f'Image creation operation finished for image {self.id}, operation "{state}"', flush=True)
+
+    def update_creation_state(self) -> None:
+        """Re-read the image's record (tags, Docker tag, properties)."""
+        self.record = images.get(self.workspace, self.name, self.version)
 
     def services(self) -> list[str]:
         """Names of the services running this image."""
@@ -170,23 +293,31 @@ class ContainerRegistry:
 
 
 class ModelPackage:
-    """Azure ML v1's ``ModelPackage`` from ``Model.package(..., generate_dockerfile=True)``:
-    a Dockerfile and build context to build elsewhere (nothing is built here).
+    """Azure ML v1's ``ModelPackage`` from ``Model.package(...)``: an :class:`Image` (its
+    attributes are readable here too) to build with Docker.
 
-    ``save(path)`` writes the context with its ``Dockerfile`` to ``path``;
+    ``pull()`` builds it into the local Docker Engine (Azure pulls it from the workspace's
+    registry; here the image is built where it runs), after which ``location`` is its local
+    Docker tag for ``docker run -p 6789:5001 <location>``; before that ``location`` is the
+    build-context folder. ``save(path)`` writes the context with its ``Dockerfile``;
     ``get_container_registry()`` gives an empty :class:`ContainerRegistry` (no registry is
     involved); ``wait_for_creation()`` returns at once (the context exists when this object
     does). Source: Azure ML v1's "Package models" (``how-to-deploy-package-models.md``).
     """
 
-    def __init__(self, image: Image) -> None:
+    def __init__(self, image: Image, generate_dockerfile: bool = True) -> None:
         self.image = image
-        self.generate_dockerfile = True
+        self.generate_dockerfile = generate_dockerfile
+
+    def __getattr__(self, name: str) -> Any:  # the image's attributes (name, version, models, ...)
+        if name.startswith("_") or name == "image":
+            raise AttributeError(name)
+        return getattr(self.image, name)
 
     @property
     def location(self) -> str:
-        """Where the build context is (a folder, not a registry address)."""
-        return str(self.image.context_path)
+        """The local Docker tag once built (:meth:`pull`), else the build-context folder."""
+        return self.image.image_location
 
     def wait_for_creation(self, show_output: bool = False) -> None:
         if show_output:
@@ -195,14 +326,197 @@ class ModelPackage:
     def get_container_registry(self) -> ContainerRegistry:
         return ContainerRegistry()
 
+    def get_logs(self) -> str:
+        """The log of the last Docker build of this package ("" before :meth:`pull`)."""
+        return self.image.get_build_log()
+
+    def pull(self, show_output: bool = True, progress: Callable[[str], None] | None = None) -> str:
+        """Build the package into the local Docker Engine (nothing is rebuilt when its tag
+        exists) and return the tag, also in ``location``; the build log is kept
+        (``get_logs()``). ``progress`` gets each build line (default: printed when
+        ``show_output``). Raises WebserviceException when no Docker Engine answers (the
+        message says how to run the package without Docker) and ImageBuildError (the failing
+        step and its log) when the build fails."""
+        out = progress or ((lambda line: print(line, flush=True)) if show_output else (lambda _line: None))
+        ws = self.image.workspace
+        try:
+            tag = images.build_docker_image(ws, self.image.record, out)
+        except WebserviceException as e:
+            if "cannot reach the Docker Engine" not in str(e) and "needs the docker SDK" not in str(e):
+                raise
+            raise WebserviceException(
+                f"ModelPackage.pull() builds image {self.image.id} into a local Docker Engine, and none is "
+                f"available: {e}. Without Docker, run it on the local target: Webservice.deploy_from_image(ws, "
+                f"'<name>', package.image, LocalWebservice.deploy_configuration()); its build context is "
+                f"{self.image.context_path}"
+            ) from None
+        self.image.update_creation_state()
+        out(f"Status: image {tag} is in the local Docker Engine")
+        return tag
+
     def save(self, output_directory: str | os.PathLike[str]) -> str:
         """Write the build context with its Dockerfile into ``output_directory`` (must not
         exist); returns the path. Build it with ``docker build <path>``."""
         return self.image.save(output_directory)
 
     def serialize(self) -> dict[str, Any]:
-        return {"image": self.image.serialize(), "generateDockerfile": True, "location": self.location}
+        return {"image": self.image.serialize(), "generateDockerfile": self.generate_dockerfile, "location": self.location}
 
     def __repr__(self) -> str:
         return f"ModelPackage(image={self.image.id!r}, location={self.location!r})"
 
+
+# ---------------------------------------------------------------- the image era: ContainerImage
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+
+@dataclass
+class ContainerImageConfig:
+    """Azure ML v1's ``ContainerImageConfig`` (from :meth:`ContainerImage.image_configuration`):
+    what an image-era image holds besides its models. Paths are relative to ``base_dir``
+    (the working directory when it was made), as Azure's are. Honoured: ``execution_script``,
+    ``runtime`` (``"python"``), ``conda_file``, ``docker_file`` (its lines become
+    ``extra_docker_file_steps``), ``dependencies`` (files/folders copied next to the script at
+    the same relative paths), ``base_image``, ``tags``, ``properties``, ``description``.
+    Accepted with one UserWarning and ignored: ``enable_gpu``, ``cuda_version``,
+    ``schema_file``, ``base_image_registry``."""
+
+    execution_script: str
+    runtime: str = "python"
+    conda_file: str | None = None
+    docker_file: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    tags: dict[str, str] | None = None
+    properties: dict[str, str] | None = None
+    description: str | None = None
+    base_image: str | None = None
+    allow_absolute_path: bool = False
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def _path(self, p: str | os.PathLike[str], what: str) -> Path:
+        path = Path(p).expanduser()
+        if path.is_absolute() and not self.allow_absolute_path and what == "dependencies":
+            raise ValidationError(
+                f"dependencies entry {str(p)!r} is an absolute path: give it relative to {self.base_dir} "
+                "(or allow_absolute_path=True)"
+            )
+        full = path if path.is_absolute() else self.base_dir / path
+        if not full.exists():
+            raise ValidationError(f"Error, provided {what} path doesn't exist: {full}")
+        return full
+
+    def validate(self) -> None:
+        """Check every path exists and the script defines ``init()`` and ``run()``. Raises
+        ValidationError naming the parameter to fix."""
+        from_cwd = self._path(self.execution_script, "execution_script")
+        if not from_cwd.is_file():
+            raise ValidationError(f"execution_script must be a file, got the folder {from_cwd}")
+        check_entry_script(from_cwd)
+        if str(self.runtime).lower() != "python":
+            raise ValidationError(f"runtime {self.runtime!r} is not supported: use runtime='python'")
+        for f, what in ((self.conda_file, "conda_file"), (self.docker_file, "docker_file")):
+            if f is not None and not self._path(f, what).is_file():
+                raise ValidationError(f"{what} must be a file, got {f}")
+        if isinstance(self.dependencies, (str, os.PathLike)):
+            raise ValidationError("dependencies must be a list of paths, e.g. dependencies=['utils.py', 'data/']")
+        for d in self.dependencies:
+            self._path(d, "dependencies")
+
+    def environment(self) -> Environment:
+        """The :class:`Environment` this config describes (``conda_file``, ``docker_file``,
+        ``base_image``)."""
+        env = (Environment.from_conda_specification("conda-env", self._path(self.conda_file, "conda_file"))
+               if self.conda_file else Environment("default"))
+        if self.docker_file:
+            env.docker.extra_docker_file_steps = self._path(self.docker_file, "docker_file").read_text()
+        if self.base_image:
+            env.docker.base_image = self.base_image
+        return env
+
+    @contextlib.contextmanager
+    def inference_config(self) -> Iterator[InferenceConfig]:
+        """The :class:`InferenceConfig` of this image configuration, valid inside the ``with``:
+        the script alone, or (with ``dependencies``) a temporary source directory named after
+        ``base_dir`` holding the script and dependencies at their relative paths."""
+        self.validate()
+        script = self._path(self.execution_script, "execution_script").resolve()
+        env = self.environment()
+        if not self.dependencies:
+            yield InferenceConfig(entry_script=str(script), environment=env)
+            return
+        base = self.base_dir.resolve()
+        with tempfile.TemporaryDirectory(prefix="mlm-image-config-") as tmp:
+            stage = Path(tmp) / (base.name or "app")
+            stage.mkdir()
+            for src in [script, *(self._path(d, "dependencies").resolve() for d in self.dependencies)]:
+                try:
+                    rel = src.relative_to(base)
+                except ValueError:  # an allowed absolute path outside base_dir: next to the script
+                    rel = Path(src.name)
+                dest = stage / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, dest, dirs_exist_ok=True,
+                                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
+                else:
+                    shutil.copy2(src, dest)
+            yield InferenceConfig(entry_script=script.relative_to(base).as_posix() if script.is_relative_to(base)
+                                  else script.name, source_directory=str(stage), environment=env)
+
+
+class ContainerImage(Image):
+    """Azure ML v1's ``ContainerImage``: the same images as :class:`Image` (``ContainerImage(ws,
+    name)``, ``ContainerImage.create(...)``, ``ContainerImage.list(ws)`` are Image's)."""
+
+    @staticmethod
+    def image_configuration(
+        execution_script: str | None = None,
+        runtime: str | None = None,
+        conda_file: str | None = None,
+        docker_file: str | None = None,
+        schema_file: str | None = None,
+        dependencies: Sequence[str] | None = None,
+        enable_gpu: bool | None = None,
+        tags: dict[str, str] | None = None,
+        properties: dict[str, str] | None = None,
+        description: str | None = None,
+        base_image: str | None = None,
+        base_image_registry: Any = None,
+        allow_absolute_path: bool = False,
+        cuda_version: str | None = None,
+    ) -> ContainerImageConfig:
+        """Azure's ``ContainerImage.image_configuration``; see :class:`ContainerImageConfig`
+        for what is honoured. Paths are relative to the working directory. Raises
+        ValidationError (missing ``execution_script`` or file, runtime other than python, tags
+        or properties not ``dict[str, str]``)."""
+        if not execution_script:
+            raise ValidationError("Error, execution_script must be provided (the entry script with init() and run())")
+        ignored = {"enable_gpu": enable_gpu, "cuda_version": cuda_version, "schema_file": schema_file,
+                   "base_image_registry": getattr(base_image_registry, "address", base_image_registry)}
+        for key, value in ignored.items():
+            if value:
+                _warn_once(key, f"ContainerImage.image_configuration({key}=...) is not supported here and is ignored"
+                           + (" (images run on CPU)" if key in ("enable_gpu", "cuda_version") else ""))
+        cfg = ContainerImageConfig(
+            execution_script=execution_script,
+            runtime=runtime or "python",
+            conda_file=conda_file,
+            docker_file=docker_file,
+            dependencies=dependencies if isinstance(dependencies, (str, os.PathLike)) else list(dependencies or []),  # type: ignore[arg-type]
+            tags=check_str_dict(tags, "tags") if tags is not None else None,
+            properties=check_str_dict(properties, "properties") if properties is not None else None,
+            description=description,
+            base_image=base_image,
+            allow_absolute_path=allow_absolute_path,
+        )
+        cfg.validate()
+        return cfg
+
+
+__all__ = ["ContainerImage", "ContainerImageConfig", "ContainerRegistry", "Image", "ImageList", "ModelPackage"]

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from mlmanage_jupyter.core.fsutil import (
 from mlmanage_jupyter.core.store import images as image_store
 from mlmanage_jupyter.core.store.artifacts import sha256_file
 from mlmanage_jupyter.core.targets.base import ImageSpec, ModelRef
-from mlmanage_jupyter.core.targets.docker_build import write_docker_files
+from mlmanage_jupyter.core.targets.docker_build import ImageBuildError, build_image, write_docker_files
 from mlmanage_jupyter.core.workspace import Workspace
 
 #: folders never copied from a source directory
@@ -370,6 +370,45 @@ def set_tags(ws: Workspace, image: ImageRecord, tags: dict[str, str]) -> None:
     tags = check_str_dict(tags, "tags")
     image_store.set_fields(ws, image, tags=tags)
     image.tags = tags
+
+
+def set_properties(ws: Workspace, image: ImageRecord, properties: dict[str, str]) -> None:
+    """Replace the properties of an image version (checked dict[str, str], kept in its ``spec``)."""
+    properties = check_str_dict(properties, "properties")
+    spec = {**image.spec, "properties": properties}
+    image_store.set_fields(ws, image, spec=spec)
+    image.spec = spec
+
+
+#: the log of an image's last Docker build, in its build context (not part of the Docker context)
+BUILD_LOG = "build.log"
+
+
+def build_log_path(image: ImageRecord) -> Path:
+    return image.context_path / BUILD_LOG
+
+
+def build_docker_image(ws: Workspace, image: ImageRecord, progress: Callable[[str], None] = lambda _m: None) -> str:
+    """Build ``image`` into the local Docker Engine (nothing is rebuilt when its tag exists),
+    record the tag (``docker_image``) and keep the build's output in ``<context>/build.log``;
+    return the tag. ``progress`` gets each output line. Raises WebserviceException when no
+    engine answers and ImageBuildError (failing step + log) when the build fails."""
+    lines: list[str] = []
+
+    def both(line: str) -> None:
+        lines.append(line)
+        progress(line)
+
+    log = build_log_path(image)
+    try:
+        tag = build_image(image_spec(image, ws), both, cache_dir=build_cache_dir(ws))
+    except ImageBuildError as e:
+        log.write_text(e.logs or "\n".join(lines))
+        raise
+    if len(lines) > 1 or not log.is_file():  # keep the real log when the tag was already built
+        log.write_text("\n".join(lines) + "\n")
+    set_docker_image(ws, image, tag)
+    return tag
 
 
 def set_docker_image(ws: Workspace, image: ImageRecord, tag: str | None) -> None:

@@ -252,16 +252,18 @@ class Model(Versioned[ModelRecord]):
         generate_dockerfile: bool = False,
         image_name: str | None = None,
         image_label: str | None = None,
-    ) -> Image | ModelPackage:
-        """Azure's ``Model.package``: an :class:`Image` of ``models`` + ``inference_config``
-        without deploying it; with ``generate_dockerfile=True`` a :class:`ModelPackage` whose
-        ``save(path)`` writes the Dockerfile and build context (nothing is built).
-        ``image_name`` defaults to the first model's name, lowercased."""
+    ) -> ModelPackage:
+        """Azure's ``Model.package``: a :class:`ModelPackage` of an :class:`Image` of ``models`` +
+        ``inference_config``, without deploying it (``package.image``; the image's attributes
+        are readable on the package too). ``package.pull()`` builds it into the local Docker
+        Engine; ``package.save(path)`` writes the Dockerfile and build context (with
+        ``generate_dockerfile=True``, as Azure's). ``image_name`` defaults to the first model's
+        name, lowercased."""
         if not models:
             raise ValidationError("Model.package needs at least one model")
         name = image_name or re.sub(r"[^a-z0-9._-]", "-", model_record_of(models[0]).name.lower())
         img = Image.create(workspace, name, models, inference_config, tags={"label": image_label} if image_label else None)
-        return ModelPackage(img) if generate_dockerfile else img
+        return ModelPackage(img, generate_dockerfile)
 
     @staticmethod
     def profile(

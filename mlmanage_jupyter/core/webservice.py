@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
 from mlmanage_jupyter.core import deployment, images, profiling, telemetry
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
+_Config = TypeVar("_Config", bound=DeploymentConfig)
 
 __all__ = [
     "AciWebservice",
@@ -175,6 +176,59 @@ class Webservice:
         return Webservice(ws, name, _record=rec)
 
     @staticmethod
+    def deploy_from_image(
+        workspace: WorkspaceLike,
+        name: str,
+        image: Image,
+        deployment_config: DeploymentConfig | None = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        *,
+        show_output: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> Webservice:
+        """Azure's ``Webservice.deploy_from_image``: start a registered :class:`Image` (from
+        ``Image.create``/``ContainerImage.create``/``Model.package``) as service ``name``, on
+        the target ``deployment_config`` names (default local; ``deployment_target``: an
+        attached ``ComputeTarget``, as in :func:`deploy`). The image is run as it is (no new
+        image version) and is kept when the service is deleted. Returns at once, Transitioning;
+        errors as :func:`deploy`, plus ValidationError when ``image`` is not an Image."""
+        if not isinstance(image, Image):
+            raise ValidationError(f"image must be an Image (Image(ws, name) or Image.create(...)), got {type(image).__name__}")
+        ws = resolve_workspace(workspace)
+        cfg = apply_deployment_target(deployment_config, deployment_target)
+        rec = deployment.deploy(ws, name, [], None, cfg, overwrite, image=image.record,
+                                progress=deployment.progress_fn(progress, show_output))
+        return Webservice(ws, name, _record=rec)
+
+    @staticmethod
+    def deploy_from_model(
+        workspace: WorkspaceLike,
+        name: str,
+        models: Sequence[Any],
+        image_config: Any,
+        deployment_config: DeploymentConfig | None = None,
+        deployment_target: Any = None,
+        overwrite: bool = False,
+        *,
+        show_output: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> Webservice:
+        """Azure's ``Webservice.deploy_from_model``: ``Image.create(ws, name, models,
+        image_config)`` (an image named after the service, deleted with it), then
+        :meth:`deploy_from_image`. ``image_config``: ``ContainerImage.image_configuration(...)``
+        or an ``InferenceConfig``."""
+        ws = resolve_workspace(workspace)
+        if overwrite:  # delete first: its image (named after it) would go with it after Image.create
+            try:
+                Webservice(ws, name).delete()
+            except ServiceNotFoundError:
+                pass
+        img = Image.create(ws, name, models, image_config)
+        return Webservice.deploy_from_image(ws, name, img, deployment_config, deployment_target, overwrite,
+                                            show_output=show_output, progress=progress)
+
+    @staticmethod
     def list(
         workspace: WorkspaceLike,
         compute_type: str | None = None,
@@ -294,6 +348,12 @@ class Webservice:
         Raises DeploymentFailedError when the new version fails; the old one keeps serving
         and the service record is unchanged.
         """
+        image = azure_parameters.pop("image", None)
+        if image is not None:  # Azure's image-era update(image=new_image): its models and script
+            if not isinstance(image, Image):
+                raise ValidationError(f"update(image=...) needs an Image, got {type(image).__name__}")
+            models = image.models if models is None else models
+            inference_config = inference_config or images.inference_config_of(image.record)
         if azure_parameters:
             deployment_config = _apply_azure_update(
                 deployment_config or deployment.config_of(self.record), azure_parameters, type(self).__name__
@@ -333,6 +393,35 @@ class Webservice:
         to fetch a new one (half its lifetime). Raises WebserviceException when the service
         was not deployed with ``token_auth_enabled=True``."""
         return deployment.get_token(self.workspace, self.record)
+
+    def deploy_to_cloud(
+        self, name: str | None = None, deployment_config: DeploymentConfig | None = None, deployment_target: Any = None
+    ) -> Webservice:
+        """Azure's ``LocalWebservice.deploy_to_cloud``: deploy what this service runs (the same
+        models, entry script, source directory and environment: an image with the same
+        content hash, named after the new service) to "the cloud", which here means:
+
+        - ``deployment_config`` given: that target (``DockerWebservice``/``AciWebservice``:
+          the local Docker Engine; ``AksWebservice``: a Kubernetes cluster);
+        - else ``deployment_target`` (an attached AKS ``ComputeTarget``): that cluster, with
+          ``AksWebservice.deploy_configuration()``'s defaults;
+        - else ``AciWebservice.deploy_configuration()`` (Azure's default, ACI): a container
+          on the local Docker Engine with ACI's defaults.
+
+        ``name`` defaults to ``<this name>-cloud`` (the local service keeps its name in the
+        same workspace). Returns the new service, Transitioning (``wait_for_deployment()``).
+        Raises WebserviceException when this service has no image, and what :func:`deploy`
+        raises."""
+        img = self.image
+        if img is None:
+            raise WebserviceException(f"service {self.name} has no image to deploy to the cloud")
+        if deployment_config is None:
+            deployment_config = (AksWebservice.deploy_configuration() if deployment_target is not None
+                                 else AciWebservice.deploy_configuration())
+        new_name = name or f"{self.name}-cloud"
+        cfg = apply_deployment_target(deployment_config, deployment_target)
+        rec = deployment.deploy(self.workspace, new_name, img.models, images.inference_config_of(img.record), cfg)
+        return Webservice(self.workspace, new_name, _record=rec)
 
     def reload(self, wait: bool = False) -> None:
         """Re-read the entry script and source directory the service was deployed from and roll
@@ -514,6 +603,16 @@ def deploy(
                                          show_output=show_output, progress=progress)
 
 
+def _validated_config(cls: type[_Config], params: dict[str, Any]) -> _Config:
+    """``cls(**params)`` validated, for the ``deploy_configuration`` factories: ``params`` is
+    the factory's own arguments (``locals()``; each names a field of ``cls``), less the
+    ``_``-prefixed ones (``**_ignored``: Azure-only parameters). Raises ValidationError naming
+    a bad value."""
+    cfg = cls(**{k: v for k, v in params.items() if not k.startswith("_")})
+    cfg.validate()
+    return cfg
+
+
 class LocalWebservice(Webservice):
     """Services on the ``local`` target (Azure ML v1's ``LocalWebservice``)."""
 
@@ -538,22 +637,7 @@ class LocalWebservice(Webservice):
         gracefully; ``max_requests`` (+ random ``0..max_requests_jitter``, gunicorn's names)
         replaces a worker after that many requests. Returns a validated
         LocalDeploymentConfig; raises ValidationError naming a bad value."""
-        cfg = LocalDeploymentConfig(
-            port=port,
-            memory_gb=memory_gb,
-            max_requests=max_requests,
-            max_requests_jitter=max_requests_jitter,
-            auth_enabled=auth_enabled,
-            token_auth_enabled=token_auth_enabled,
-            workers=workers,
-            collect_model_data=collect_model_data,
-            scoring_timeout_ms=scoring_timeout_ms,
-            max_request_bytes=max_request_bytes,
-            tags=tags,
-            description=description,
-        )
-        cfg.validate()
-        return cfg
+        return _validated_config(LocalDeploymentConfig, locals())
 
 
 class DockerWebservice(Webservice):
@@ -573,22 +657,9 @@ class DockerWebservice(Webservice):
         tags: dict[str, str] | None = None,
         description: str | None = None,
     ) -> DockerDeploymentConfig:
-        """``cpu_cores`` (cores) and ``memory_gb`` (GiB) become the container's limits."""
-        cfg = DockerDeploymentConfig(
-            port=port,
-            cpu_cores=cpu_cores,
-            memory_gb=memory_gb,
-            auth_enabled=auth_enabled,
-            token_auth_enabled=token_auth_enabled,
-            workers=workers,
-            collect_model_data=collect_model_data,
-            scoring_timeout_ms=scoring_timeout_ms,
-            restart_policy=restart_policy,
-            tags=tags,
-            description=description,
-        )
-        cfg.validate()
-        return cfg
+        """``cpu_cores`` (cores) and ``memory_gb`` (GiB) become the container's limits.
+        Returns a validated DockerDeploymentConfig."""
+        return _validated_config(DockerDeploymentConfig, locals())
 
 
 class AciWebservice(Webservice):
@@ -608,20 +679,8 @@ class AciWebservice(Webservice):
         **_ignored: Any,
     ) -> AciDeploymentConfig:
         """Azure's defaults: 0.1 cores, 0.5 GiB. Azure-only parameters (location, dns_name_label,
-        ssl_*) are accepted and ignored."""
-        cfg = AciDeploymentConfig(
-            port=port,
-            cpu_cores=cpu_cores,
-            memory_gb=memory_gb,
-            auth_enabled=auth_enabled,
-            token_auth_enabled=token_auth_enabled,
-            collect_model_data=collect_model_data,
-            scoring_timeout_ms=scoring_timeout_ms,
-            tags=tags,
-            description=description,
-        )
-        cfg.validate()
-        return cfg
+        ssl_*) are accepted and ignored. Returns a validated AciDeploymentConfig."""
+        return _validated_config(AciDeploymentConfig, locals())
 
 
 class AksWebservice(Webservice):

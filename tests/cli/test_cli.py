@@ -168,7 +168,7 @@ def test_delete_takes_unused_images_along(cli: Cli, sklearn_model: Any, tmp_path
         (["model", "register", "-p", "{model}"], "Missing option '-n' / '--name'"),
         (["model", "show", "-n", "nosuch"], "no model named 'nosuch'"),
         (["model", "show", "-i", "diabetes:abc"], "must be a positive integer"),
-        (["model", "show"], "give the model as -i NAME:VERSION"),
+        (["model", "show"], "give the model as --model-id NAME:VERSION"),
         (["model", "list", "-o", "xml"], "'xml' is not one of"),
         (["model", "frobnicate"], "No such command 'frobnicate'"),
         (["service", "show", "-n", "nosuch"], "no service named 'nosuch'"),

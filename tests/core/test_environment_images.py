@@ -142,8 +142,9 @@ def test_model_package_with_generate_dockerfile_saves_a_build_context(ws: Worksp
     from mlmanage_jupyter.core.image import ModelPackage
 
     m, ic = _script_and_model(ws, tmp_path)
-    img = Model.package(ws, [m], ic)
-    assert isinstance(img, Image) and img.models == ["m:1"]
+    first = Model.package(ws, [m], ic)  # Azure's Model.package always gives a ModelPackage
+    assert isinstance(first, ModelPackage) and first.models == ["m:1"] and not first.generate_dockerfile
+    img = first.image
     pkg = Model.package(ws, [m], ic, generate_dockerfile=True)
     assert isinstance(pkg, ModelPackage) and pkg.image == img  # same inputs, same image
     pkg.wait_for_creation()
@@ -172,3 +173,33 @@ def test_dry_run_validates_and_writes_nothing(ws: Workspace, tmp_path: Path) -> 
     img = Image.create(ws, "svc-a", [m], ic)
     again = json.loads(dry_run_text(ws, "svc-a", ["m:1"], ic, LocalDeploymentConfig()))
     assert again["image"]["id"] == img.id and again["image"]["contentHash"] == img.content_hash
+
+
+def test_context_path_is_stored_relative_so_a_copied_workspace_finds_its_images(tmp_path: Path) -> None:
+    import shutil
+
+    from sqlalchemy import select
+
+    from mlmanage_jupyter.core.store import images as image_store
+    from mlmanage_jupyter.core.store import metadata as md
+
+    ws = Workspace(tmp_path / "team" / "ws")
+    f = tmp_path / "model.pkl"
+    f.write_bytes(b"weights")
+    (tmp_path / "score.py").write_text(SCRIPT)
+    img = Image.create(ws, "svc", [Model.register(ws, f, "m")], InferenceConfig(entry_script=str(tmp_path / "score.py")))
+    with ws.read() as conn:
+        stored = conn.execute(select(md.images.c.context_path)).scalar_one()
+    assert not Path(stored).is_absolute() and ws.path / stored == img.context_path
+    ws.engine.dispose()
+
+    shutil.copytree(ws.path, tmp_path / "copy")
+    shutil.rmtree(tmp_path / "team")  # the original is gone: the copy must not point into it
+    copy = Workspace(tmp_path / "copy")
+    again = Image(copy, "svc", 1)
+    assert again.context_path == copy.path / stored and (again.context_path / "image.json").is_file()
+    assert (Path(again.save(tmp_path / "exported")) / "app" / "score.py").read_text() == SCRIPT
+
+    # a row written before paths were stored relative (absolute) still reads as it is
+    image_store.set_fields(copy, again.record, context_path=str(again.context_path))
+    assert Image(copy, "svc", 1).context_path == again.context_path

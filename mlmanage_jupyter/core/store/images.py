@@ -15,22 +15,11 @@ from sqlalchemy import delete, func, insert, select, update
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord
 from mlmanage_jupyter.core.errors import InUseError, NotFoundError
 from mlmanage_jupyter.core.store import metadata as md
-from mlmanage_jupyter.core.store.db import MetadataDB
+from mlmanage_jupyter.core.store.db import MetadataDB, record_from_row, resolved_path, stored_path
 
 
-def to_record(row: Any) -> ImageRecord:
-    return ImageRecord(
-        pk=row.id,
-        name=row.name,
-        version=row.version,
-        content_hash=row.content_hash,
-        description=row.description,
-        tags=dict(row.tags or {}),
-        spec=dict(row.spec or {}),
-        context_path=Path(row.context_path),
-        docker_image=row.docker_image,
-        created_time=row.created_time,
-    )
+def to_record(db: MetadataDB, row: Any) -> ImageRecord:
+    return record_from_row(ImageRecord, row, context_path=resolved_path(db, row.context_path))
 
 
 def get(db: MetadataDB, name: str, version: int | None) -> ImageRecord:
@@ -41,13 +30,13 @@ def get(db: MetadataDB, name: str, version: int | None) -> ImageRecord:
         row = conn.execute(q).first()
     if row is None:
         raise NotFoundError(f"no image {name}{':' + str(version) if version else ''} in workspace {db.path}")
-    return to_record(row)
+    return to_record(db, row)
 
 
 def get_by_pk(db: MetadataDB, pk: int) -> ImageRecord | None:
     with db.read() as conn:
         row = conn.execute(select(md.images).where(md.images.c.id == pk)).first()
-    return to_record(row) if row is not None else None
+    return to_record(db, row) if row is not None else None
 
 
 def find_by_hash(db: MetadataDB, name: str, content_hash: str) -> ImageRecord | None:
@@ -58,7 +47,7 @@ def find_by_hash(db: MetadataDB, name: str, content_hash: str) -> ImageRecord | 
             .where(md.images.c.name == name, md.images.c.content_hash == content_hash)
             .order_by(md.images.c.version.desc())
         ).first()
-    return to_record(row) if row is not None else None
+    return to_record(db, row) if row is not None else None
 
 
 def insert_version(
@@ -85,14 +74,14 @@ def insert_version(
                 description=description,
                 tags=dict(tags),
                 spec=spec,
-                context_path=str(context_path),
+                context_path=stored_path(db, context_path),
                 created_time=md.utcnow(),
             )
         ).inserted_primary_key[0]
         conn.execute(insert(md.image_models), [{"image_id": image_id, "model_id": m.pk} for m in models])
         db.log_event(conn, "image.create", f"{name}:{version}", content_hash=content_hash, models=[m.id for m in models])
         row = conn.execute(select(md.images).where(md.images.c.id == image_id)).one()
-    return to_record(row)
+    return to_record(db, row)
 
 
 def list_records(db: MetadataDB, name: str | None = None) -> list[ImageRecord]:
@@ -101,7 +90,7 @@ def list_records(db: MetadataDB, name: str | None = None) -> list[ImageRecord]:
     if name:
         q = q.where(md.images.c.name == name)
     with db.read() as conn:
-        return [to_record(r) for r in conn.execute(q.order_by(md.images.c.name, md.images.c.version.desc())).all()]
+        return [to_record(db, r) for r in conn.execute(q.order_by(md.images.c.name, md.images.c.version.desc())).all()]
 
 
 def service_names(db: MetadataDB, image: ImageRecord) -> list[str]:

@@ -14,26 +14,11 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from mlmanage_jupyter.core.entities.records import ModelFile, ModelRecord
 from mlmanage_jupyter.core.errors import InUseError, ModelNotFoundError
 from mlmanage_jupyter.core.store import metadata as md
-from mlmanage_jupyter.core.store.db import MetadataDB
+from mlmanage_jupyter.core.store.db import MetadataDB, record_from_row
 
 
 def to_record(row: Any) -> ModelRecord:
-    return ModelRecord(
-        pk=row.id,
-        name=row.name,
-        version=row.version,
-        description=row.description,
-        model_framework=row.model_framework,
-        model_framework_version=row.model_framework_version,
-        tags=dict(row.tags or {}),
-        properties=dict(row.properties or {}),
-        root_name=row.root_name,
-        is_folder=bool(row.is_folder),
-        sha256=row.sha256,
-        size=row.size,
-        file_count=row.file_count,
-        created_time=row.created_time,
-    )
+    return record_from_row(ModelRecord, row)
 
 
 def get(db: MetadataDB, name: str, version: int | None) -> ModelRecord:

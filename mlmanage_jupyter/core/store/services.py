@@ -17,7 +17,7 @@ from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
 from mlmanage_jupyter.core.errors import ReadOnlyWorkspaceError, ServiceNotFoundError, ValidationError
 from mlmanage_jupyter.core.store import keys as key_files
 from mlmanage_jupyter.core.store import metadata as md
-from mlmanage_jupyter.core.store.db import MetadataDB
+from mlmanage_jupyter.core.store.db import MetadataDB, record_from_row
 
 log = logging.getLogger("mlmanage.store")
 
@@ -37,21 +37,7 @@ def get(db: MetadataDB, name: str) -> ServiceRecord:
                 .order_by(md.models.c.name)
             )
         ]
-    return ServiceRecord(
-        name=row.name,
-        compute_type=row.compute_type,
-        state=row.state,
-        error=row.error,
-        image_pk=row.image_id,
-        config=dict(row.config or {}),
-        runtime=dict(row.runtime or {}),
-        keys=_keys(db, name) or dict(row.keys or {}),
-        scoring_uri=row.scoring_uri,
-        swagger_uri=row.swagger_uri,
-        created_time=row.created_time,
-        updated_time=row.updated_time,
-        models=models,
-    )
+    return record_from_row(ServiceRecord, row, image_pk=row.image_id, keys=_keys(db, name) or dict(row.keys or {}), models=models)
 
 
 def _keys(db: MetadataDB, name: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -148,17 +148,36 @@ class ImageSpec:
             raise ValidationError(f"{ctx / 'image.json'} is not an image spec: {e}") from None
 
 
-def engine_settings(name: str, image: ImageSpec, config: DeploymentConfig) -> Settings:
+def engine_settings(
+    name: str,
+    image: ImageSpec | None,
+    config: DeploymentConfig,
+    *,
+    models: Sequence[str] = (),
+    app_root: Path = Path("app"),
+) -> Settings:
     """The scoring engine's settings of service ``name`` (the target-neutral part: service
     name, models, entry script, workers, auth, timeouts, body limit, data collection on/off,
     ``Environment.environment_variables``). Each target then places the paths, listen address
-    and keys file with ``Settings.replace``. Raises ValidationError naming a bad value."""
+    and keys file with ``Settings.replace``.
+
+    ``image`` gives the models, entry script, source directory and environment variables;
+    without one (the Kubernetes manifests rendered from a bare image reference), ``models``
+    (``"name:version"``) and the engine's defaults for the rest. ``app_root``: where the entry
+    script's folder is (relative here; the image's folder on Kubernetes).
+    Raises ValidationError naming a bad value."""
+    scripts: dict[str, Any] = {}
+    if image is not None:
+        models = tuple(m.id for m in image.models)
+        scripts = {
+            "entry_script": image.entry_script,
+            "source_directory": image.source_directory,
+            "environment_variables": dict(image.environment.environment_variables or {}),
+        }
     try:
         return Settings(
-            app_root=Path("app"),
-            entry_script=image.entry_script,
-            source_directory=image.source_directory,
-            models=tuple(m.id for m in image.models),
+            app_root=app_root,
+            models=tuple(models),
             service_name=name,
             workers=config.workers,
             auth_enabled=config.auth_enabled,
@@ -166,7 +185,7 @@ def engine_settings(name: str, image: ImageSpec, config: DeploymentConfig) -> Se
             scoring_timeout_ms=config.scoring_timeout_ms,
             max_request_bytes=config.max_request_bytes,
             collect_model_data=config.collect_model_data,
-            environment_variables=dict(image.environment.environment_variables or {}),
+            **scripts,
         )
     except ConfigError as e:
         raise ValidationError(str(e)) from None

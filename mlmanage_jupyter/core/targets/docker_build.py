@@ -89,9 +89,11 @@ __all__ = [
     "DockerFiles",
     "ImageBuildError",
     "PythonTarget",
+    "base_dockerfile_tag",
     "base_image_for",
     "build_image",
     "docker_client",
+    "ensure_base_dockerfile",
     "export_tarball",
     "image_settings",
     "image_tag",
@@ -144,10 +146,43 @@ def resolve_cache_dir(default: str | os.PathLike[str]) -> Path:
     return d
 
 
+def base_dockerfile_tag(text: str) -> str:
+    """The local tag of the image built from an ``env.docker.base_dockerfile`` text:
+    ``mlmanage/base:<12 hex of its sha256>`` (same text, same tag: built once)."""
+    return f"mlmanage/base:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def ensure_base_dockerfile(image: ImageSpec, client: docker.DockerClient, progress: ProgressFn = _no_progress) -> str | None:
+    """Build the image's ``env.docker.base_dockerfile`` (Dockerfile text, no build context,
+    as Azure's) into :func:`base_dockerfile_tag` unless that tag exists; return the tag, or
+    None when the environment has no base Dockerfile. Raises ImageBuildError (failing step +
+    log) when it fails to build, ValidationError for a bad ``base_dockerfile``."""
+    text = image.environment.docker.dockerfile_text()
+    if text is None:
+        return None
+    import docker
+
+    tag = base_dockerfile_tag(text)
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    progress(f"building the base image {tag} from env.docker.base_dockerfile")
+    stream = client.api.build(fileobj=io.BytesIO(text.encode()), tag=tag, rm=True, forcerm=True, decode=True, pull=False,
+                              labels={f"{LABEL_PREFIX}.base-dockerfile": "1"})
+    _follow_build(stream, progress, tag)
+    return tag
+
+
 def base_image_for(image: ImageSpec) -> str:
-    """``env.docker.base_image``, else ``$MLMANAGE_BASE_IMAGE``, else ``python:X.Y-slim``
+    """``env.docker.base_dockerfile`` built (:func:`base_dockerfile_tag`), else
+    ``env.docker.base_image``, else ``$MLMANAGE_BASE_IMAGE``, else ``python:X.Y-slim``
     (X.Y: the environment's python_version, else the running interpreter's)."""
     env = image.environment
+    text = env.docker.dockerfile_text()
+    if text is not None:
+        return base_dockerfile_tag(text)
     if env.docker.base_image:
         return env.docker.base_image
     if os.environ.get("MLMANAGE_BASE_IMAGE"):
@@ -241,6 +276,9 @@ def write_docker_files(
         if client is not None:
             client.close()
     (dest / "Dockerfile").write_text(files.dockerfile)
+    base_text = image.environment.docker.dockerfile_text()
+    if base_text is not None:  # env.docker.base_dockerfile: built first, as the base
+        (dest / "base.Dockerfile").write_text(base_text)
     (dest / ".dockerignore").write_text(DOCKERIGNORE)
     wdir = dest / "wheels"
     wdir.mkdir(exist_ok=True)
@@ -318,6 +356,7 @@ def build_image(
     own = client is None
     client = client or docker_client()
     try:
+        ensure_base_dockerfile(image, client, progress)
         files = prepare(image, client, progress, pip_index, cache_dir=cache_dir)
         tag = image_tag(image, files)
         if not (force or nocache):

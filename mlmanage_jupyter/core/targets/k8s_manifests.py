@@ -19,13 +19,14 @@ from typing import Any
 import yaml
 
 from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.targets.base import engine_settings
 from mlmanage_jupyter.core.targets.dockerfile import APP_ROOT
 from mlmanage_jupyter.core.targets.k8s_config import (
     DNS_LABEL,
     KubernetesDeploymentConfig,
 )
 from mlmanage_jupyter.server.auth import TOKEN_SECRET_FIELD
-from mlmanage_jupyter.server.config import ConfigError, Settings
+from mlmanage_jupyter.server.config import Settings
 
 #: the entry script's folder in every image the docker target builds
 IMAGE_APP_ROOT = f"{APP_ROOT}/app"
@@ -203,20 +204,7 @@ def render_manifests(
         )
 
     if settings is None:
-        try:
-            settings = Settings(
-                app_root=Path(IMAGE_APP_ROOT),
-                models=tuple(f"{n}:{v}" for n, v in model_list),
-                service_name=name,
-                workers=config.workers,
-                auth_enabled=config.auth_enabled,
-                token_auth_enabled=config.token_auth_enabled,
-                scoring_timeout_ms=config.scoring_timeout_ms,
-                max_request_bytes=config.max_request_bytes,
-                collect_model_data=config.collect_model_data,
-            )
-        except ConfigError as e:
-            raise ValidationError(str(e)) from None
+        settings = engine_settings(name, None, config, models=[f"{n}:{v}" for n, v in model_list], app_root=Path(IMAGE_APP_ROOT))
     env = [{"name": k, "value": v} for k, v in pod_settings(settings, config).to_env().items()]
     volume_mounts: list[dict[str, Any]] = [{"name": "run", "mountPath": RUN_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "run", "emptyDir": {}}]
