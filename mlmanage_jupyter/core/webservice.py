@@ -627,9 +627,16 @@ class LocalWebservice(Webservice):
         max_request_bytes: int = 100 * 1024 * 1024,
         tags: dict[str, str] | None = None,
         description: str | None = None,
+        memory_gb: float | None = None,
+        max_requests: int = 0,
+        max_requests_jitter: int = 0,
     ) -> LocalDeploymentConfig:
         """A child process on 127.0.0.1 (no Docker). ``port=None`` picks a free port;
-        ``workers`` scoring processes share it. Returns a validated LocalDeploymentConfig."""
+        ``workers`` scoring processes share it. ``memory_gb`` (GiB, Azure's name) caps the
+        service's memory: a worker past ``memory_gb / workers`` GiB resident is replaced
+        gracefully; ``max_requests`` (+ random ``0..max_requests_jitter``, gunicorn's names)
+        replaces a worker after that many requests. Returns a validated
+        LocalDeploymentConfig; raises ValidationError naming a bad value."""
         return _validated_config(LocalDeploymentConfig, locals())
 
 

@@ -68,6 +68,7 @@ from mlmanage_jupyter.server.http_limits import (
     accepted_request_id,
 )
 from mlmanage_jupyter.server.jsonio import dumps, loads
+from mlmanage_jupyter.server.lifecycle import RUN_THREADS, HungRuns, RequestBudget
 from mlmanage_jupyter.server.telemetry import RouteMetrics, TelemetryWriter, metrics_text
 
 log = logging.getLogger("mlmanage.server")
@@ -103,28 +104,33 @@ class ScoringTimeout(Exception):
     """run() did not finish within scoring_timeout_ms."""
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+def _settle(fut: asyncio.Future[Any], ok: bool, value: Any, hung: HungRuns | None = None) -> None:
     if not fut.done():  # the deadline may have settled it first
         if ok:
             fut.set_result(value)
         else:
             fut.set_exception(value)
+    elif hung is not None and not fut.cancelled() and isinstance(fut.exception(), ScoringTimeout):
+        hung.returned()  # a run() past its deadline gave its thread back
 
 
-def _expire(fut: asyncio.Future[Any]) -> None:
+def _expire(fut: asyncio.Future[Any], hung: HungRuns | None = None) -> None:
     if not fut.done():
         fut.set_exception(ScoringTimeout())
+        if hung is not None:
+            hung.expired()
 
 
 async def call_in_thread(
-    executor: ThreadPoolExecutor, timeout_s: float, fn: Callable[..., Any], *args: Any
+    executor: ThreadPoolExecutor, timeout_s: float, fn: Callable[..., Any], *args: Any, hung: HungRuns | None = None
 ) -> Any:
     """``fn(*args)`` in ``executor``'s threads, raising ScoringTimeout after ``timeout_s`` s.
 
     What ``asyncio.wait_for(loop.run_in_executor(...))`` does, with one loop future, one timer
     handle and one thread-safe wake-up per call instead of the chained futures, done callbacks
     and waiter of that pair: about half its per-call cost. A run() past its deadline keeps its
-    thread until it returns (Python cannot stop a thread); its answer is dropped.
+    thread until it returns (Python cannot stop a thread); its answer is dropped, and
+    ``hung`` (when given) counts it until it returns (both on the loop's thread).
     """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
@@ -137,12 +143,12 @@ async def call_in_thread(
         except BaseException as e:  # noqa: BLE001 - SystemExit & co. must not stop the event loop
             outcome = (False, RunAborted.wrap(e))
         try:
-            loop.call_soon_threadsafe(_settle, fut, *outcome)
+            loop.call_soon_threadsafe(_settle, fut, *outcome, hung)
         except RuntimeError:  # the loop closed while a run() past its deadline was still going
             pass
 
     executor.submit(work)
-    timer = loop.call_later(timeout_s, _expire, fut)
+    timer = loop.call_later(timeout_s, _expire, fut, hung)
     try:
         return await fut
     finally:
@@ -261,11 +267,17 @@ def create_app(
     *,
     on_ready: Callable[[], None] | None = None,
     failure: str | None = None,
+    on_recycle: Callable[[str, str], None] | None = None,
 ) -> Starlette:
     """The app of one worker, serving an initialised ``script``.
 
     ``failure`` (a message/traceback) instead makes every route but ``/`` and ``/metrics``
     answer 503 NotReady: what a generation whose init() failed serves.
+
+    ``on_recycle(reason, message)`` is called once when this worker should be replaced
+    (``server/lifecycle.py``): ``"hung_runs"`` (then ``/health/ready`` answers 503 NotReady
+    with the message too) or ``"max_requests"`` (``settings.max_requests``).
+    ``app.state.hung_runs`` is the :class:`HungRuns` counter.
     """
     keys = KeyStore(
         settings.keys_file,
@@ -282,15 +294,18 @@ def create_app(
         max_files=settings.telemetry_max_files,
     )
     collector = ModelDataCollector.from_env(settings.service_name, settings.models) if script else None
-    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run")
+    executor = ThreadPoolExecutor(max_workers=RUN_THREADS, thread_name_prefix="run")
     timeout_s = settings.scoring_timeout_ms / 1000
+    recycle = on_recycle or (lambda reason, message: None)
+    hung = HungRuns(settings.scoring_timeout_ms, on_trip=lambda message: recycle("hung_runs", message))
+    budget = RequestBudget(settings.max_requests, settings.max_requests_jitter)
     swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
     ids = RequestIds()
     wants_headers = script is not None and script.wants_headers
     batcher = None
     if script is not None and settings.max_batch_size > 1 and batchable(script) is None:
         batcher = MicroBatcher(
-            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout
+            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout, hung
         )
 
     def instrumented(route: str, handler: Callable[[Request, str, str | None], Awaitable[tuple[Response, int]]]):
@@ -313,6 +328,8 @@ def create_app(
             elapsed = time.perf_counter() - t0
             status = response.status_code
             metrics.observe(status, elapsed)
+            if budget.limit and budget.spend():
+                recycle("max_requests", f"answered max_requests={budget.limit} requests (max_requests with its jitter)")
             if status == 401:  # refused: counted above, never one record each (no key, no disk)
                 return response
             record(
@@ -399,7 +416,7 @@ def create_app(
             if rows is not None:
                 result = await batcher.submit(rows)  # type: ignore[union-attr]
             else:
-                result = await call_in_thread(executor, timeout_s, _with_request_id, rid, *call)
+                result = await call_in_thread(executor, timeout_s, _with_request_id, rid, *call, hung=hung)
         except ScoringTimeout:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (
@@ -445,6 +462,8 @@ def create_app(
     async def ready(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
         if failure is not None or script is None:
             return not_ready(rid), 0
+        if hung.reason is not None:
+            return error(503, "NotReady", hung.reason), 0
         return PlainTextResponse("Ready"), 0
 
     async def swagger(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
@@ -507,9 +526,11 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/telemetry", telemetry_records, methods=["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: method_not_allowed},
         middleware=[Middleware(HeaderGuard, limits=HeadLimits.of(settings))],
     )
+    app.state.hung_runs = hung
+    return app

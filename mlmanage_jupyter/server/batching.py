@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlmanage_jupyter.server.entry import EntryScript
+from mlmanage_jupyter.server.lifecycle import HungRuns
 
 
 class _Pending:
@@ -84,6 +85,7 @@ class MicroBatcher:
         max_latency_ms: float,
         timeout_s: float,
         timeout_error: Callable[[], BaseException],
+        hung: HungRuns | None = None,
     ) -> None:
         self.script = script
         self.param = script.params[0].name
@@ -92,6 +94,8 @@ class MicroBatcher:
         self.max_latency_s = max_latency_ms / 1000
         self.timeout_s = timeout_s
         self.timeout_error = timeout_error
+        self.hung = hung
+        self._in_call: list[asyncio.Future[Any]] = []  # the requests of the batch being run
         self._queue: list[_Pending] = []
         self._queued_rows = 0
         self._running = False
@@ -123,6 +127,8 @@ class MicroBatcher:
     def _expire(self, fut: asyncio.Future[Any]) -> None:
         if not fut.done():
             fut.set_exception(self.timeout_error())
+            if self.hung is not None and any(f is fut for f in self._in_call):
+                self._stuck()  # before the 504 goes out: readiness already tells
 
     def _take(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -142,7 +148,12 @@ class MicroBatcher:
             while self._queue:
                 batch = [p for p in self._take() if not p.fut.done()]  # timed out ones are gone
                 if batch:
-                    outcomes = await loop.run_in_executor(self.executor, self._run_batch, [p.rows for p in batch])
+                    # batches run one at a time: one that hangs holds every later request
+                    self._in_call = [p.fut for p in batch]
+                    try:
+                        outcomes = await loop.run_in_executor(self.executor, self._run_batch, [p.rows for p in batch])
+                    finally:
+                        self._in_call = []
                     for p, (ok, value) in zip(batch, outcomes, strict=True):
                         if not p.fut.done():
                             if ok:
@@ -154,6 +165,13 @@ class MicroBatcher:
             if self._queue:  # arrived between the last take and now
                 self._running = True
                 loop.create_task(self._drain())
+
+    def _stuck(self) -> None:
+        assert self.hung is not None
+        self.hung.trip(
+            f"a micro-batched run() call is still running past scoring_timeout_ms ({self.hung.timeout_ms} ms) "
+            "and every batched request waits behind it: the worker is being replaced"
+        )
 
     def _call(self, rows: list[Any]) -> Any:
         return self.script.invoke({self.param: rows})

@@ -67,6 +67,9 @@ TELEMETRY_MAX_FILES_VAR = "MLMANAGE_TELEMETRY_MAX_FILES"
 LIMIT_FIELDS_VAR = "MLMANAGE_LIMIT_REQUEST_FIELDS"
 LIMIT_FIELD_SIZE_VAR = "MLMANAGE_LIMIT_REQUEST_FIELD_SIZE"
 LIMIT_LINE_VAR = "MLMANAGE_LIMIT_REQUEST_LINE"
+MAX_REQUESTS_VAR = "MLMANAGE_MAX_REQUESTS"
+MAX_REQUESTS_JITTER_VAR = "MLMANAGE_MAX_REQUESTS_JITTER"
+MEMORY_GB_VAR = "MLMANAGE_MEMORY_GB"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -107,7 +110,11 @@ ENGINE_VARS = frozenset(
         LIMIT_FIELDS_VAR,
         LIMIT_FIELD_SIZE_VAR,
         LIMIT_LINE_VAR,
+        MAX_REQUESTS_VAR,
+        MAX_REQUESTS_JITTER_VAR,
+        MEMORY_GB_VAR,
         # set for each worker by the supervisor
+        "MLMANAGE_SUPERVISOR_PID",
         "MLMANAGE_LISTEN_FD",
         "MLMANAGE_WORKER_STATUS",
         "MLMANAGE_FAILURE_FILE",
@@ -236,6 +243,14 @@ class Settings:
             gunicorn): at most 100 header fields of at most 8190 bytes each (name + value), a
             request target (URL) of at most 4094 bytes; beyond them the engine answers 431 /
             414 JSON before any per-header work (``server/http_limits.py``).
+        max_requests: a worker is replaced (gracefully: the new one serves before the old one
+            drains) after answering this many requests, every route counted; 0 = never
+            (gunicorn's ``max_requests``; ``server/lifecycle.py``).
+        max_requests_jitter: a random 0..N added to ``max_requests`` per worker, so workers
+            are not all replaced at once (gunicorn's ``max_requests_jitter``).
+        memory_gb: the service's memory cap in GiB (Azure's ``memory_gb`` name): the
+            supervisor replaces, gracefully, a worker whose resident set size passes
+            ``memory_gb / workers`` GiB (checked every second); None = no cap.
     """
 
     app_root: Path
@@ -274,6 +289,9 @@ class Settings:
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190
     limit_request_line: int = 4094
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    memory_gb: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -300,12 +318,18 @@ class Settings:
             ("limit_request_fields", 1),
             ("limit_request_field_size", 1),
             ("limit_request_line", 1),
+            ("max_requests", 0),
+            ("max_requests_jitter", 0),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
                 raise ConfigError(f"{name} must be an integer >= {minimum}, got {v!r}")
         if not isinstance(self.init_timeout_s, (int, float)) or not self.init_timeout_s > 0:
             raise ConfigError(f"init_timeout_s must be a number > 0, got {self.init_timeout_s!r}")
+        if self.memory_gb is not None and (
+            isinstance(self.memory_gb, bool) or not isinstance(self.memory_gb, (int, float)) or not self.memory_gb > 0
+        ):
+            raise ConfigError(f"memory_gb must be a number of GiB > 0 or None, got {self.memory_gb!r}")
         for m in self.models:
             if not isinstance(m, str) or "," in m or not m.strip() or m != m.strip():
                 raise ConfigError(f"models must be 'name:version' strings without commas, got {m!r}")
@@ -378,6 +402,9 @@ class Settings:
         put(LIMIT_FIELDS_VAR, self.limit_request_fields)
         put(LIMIT_FIELD_SIZE_VAR, self.limit_request_field_size)
         put(LIMIT_LINE_VAR, self.limit_request_line)
+        put(MAX_REQUESTS_VAR, self.max_requests)
+        put(MAX_REQUESTS_JITTER_VAR, self.max_requests_jitter)
+        put(MEMORY_GB_VAR, None if self.memory_gb is None else repr(float(self.memory_gb)))
         return env
 
     # -- parsing -----------------------------------------------------------------------------
@@ -449,6 +476,9 @@ class Settings:
                 limit_request_fields=_int(env, LIMIT_FIELDS_VAR, 100),
                 limit_request_field_size=_int(env, LIMIT_FIELD_SIZE_VAR, 8190),
                 limit_request_line=_int(env, LIMIT_LINE_VAR, 4094),
+                max_requests=_int(env, MAX_REQUESTS_VAR, 0, minimum=0),
+                max_requests_jitter=_int(env, MAX_REQUESTS_JITTER_VAR, 0, minimum=0),
+                memory_gb=_float(env, MEMORY_GB_VAR, None) if env.get(MEMORY_GB_VAR) else None,
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None

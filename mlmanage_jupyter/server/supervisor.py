@@ -13,6 +13,11 @@
   (in-flight requests finish). If the new generation fails, it is killed, the old one keeps
   serving and ``last_update_error`` holds the traceback;
 * restarts a worker that dies; SIGTERM/SIGINT stops everything gracefully;
+* replaces a worker gracefully (:meth:`Supervisor.recycle`: the replacement serves before the
+  old one drains) when the worker asks for it (hung ``run()`` calls, ``max_requests``) or
+  its RSS passes its share of ``memory_gb`` (``server/lifecycle.py``); each replacement is
+  logged and counted in status.json's ``recycles`` and the Prometheus counter
+  ``mlmanage_worker_recycles_total{reason}``; workers die with the supervisor (PDEATHSIG);
 * when the first generation cannot start it writes ``Failed`` with the error (traceback) to
   status.json and then either keeps one failure process answering 503 with that error on the
   socket (the default: a container stays up) or, with ``MLMANAGE_EXIT_ON_FAILURE=1``
@@ -24,7 +29,9 @@
     {"state": "Transitioning|Healthy|Unhealthy|Failed", "generation": int, "pid": int,
      "port": int, "workers": [pid, ...], "error": str|null, "last_update_error": str|null,
      "spec_id": str|null (spec of the serving generation),
-     "last_update_spec_id": str|null (spec of the last SIGHUP handled), "updated": ISO 8601 UTC}
+     "last_update_spec_id": str|null (spec of the last SIGHUP handled),
+     "recycles": {"hung_runs": int, "max_requests": int, "memory": int} (workers replaced),
+     "last_recycle": {"reason", "worker", "message", "time"}|null, "updated": ISO 8601 UTC}
 """
 
 from __future__ import annotations
@@ -47,10 +54,15 @@ from pathlib import Path
 from typing import Any
 
 from mlmanage_jupyter.server.config import ConfigError, Settings
+from mlmanage_jupyter.server.lifecycle import GIB, RECYCLE_REASONS, rss_bytes
 
 log = logging.getLogger("mlmanage.server.supervisor")
 
 POLL_S = 0.05
+#: seconds between two RSS checks of the workers (memory_gb)
+MEMORY_CHECK_S = 1.0
+#: seconds before a failed replacement is tried again
+RECYCLE_BACKOFF_S = 10.0
 
 
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -118,6 +130,7 @@ class Generation:
     env: dict[str, str]
     spec_id: str | None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    memory_gb: float | None = None  # Settings.memory_gb of this generation
 
 
 class Supervisor:
@@ -153,6 +166,8 @@ class Supervisor:
             "last_update_error": None,
             "spec_id": None,
             "last_update_spec_id": None,
+            "recycles": dict.fromkeys(RECYCLE_REASONS, 0),
+            "last_recycle": None,
         }
         self.current: Generation | None = None
         self.failure_proc: subprocess.Popen[bytes] | None = None
@@ -162,6 +177,12 @@ class Supervisor:
         self.exit_on_failure = base.exit_on_failure
         self.exit_code = 0
         self.status_unwritten: str | None = None  # the error while status.json can't be written
+        #: replaced workers still draining: (process, kill deadline)
+        self.retiring: list[tuple[subprocess.Popen[bytes], float]] = []
+        self.next_memory_check = 0.0
+        self.recycle_after: dict[int, float] = {}  # worker pid -> no replacement before (monotonic)
+        self.memory_warned: set[int] = set()
+        self._recycles_counter: Any = None
 
     # -- status ---------------------------------------------------------------------------
     def write_status(self, **changes: Any) -> None:
@@ -206,7 +227,13 @@ class Supervisor:
 
     def spawn(self, env: dict[str, str], extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         status = self.workers_dir / f"w{time.monotonic_ns()}.json"
-        wenv = dict(env, MLMANAGE_LISTEN_FD=str(self.sock.fileno()), MLMANAGE_WORKER_STATUS=str(status), **(extra or {}))
+        wenv = dict(
+            env,
+            MLMANAGE_LISTEN_FD=str(self.sock.fileno()),
+            MLMANAGE_WORKER_STATUS=str(status),
+            MLMANAGE_SUPERVISOR_PID=str(os.getpid()),
+            **(extra or {}),
+        )
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlmanage_jupyter.server.worker"], env=wenv, pass_fds=(self.sock.fileno(),)
         )
@@ -273,11 +300,11 @@ class Supervisor:
     def start_generation(self, env: dict[str, str], spec_id: str | None) -> tuple[Generation | None, str | None]:
         number = self.status["generation"] + 1
         try:
-            Settings.from_env(env)
+            memory_gb = Settings.from_env(env).memory_gb
             n = worker_count(env)
         except ValueError as e:
             return None, str(e)
-        gen = Generation(number, env, spec_id)
+        gen = Generation(number, env, spec_id, memory_gb=memory_gb)
         gen.procs = [self.spawn(env) for _ in range(n)]
         err = self.wait_ready(gen.procs)
         if err is not None:
@@ -287,6 +314,7 @@ class Supervisor:
                 p.wait()
                 self._forget(p)
             return None, err
+        self.note_baseline(gen, gen.procs)
         self.status["generation"] = number
         return gen, None
 
@@ -351,10 +379,12 @@ class Supervisor:
         )
 
     def check_workers(self) -> None:
+        self.reap_retiring()
         if self.current is None:
             return
         for i, p in enumerate(self.current.procs):
             if p.poll() is None:
+                self.check_recycle(i, p)
                 continue
             self._forget(p)
             msg = f"worker {p.pid} exited with code {p.returncode}; restarting it"
@@ -364,10 +394,135 @@ class Supervisor:
             self.current.procs[i] = new
             err = self.wait_ready([new])
             if err is None:
+                self.note_baseline(self.current, [new])
                 self.write_status(state="Healthy", error=None)
             else:
                 self.write_status(state="Unhealthy", error=err)
                 time.sleep(2)  # back off before the next restart
+        self.check_memory()
+
+    # -- recycling (server/lifecycle.py) ----------------------------------------------------
+    def check_recycle(self, i: int, p: subprocess.Popen[bytes]) -> None:
+        """Replace worker ``i`` when it asked for it in its status file (read when it changed)."""
+        if time.monotonic() < self.recycle_after.get(p.pid, 0.0):
+            return
+        path: Path = p.status_path  # type: ignore[attr-defined]
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime != getattr(p, "status_mtime", None):
+            p.status_mtime = mtime  # type: ignore[attr-defined]
+            try:
+                ask = json.loads(path.read_text()).get("recycle")
+            except (OSError, ValueError):
+                ask = None
+            if isinstance(ask, dict) and ask.get("reason") in RECYCLE_REASONS:
+                self.recycle(i, str(ask["reason"]), str(ask.get("message") or ""))
+
+    def check_memory(self) -> None:
+        """With ``memory_gb``, every MEMORY_CHECK_S: replace each worker whose RSS passed
+        ``memory_gb / workers`` GiB (not one that was over it right after init(): its
+        replacement would be too; that is logged once)."""
+        gen = self.current
+        if gen is None or gen.memory_gb is None or time.monotonic() < self.next_memory_check:
+            return
+        self.next_memory_check = time.monotonic() + MEMORY_CHECK_S
+        memory_gb = gen.memory_gb
+        cap = memory_gb * GIB / len(gen.procs)
+        for i, p in enumerate(gen.procs):
+            if p.poll() is None and time.monotonic() >= self.recycle_after.get(p.pid, 0.0):
+                self._check_rss(i, p, cap, memory_gb)
+
+    def _check_rss(self, i: int, p: subprocess.Popen[bytes], cap: float, memory_gb: float) -> None:
+        assert self.current is not None
+        rss = rss_bytes(p.pid)
+        if rss is None or rss <= cap:
+            return
+        if (getattr(p, "ready_rss", None) or 0) > cap:
+            # over the cap right after init(): a replacement would be too; say so once
+            if p.pid not in self.memory_warned:
+                self.memory_warned.add(p.pid)
+                log.warning(
+                    "worker %d uses %.3f GiB right after init(), more than its share of memory_gb "
+                    "(%.3f GiB = %s GiB / %d workers): raise memory_gb",
+                    p.pid, rss / GIB, cap / GIB, memory_gb, len(self.current.procs),
+                )
+            return
+        self.recycle(
+            i, "memory", f"resident set {rss / GIB:.3f} GiB passed its share of memory_gb ({cap / GIB:.3f} GiB)"
+        )
+
+    def note_baseline(self, gen: Generation, procs: list[subprocess.Popen[bytes]]) -> None:
+        """Remember the RSS of freshly ready workers (only with memory_gb: psutil)."""
+        if gen.memory_gb is not None:
+            for p in procs:
+                p.ready_rss = rss_bytes(p.pid)  # type: ignore[attr-defined]
+
+    def recycles_counter(self) -> Any:
+        """``mlmanage_worker_recycles_total{reason}``, created on first use: prometheus_client
+        picks its multiprocess mode at import, after __init__ set PROMETHEUS_MULTIPROC_DIR."""
+        if self._recycles_counter is None:
+            from prometheus_client import Counter
+
+            self._recycles_counter = Counter(
+                "mlmanage_worker_recycles", "Workers replaced by the supervisor, by reason", ["reason"]
+            )
+        return self._recycles_counter
+
+    def recycle(self, i: int, reason: str, message: str) -> None:
+        """Start a replacement for worker ``i``; once it is ready, stop the old one
+        gracefully (it drains in the background, see :meth:`reap_retiring`). If the
+        replacement fails, the old worker keeps serving and it is tried again later."""
+        assert self.current is not None
+        old = self.current.procs[i]
+        log.warning("replacing worker %d (%s): %s", old.pid, reason, message)
+        counts = dict(self.status["recycles"])
+        counts[reason] = counts.get(reason, 0) + 1
+        last = {"reason": reason, "worker": old.pid, "message": message, "time": datetime.now(timezone.utc).isoformat()}
+        with_metrics = True
+        try:  # counted before status.json says so: a reader of both sees them agree
+            self.recycles_counter().labels(reason).inc()
+        except Exception:  # noqa: BLE001 - metrics must never stop the supervisor
+            with_metrics = False
+        if reason == "hung_runs":
+            self.write_status(state="Unhealthy", error=f"worker {old.pid}: {message}", recycles=counts, last_recycle=last)
+        else:
+            self.write_status(recycles=counts, last_recycle=last)
+        new = self.spawn(self.current.env)
+        err = self.wait_ready([new])
+        if err is not None:
+            if new.poll() is None:
+                new.kill()
+            new.wait()
+            self._forget(new)
+            self.recycle_after[old.pid] = time.monotonic() + RECYCLE_BACKOFF_S
+            old.status_mtime = None  # type: ignore[attr-defined]  # re-read its request after the back-off
+            msg = f"the replacement of worker {old.pid} ({reason}) failed; it keeps serving: {err}"
+            log.error(msg)
+            self.write_status(state="Unhealthy", error=msg)
+            return
+        self.note_baseline(self.current, [new])
+        self.current.procs[i] = new
+        old.send_signal(signal.SIGTERM)
+        self.retiring.append((old, time.monotonic() + self.grace_s(self.current.env)))
+        self.write_status(state="Healthy", error=None)
+        log.info("worker %d replaced worker %d (%s)%s", new.pid, old.pid, reason, "" if with_metrics else " (metrics off)")
+
+    def reap_retiring(self) -> None:
+        """Forget replaced workers that exited; kill those past their grace period."""
+        for entry in list(self.retiring):
+            p, deadline = entry
+            if p.poll() is None:
+                if time.monotonic() < deadline:
+                    continue
+                log.warning("replaced worker %d did not stop in time: killing it", p.pid)
+                p.kill()
+                p.wait()
+            self.retiring.remove(entry)
+            self.recycle_after.pop(p.pid, None)
+            self.memory_warned.discard(p.pid)
+            self._forget(p)
 
     # -- main loop --------------------------------------------------------------------------
     def run(self) -> int:
@@ -395,6 +550,8 @@ class Supervisor:
         procs = list(self.current.procs) if self.current else []
         if self.failure_proc:
             procs.append(self.failure_proc)
+        procs += [p for p, _ in self.retiring]
+        self.retiring = []
         self.terminate(procs, self.grace_s(self.current.env if self.current else dict(os.environ)))
         self.current, self.failure_proc = None, None
         if self.exit_code == 0:

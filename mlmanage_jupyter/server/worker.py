@@ -2,8 +2,11 @@
 
 Started by the supervisor with ``MLMANAGE_LISTEN_FD`` (the shared listening socket) and
 ``MLMANAGE_WORKER_STATUS`` (a file where the worker writes ``{"state": "ready"}`` once it
-serves, or ``{"state": "failed", "error": <traceback>}``). With ``MLMANAGE_FAILURE_FILE`` it
-skips the entry script and serves 503 with that file's text (a generation whose init failed).
+serves, or ``{"state": "failed", "error": <traceback>}``; ``"recycle": {"reason", "message"}``
+next to ``"ready"`` asks the supervisor to replace it, ``server/lifecycle.py``). With
+``MLMANAGE_FAILURE_FILE`` it skips the entry script and serves 503 with that file's text (a
+generation whose init failed). ``MLMANAGE_SUPERVISOR_PID``: the worker dies with that process
+(SIGTERM from the kernel when it exits, and a parent check every tick of the server loop).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
 from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.http_limits import HeadLimits, uvicorn_http_options
+from mlmanage_jupyter.server.lifecycle import die_with_parent, parent_gone
 
 log = logging.getLogger("mlmanage.server.worker")
 
@@ -44,6 +49,10 @@ def setup_logging() -> None:
 
 def main() -> int:
     setup_logging()
+    supervisor_pid = int(os.environ.get("MLMANAGE_SUPERVISOR_PID") or 0) or None
+    if not die_with_parent(supervisor_pid):
+        log.error("the supervisor (pid %s) is gone: exiting", supervisor_pid)
+        return 4
     settings = Settings.from_env()
     status_path = os.environ.get("MLMANAGE_WORKER_STATUS")
     failure_file = os.environ.get("MLMANAGE_FAILURE_FILE")
@@ -74,7 +83,20 @@ def main() -> int:
             _write_status(status_path, state="failed", error=tb)
             return 3
 
-    app = create_app(settings, script, on_ready=lambda: _write_status(status_path, state="ready"), failure=failure)
+    def on_recycle(reason: str, message: str) -> None:
+        log.warning("asking to be replaced (%s): %s", reason, message)
+        try:
+            _write_status(status_path, state="ready", recycle={"reason": reason, "message": message})
+        except OSError as e:  # a full disk must not fail the request that hit the limit
+            log.error("cannot ask to be replaced: writing %s failed: %s", status_path, e)
+
+    app = create_app(
+        settings,
+        script,
+        on_ready=lambda: _write_status(status_path, state="ready"),
+        failure=failure,
+        on_recycle=on_recycle,
+    )
     fd = os.environ.get("MLMANAGE_LISTEN_FD")
     kwargs: dict[str, object] = {"fd": int(fd)} if fd else {"host": settings.host, "port": settings.port}
     config = uvicorn.Config(
@@ -87,7 +109,18 @@ def main() -> int:
         **uvicorn_http_options(HeadLimits.of(settings)),
         **kwargs,  # type: ignore[arg-type]
     )
-    DrainingServer(config, drain_s=float(os.environ.get("MLMANAGE_DRAIN_S", DRAIN_S))).run()
+    DrainingServer(
+        config,
+        drain_s=float(os.environ.get("MLMANAGE_DRAIN_S", DRAIN_S)),
+        parent_pid=supervisor_pid,
+        wedged=lambda: bool(app.state.hung_runs.tripped),
+    ).run()
+    hung = app.state.hung_runs.count
+    if hung:
+        # Python's exit would join the run threads, and these never return: leave without
+        log.warning("exiting with %d run() calls still hung", hung)
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 
@@ -105,11 +138,25 @@ class DrainingServer(uvicorn.Server):
     ``Connection: close`` (so each client's next request opens a new connection, which the
     next generation accepts on the shared socket) until no connection is left or ``drain_s``
     passes; then the usual graceful shutdown runs. SIGINT, or a second signal, stops at once.
+    ``parent_pid``: when this process's parent is no longer that (the supervisor died), the
+    server stops as on SIGTERM (checked every tick, ~0.1 s). ``wedged()`` True (hung run()
+    calls, ``server/lifecycle.py``): while draining it also stops accepting at once, so the
+    replaced worker takes no new request (its replacement accepts on the same socket). A
+    healthy worker keeps accepting while it drains: with SO_REUSEPORT (the docker target's
+    swap) its socket's queue has no other taker.
     """
 
-    def __init__(self, config: uvicorn.Config, drain_s: float = DRAIN_S) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        drain_s: float = DRAIN_S,
+        parent_pid: int | None = None,
+        wedged: Callable[[], bool] = lambda: False,
+    ) -> None:
         super().__init__(config)
         self.drain_s = drain_s
+        self.parent_pid = parent_pid
+        self.wedged = wedged
         self._drain_deadline: float | None = None
 
     def handle_exit(self, sig: int, frame: object) -> None:
@@ -126,7 +173,13 @@ class DrainingServer(uvicorn.Server):
 
     async def on_tick(self, counter: int) -> bool:
         should_exit = await super().on_tick(counter)
+        if self._drain_deadline is None and parent_gone(self.parent_pid):
+            log.error("the supervisor (pid %s) is gone: stopping", self.parent_pid)
+            self.handle_exit(signal.SIGTERM, None)
         if self._drain_deadline is not None:
+            if self.wedged():
+                for server in getattr(self, "servers", ()):
+                    server.close()  # stop accepting (here, on the loop: not in the signal handler)
             self._close_connections_after_answer()  # on_tick rewrites the default headers every second
             if not self.server_state.connections or time.monotonic() >= self._drain_deadline:
                 self.should_exit = True

@@ -75,14 +75,32 @@ class LocalDeploymentConfig(DeploymentConfig):
 
     Attributes:
         port: TCP port; ``None`` picks a free one. A port in use is a ValidationError.
+        memory_gb: memory cap of the service in GiB (Azure's ``memory_gb`` of ACI/AKS;
+            ``containerResourceRequirements.memoryInGB`` in deploymentconfig.json): a worker
+            whose resident set passes ``memory_gb / workers`` GiB is replaced gracefully (the
+            replacement serves before it drains, no request fails); ``None`` for no cap.
+        max_requests: replace a worker gracefully after it answered this many requests
+            (gunicorn's ``max_requests``; every route counted); 0 = never.
+        max_requests_jitter: a random 0..N added to ``max_requests`` per worker (gunicorn's
+            ``max_requests_jitter``), so workers are not all replaced at the same moment.
     """
 
     compute_type: ClassVar[str] = "local"
     port: int | None = None
+    memory_gb: float | None = None
+    max_requests: int = 0
+    max_requests_jitter: int = 0
 
     def validate(self) -> None:
         super().validate()
         _check_port(self.port)
+        v = self.memory_gb
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+            raise ValidationError(f"memory_gb must be a positive number of GiB or None, got {v!r}")
+        for fname in ("max_requests", "max_requests_jitter"):
+            n = getattr(self, fname)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValidationError(f"{fname} must be an integer >= 0 (0 = off), got {n!r}")
 
 
 @dataclass
@@ -173,11 +191,11 @@ def config_from_json(source: str | os.PathLike[str] | dict[str, Any]) -> Deploym
     klass = CONFIG_CLASSES[ct]
     kwargs = common_kwargs_from_json(d)
     rr = d.get("containerResourceRequirements") or {}
+    if "memoryInGB" in rr:  # the local target's memory cap too
+        kwargs["memory_gb"] = float(rr["memoryInGB"])
     if ct != "local":
         if "cpu" in rr:
             kwargs["cpu_cores"] = float(rr["cpu"])
-        if "memoryInGB" in rr:
-            kwargs["memory_gb"] = float(rr["memoryInGB"])
         if "restartPolicy" in d:
             kwargs["restart_policy"] = d["restartPolicy"]
     names = {f.name for f in dataclasses.fields(klass)}

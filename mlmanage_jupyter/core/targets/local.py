@@ -10,6 +10,12 @@ The engine's environment is ``req.settings`` with this service's paths (``genera
 plus the listen address for the supervisor. The supervisor (``python -m mlmanage_jupyter.server``, the current interpreter) runs in its
 own session (``start_new_session=True``) so the service outlives the notebook kernel.
 ``runtime`` (stored with the service) is ``{"pid", "port", "run_dir", "log"}``.
+
+Workers die with their supervisor (``server/lifecycle.py``); ``delete()`` and an ``update()``
+of a service whose supervisor is gone still stop every process of the service (found by
+their ``MLMANAGE_RUN_DIR``, so a reused pid is never hit) and check that the port is free.
+Port checks bind with SO_REUSEADDR, as the supervisor's listening socket does, so a port
+whose last connections sit in TIME_WAIT (about a minute after a delete) is free.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError
 from mlmanage_jupyter.core.fsutil import write_json_atomic
@@ -49,26 +57,109 @@ UPDATE_TIMEOUT_S = 300.0
 DELETE_GRACE_S = 20.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: how long stop_engine() waits for the port to be released once the processes are gone (s)
+PORT_RELEASE_S = 10.0
 
 
-def _check_port_free(port: int) -> None:
-    """Raise ValidationError when ``port`` can't be listened on. Binds as the engine (uvicorn)
-    does, with SO_REUSEADDR: connections of a just-stopped service in TIME_WAIT (a redeploy
-    with ``overwrite=True`` on the same port) don't count; a listener does."""
+def _bindable(port: int) -> bool:
+    """True when a listening socket could take 127.0.0.1:``port`` now. Binds with
+    SO_REUSEADDR, as the supervisor's ``socket.create_server`` does: connections of a previous
+    server in TIME_WAIT do not hold the port, a listening socket does (socket(7))."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            raise ValidationError(
-                f"port {port} on 127.0.0.1 is already in use: pick another port in "
-                "LocalWebservice.deploy_configuration(port=...), or port=None for a free one, "
-                "or delete the service that uses it"
+            return False
+        return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _check_port_free(port: int) -> None:
+    if not _bindable(port):
+        raise ValidationError(
+            f"port {port} on 127.0.0.1 is already in use: pick another port in "
+            "LocalWebservice.deploy_configuration(port=...), or port=None for a free one, "
+            "or delete the service that uses it"
+        )
+
+
+def _engine_processes(run_dir: str | os.PathLike[str]) -> list[psutil.Process]:
+    """The live scoring-engine processes (supervisor, workers, orphans of a killed
+    supervisor) of the service whose run folder is ``run_dir``: ``python -m
+    mlmanage_jupyter.server[.worker]`` with ``MLMANAGE_RUN_DIR`` equal to it."""
+    want = Path(run_dir)
+    found = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if "mlmanage_jupyter.server" not in " ".join(p.cmdline()) or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            rd = p.environ().get("MLMANAGE_RUN_DIR")
+            if rd and Path(rd) == want:
+                found.append(p)
+    return found
+
+
+def _port_holders(port: int) -> str:
+    """``pid <n> (<command>)`` of the processes listening on ``port``, as far as visible."""
+    out = []
+    with contextlib.suppress(psutil.Error, OSError):
+        for c in psutil.net_connections("tcp"):
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid:
+                with contextlib.suppress(psutil.Error):
+                    out.append(f"pid {c.pid} ({' '.join(psutil.Process(c.pid).cmdline())[:120]})")
+    return ", ".join(sorted(set(out))) or "a process this user cannot see"
+
+
+def stop_engine(runtime: dict[str, Any], grace_s: float = DELETE_GRACE_S) -> None:
+    """Stop every process of the service of ``runtime`` and make sure its port is free.
+
+    SIGTERM to the supervisor's process group and to each engine process of the service
+    (:func:`_engine_processes`: found by run folder, so also workers a killed supervisor left
+    behind), SIGKILL to what is left after ``grace_s`` seconds. When it stopped anything, it
+    then waits until ``runtime["port"]`` is free and raises DeploymentFailedError naming the
+    holder when it is still taken :data:`PORT_RELEASE_S` seconds later (by a process that is
+    not this service's). With nothing running the port is not checked: another service may
+    have it by now."""
+    pid = int(runtime.get("pid") or 0)
+    procs = _engine_processes(runtime["run_dir"]) if runtime.get("run_dir") else []
+    group = bool(pid) and _alive(pid)
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    deadline = time.monotonic() + grace_s
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    while group and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=10)
+    if pid:
+        _alive(pid)  # reaps the supervisor when it is this process's child
+    port = int(runtime.get("port") or 0)
+    if not port or not (group or procs):
+        return
+    deadline = time.monotonic() + PORT_RELEASE_S
+    while not _bindable(port):
+        if time.monotonic() > deadline:
+            raise DeploymentFailedError(
+                f"port {port} on 127.0.0.1 is still in use after the service's processes stopped: held by "
+                f"{_port_holders(port)}; stop that process to use the port again"
             )
+        time.sleep(0.1)
 
 
 def _alive(pid: int) -> bool:
@@ -76,8 +167,6 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our exited child
     try:
-        import psutil
-
         p = psutil.Process(pid)
         if p.status() == psutil.STATUS_ZOMBIE:
             return False
@@ -99,7 +188,16 @@ class LocalTarget(Target):
         ``exit_on_failure`` (a service whose first start fails leaves status.json saying
         Failed and releases its processes and port; rendered with ``Settings.to_env()``)."""
         ctx = Path(req.image.context_path).resolve()
+        cfg = req.config
+        lifecycle: dict[str, Any] = {}
+        if isinstance(cfg, LocalDeploymentConfig):  # memory cap and max-requests recycling
+            lifecycle = {
+                "memory_gb": cfg.memory_gb,
+                "max_requests": cfg.max_requests,
+                "max_requests_jitter": cfg.max_requests_jitter,
+            }
         return req.engine.replace(
+            **lifecycle,
             app_root=ctx / "app",
             model_dir=str(ctx / req.image.model_dir_env),
             keys_file=run_dir / "keys.json",
@@ -175,6 +273,7 @@ class LocalTarget(Target):
         pid = int(runtime["pid"])
         if not _alive(pid):
             req.progress("the service's process is gone: starting it again")
+            stop_engine(runtime)  # workers a killed supervisor left behind would hold the port
             cfg = req.config
             if isinstance(cfg, LocalDeploymentConfig) and cfg.port is None:
                 cfg.port = int(runtime["port"])
@@ -208,17 +307,13 @@ class LocalTarget(Target):
         )
 
     def delete(self, name: str, runtime: dict[str, Any]) -> None:
-        pid = int(runtime.get("pid") or 0)
-        if pid and _alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + DELETE_GRACE_S
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.1)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        if runtime.get("run_dir"):
-            shutil.rmtree(runtime["run_dir"], ignore_errors=True)
+        """Stop every process of the service (:func:`stop_engine`), then remove its run
+        folder; raises DeploymentFailedError when another process holds the port."""
+        try:
+            stop_engine(runtime)
+        finally:
+            if runtime.get("run_dir"):
+                shutil.rmtree(runtime["run_dir"], ignore_errors=True)
 
     def status(self, name: str, runtime: dict[str, Any]) -> TargetStatus:
         st = self._read_status(runtime)
