@@ -191,3 +191,51 @@ def test_fuzz_rejects_bad_arguments(serve: Callable[..., Webservice]) -> None:
         svc.fuzz(timeout_s=0)
     with pytest.raises(ValidationError, match="seed must be an integer"):
         svc.fuzz(seed="x")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_deploy_magic_fuzz_then_cli_verb(workspace: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``%deploy ... --fuzz N`` deploys, then displays the FuzzReport; ``mlmanage service fuzz``
+    prints it and exits 1 on a fault (2 on bad input)."""
+    import os
+    import subprocess
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    monkeypatch.setenv("MLMANAGE_WORKSPACE", str(workspace.path))
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "mlmanage_jupyter")
+    shell.magics_manager.registry["MlManageMagics"]._ws = None
+    (tmp_path / "m.txt").write_text("unused")
+    Model.register(workspace, tmp_path / "m.txt", "fuzzmodel")
+    script = tmp_path / "planted.py"
+    script.write_text(PLANTED)
+    with capture_output() as cap:
+        svc = shell.run_line_magic("deploy", f"fuzz-magic --model fuzzmodel --script {script} --fuzz 30")
+    try:
+        assert isinstance(svc, Webservice) and svc.state == "Healthy"
+        html = "".join(o.data.get("text/html", "") for o in cap.outputs)
+        assert "fuzz fuzz-magic: NOT OK" in html and "math domain error" in html
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            env = dict(os.environ, MLMANAGE_WORKSPACE=str(workspace.path))
+            return subprocess.run([sys.executable, "-m", "mlmanage_jupyter.cli", "service", "fuzz", *args],
+                                  capture_output=True, text=True, env=env, timeout=300)
+
+        r = cli("-n", "fuzz-magic", "--max-examples", "30", "--seed", "4", "-o", "json")
+        assert r.returncode == 1, r.stdout + r.stderr
+        out = json.loads(r.stdout)
+        assert out["ok"] is False and out["seed"] == 4
+        bug = [f for f in out["findings"] if f["case"] == "valid" and f["kind"] == "5xx"]
+        assert len(bug) == 1 and "math domain error" in bug[0]["response"]
+        assert json.loads(bug[0]["minimal_example"])["values"][0] < 0
+        table = cli("-n", "fuzz-magic", "--max-examples", "10")
+        assert table.returncode == 1 and table.stdout.startswith("fuzz fuzz-magic: NOT OK")
+        assert "minimal example (5xx 500, valid)" in table.stdout
+        bad = cli("-n", "fuzz-magic", "--sample-input", "{nope")
+        assert bad.returncode == 2 and bad.stderr.startswith("error: --sample-input is not valid JSON")
+        missing = cli("-n", "no-such-svc")
+        assert missing.returncode == 2 and "no-such-svc" in missing.stderr
+    finally:
+        svc.delete()
