@@ -45,6 +45,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -65,6 +66,11 @@ COLUMNS = ["kind", "severity", "status", "case", "count", "request", "response",
 EXCERPT_CHARS = 200
 EXAMPLE_CHARS = 1000
 _NUMBERS = (int, float)
+#: how long a dropped connection may leave ``GET /`` unanswered before the service counts as dead (s)
+ALIVE_WAIT_S = 30.0
+#: examples a shrinking pass may generate past where its fault was first seen (the same seed
+#: normally finds it at the same example)
+SHRINK_MARGIN = 5
 
 
 @dataclass
@@ -105,7 +111,7 @@ class FuzzReport:
     accepted_invalid: int
     schema_source: str
     duration_s: float
-    seed: int | None
+    seed: int
     stopped_early: str | None = None
 
     @property
@@ -113,7 +119,9 @@ class FuzzReport:
         import pandas as pd
 
         rows = sorted(self.finding_list, key=lambda f: (f.severity != "error", f.kind, f.status or 0))
-        return pd.DataFrame([f.__dict__ for f in rows], columns=COLUMNS)
+        df = pd.DataFrame([f.__dict__ for f in rows], columns=COLUMNS)
+        df["status"] = df["status"].astype("Int64")  # None (no answer) stays <NA>, not a float NaN
+        return df
 
     @property
     def ok(self) -> bool:
@@ -372,8 +380,8 @@ def protocol_cases(example: Any) -> list[tuple[str, bytes, str]]:
 
 # ---------------------------------------------------------------------------- the run
 class _Found(Exception):
-    """Raised inside the Hypothesis test to make it shrink; one subclass per distinct fault
-    (Hypothesis tells faults apart by exception type)."""
+    """Raised inside the Hypothesis test for the fault being shrunk; one subclass per
+    distinct fault (Hypothesis tells failures apart by exception type)."""
 
 
 @dataclass
@@ -392,6 +400,9 @@ class _Run:
     findings: dict[tuple[Any, ...], Finding] = field(default_factory=dict)
     classes: dict[tuple[Any, ...], type[_Found]] = field(default_factory=dict)
     stopped: str | None = None
+    #: examples run in the current Hypothesis pass; the pass example index where each fault was first seen
+    pass_calls: int = 0
+    first_seen: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
     def expired(self) -> bool:
         if self.stopped is None and time.monotonic() > self.deadline:
@@ -426,11 +437,28 @@ class _Run:
             decoded = None
         return r.status_code, decoded, r.text[:EXCERPT_CHARS]
 
-    def alive(self) -> bool:
-        try:
-            return requests.get(self.client.base_uri() + "/", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
+    def wait_alive(self) -> bool:
+        """Whether ``GET /`` answers 200 within :data:`ALIVE_WAIT_S` (the supervisor restarts
+        a crashed worker)."""
+        end = time.monotonic() + ALIVE_WAIT_S
+        while True:
+            try:
+                if requests.get(self.client.base_uri() + "/", timeout=5).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.2)
+
+    def retry_drops(self, body: bytes) -> bool:
+        """Send ``body`` once more (the service is up again): whether it drops the connection
+        again, i.e. the crash is this body's."""
+        status, _, _ = self.send(body)
+        if status is None:
+            self.wait_alive()
+            return True
+        return False
 
     def judge(self, case: str, body: bytes, status: int | None, decoded: Any, text: str) -> tuple[Any, ...] | None:
         """The finding key of one answer, or None when it is as expected (records it too)."""
@@ -440,9 +468,12 @@ class _Run:
                 kind = "timeout"
             else:
                 kind = "crash"
-                if not self.alive():
-                    sig, self.stopped = "died", "the service stopped answering GET /"
+                if not self.wait_alive():
+                    sig, self.stopped = "died", f"the service stopped answering GET / for {ALIVE_WAIT_S:g} s"
                     text = "the service died: " + text
+                elif not self.retry_drops(body):
+                    # a worker restarting after an earlier crash dropped it: not this body's fault
+                    return None
         elif status == 504:
             kind = "timeout"
         elif status >= 500:
@@ -468,6 +499,7 @@ class _Run:
         group = "protocol" if case.startswith("protocol") else case
         key = (kind, status, group, sig)
         req = body.decode("utf-8", "backslashreplace")
+        self.first_seen.setdefault(key, self.pass_calls)
         f = self.findings.get(key)
         if f is None:
             self.findings[key] = Finding(kind, severity, status, case, 1, _excerpt(req, EXCERPT_CHARS),
@@ -511,36 +543,42 @@ def _schema_problem(schema: dict[str, Any], value: Any) -> str | None:
     return f"output does not match the output schema at {where}: {err.message[:120]}"
 
 
-def _hypothesis_run(run: _Run, case: str, strategy: Any, n: int, seed: int | None, example: Any) -> None:
-    """Run ``n`` Hypothesis examples of ``case``; every fault makes Hypothesis shrink it
-    (recorded as it goes: :meth:`_Run.judge` keeps the smallest body per fault)."""
+def _hypothesis_run(
+    run: _Run, case: str, strategy: Any, n: int, seed: int, example: Any, target: tuple[Any, ...] | None = None
+) -> None:
+    """Run up to ``n`` Hypothesis examples of ``case`` with ``seed``, recording every answer's
+    fault (:meth:`_Run.judge`). Without ``target``: generation only, never failing, so every
+    fault of the whole budget is seen. With ``target`` (a fault seen at example ``k`` of that
+    first pass): the same seed generates the same examples, the target fault fails the test at
+    example ``k`` and Hypothesis shrinks it (the fuzzer keeps the smallest body seen)."""
     from hypothesis import HealthCheck, Phase, Verbosity, assume, given, settings
     from hypothesis import example as hyp_example
     from hypothesis import seed as hyp_seed
-    from hypothesis.errors import HypothesisException
+    from hypothesis.errors import HypothesisException, UnsatisfiedAssumption
 
     if n <= 0:
         return
+    run.pass_calls = 0
 
     def check(value: Any) -> None:
         assume(not run.expired())
+        run.pass_calls += 1
         body = json.dumps(value).encode()
         run.by_case[case] += 1
         status, decoded, text = run.send(body)
         key = run.judge(case, body, status, decoded, text)
-        if key is not None and (key[0] != "rejected_valid" or run.strict):
+        if target is not None and key == target:
             raise run.found(key)(f"{key}")
 
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if target is not None else [])
     test = given(strategy)(check)
     test = settings(
-        max_examples=n, deadline=None, database=None, derandomize=False, report_multiple_bugs=True,
-        suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        max_examples=n, deadline=None, database=None, derandomize=False, report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet, phases=phases,
     )(test)  # fmt: skip
     if example is not None:
         test = hyp_example(example)(test)
-    if seed is not None:
-        test = hyp_seed(seed)(test)
+    test = hyp_seed(seed)(test)
     try:
         test()
     except WebserviceException:
@@ -548,9 +586,8 @@ def _hypothesis_run(run: _Run, case: str, strategy: Any, n: int, seed: int | Non
     except HypothesisException as e:  # e.g. Unsatisfiable: every example cut by the deadline
         if not run.expired():
             raise WebserviceException(f"fuzzing {case} requests failed: {e}") from e
-    except BaseException as e:  # noqa: BLE001 - the faults (one _Found, or a group of them)
-        leaves = _leaves(e)
-        if not all(isinstance(x, _Found) for x in leaves):
+    except BaseException as e:  # noqa: BLE001 - the target fault (also when its replay hit the deadline)
+        if not all(isinstance(x, (_Found, UnsatisfiedAssumption)) for x in _leaves(e)):
             raise
 
 
@@ -578,7 +615,8 @@ def fuzz_service(
         client: the service's :class:`ScoringClient` (its key/token are used).
         max_examples: generated requests (half valid, half invalid; shrinking adds some),
             plus the ~14 protocol cases.
-        seed: Hypothesis' seed (the same seed sends the same requests to the same service).
+        seed: Hypothesis' seed (the same seed sends the same requests to the same service);
+            None picks one, reported as ``FuzzReport.seed``.
         timeout_s: budget for the whole run, seconds; generation and shrinking stop there.
         request_timeout_s: per request, seconds; no answer by then is a ``timeout`` finding.
         sample_input: a valid body, used when the swagger has no input schema.
@@ -596,6 +634,8 @@ def fuzz_service(
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ValidationError(f"seed must be an integer or None, got {seed!r}")
     client.base_uri()  # raises without a scoring_uri
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)  # reported, so the run can be repeated
     if swagger is None and client.swagger_uri:
         try:
             r = requests.get(client.swagger_uri, headers=client.auth_headers(), timeout=request_timeout_s)
@@ -620,8 +660,17 @@ def fuzz_service(
         valid, invalid, _ = _strategies(contract)
         half = max_examples // 2
         ex = contract.example if contract.example not in (None, {}) else None
-        _hypothesis_run(run, "valid", valid, max_examples - half, seed, ex)
-        _hypothesis_run(run, "invalid", invalid, half, seed, None)
+        for case, strategy, n, example in (("valid", valid, max_examples - half, ex), ("invalid", invalid, half, None)):
+            if run.expired():
+                break
+            run.first_seen = {}
+            _hypothesis_run(run, case, strategy, n, seed, example)
+            # then shrink each fault of this case, in the order first seen
+            for key, k in sorted(run.first_seen.items(), key=lambda kv: kv[1]):
+                f = run.findings[key]
+                if run.expired() or f.severity != "error" or key[2] != case:
+                    continue
+                _hypothesis_run(run, case, strategy, k + SHRINK_MARGIN, seed, example, target=key)
     finally:
         run.session.close()
     return FuzzReport(

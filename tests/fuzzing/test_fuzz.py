@@ -239,3 +239,44 @@ def test_deploy_magic_fuzz_then_cli_verb(workspace: Any, tmp_path: Path, monkeyp
         assert missing.returncode == 2 and "no-such-svc" in missing.stderr
     finally:
         svc.delete()
+
+
+# Three planted faults, each on its own kind of valid input: a zero hangs past the scoring
+# timeout (504), a value above 1e6 kills the worker process (dropped connection), a negative
+# value raises (500).
+PLANTED_THREE = """
+import math, os, time
+from inference_schema.schema_decorators import input_schema, output_schema
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+
+def init():
+    pass
+
+@input_schema("values", StandardPythonParameterType([1.0, 4.0, 9.0]))
+@output_schema(StandardPythonParameterType([1.0, 2.0, 3.0]))
+def run(values):
+    if any(v == 0 for v in values):
+        time.sleep(1.5)
+    if any(v > 1e6 for v in values):
+        os._exit(3)
+    return [math.sqrt(v) for v in values]
+"""
+
+
+@pytest.mark.slow
+def test_fuzz_tells_a_timeout_a_crash_and_a_5xx_apart(serve: Callable[..., Webservice]) -> None:
+    svc = serve("fuzz-three", PLANTED_THREE, workers=2, scoring_timeout_ms=500)
+    report = svc.fuzz(max_examples=80, seed=5, timeout_s=150)
+    print(report)
+    valid = {f.kind: f for f in report.finding_list if f.case == "valid"}
+    assert {"5xx", "timeout", "crash"} <= set(valid), str(report)
+    assert valid["timeout"].status == 504
+    assert 0 in json.loads(valid["timeout"].minimal_example)["values"]
+    assert valid["crash"].status is None and "connection" in valid["crash"].response
+    assert max(json.loads(valid["crash"].minimal_example)["values"]) > 1e6
+    assert min(json.loads(valid["5xx"].minimal_example)["values"]) < 0
+    assert report.stopped_early in (None, "timeout_s reached")
+    # the supervisor replaces the workers the fuzzer killed: the service serves again
+    # (its state may say Unhealthy meanwhile: the crashes are in its status)
+    print(svc.state, svc.error)
+    assert svc.call({"values": [4.0]}, timeout=30).body == [2.0]
