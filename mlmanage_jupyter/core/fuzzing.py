@@ -403,6 +403,10 @@ class _Run:
     #: examples run in the current Hypothesis pass; the pass example index where each fault was first seen
     pass_calls: int = 0
     first_seen: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    auth: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.auth = self.client.auth_headers()  # once: a token lives an hour, longer than any run
 
     def expired(self) -> bool:
         if self.stopped is None and time.monotonic() > self.deadline:
@@ -411,8 +415,7 @@ class _Run:
 
     def send(self, body: bytes, content_type: str = "application/json") -> tuple[int | None, Any, str]:
         """POST one body: ``(status or None, decoded JSON or None, text excerpt or error)``."""
-        headers = self.client.headers()
-        headers["Content-Type"] = content_type
+        headers = {**self.auth, "Content-Type": content_type}
         headers["x-ms-request-id"] = f"fuzz-{self.run_id}-{self.sent}"
         self.sent += 1
         assert self.client.scoring_uri

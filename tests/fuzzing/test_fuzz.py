@@ -138,12 +138,24 @@ def test_fuzz_without_a_schema_uses_the_sample_input(serve: Callable[..., Webser
     assert (generic.findings.kind == "rejected_valid").any()
 
 
-def test_fuzz_on_the_tutorial_diabetes_service(workspace: Any, sklearn_model: Any, tmp_path: Path) -> None:
-    """The diabetes entry script of the tutorials (tests/infra/diabetes.py), as CI runs it.
-    What the report says depends on how the engine answers client faults (issue 16): it
-    must name each fault precisely, with a body that reproduces it."""
+def _quickstart_script() -> str:
+    """The entry script of notebooks/01-quickstart.ipynb (its ``%%score_script`` cell)."""
+    nb = json.loads((Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb").read_text())
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and src.startswith("%%score_script"):
+            return src.split("\n", 1)[1]
+    raise AssertionError("no %%score_script cell in the quickstart notebook")
+
+
+@pytest.mark.parametrize("tutorial", ["infra-diabetes", "quickstart"])
+def test_fuzz_on_the_tutorial_diabetes_service(workspace: Any, sklearn_model: Any, tmp_path: Path, tutorial: str) -> None:
+    """The diabetes entry scripts of the tutorials (tests/infra/diabetes.py, the quickstart
+    notebook's), as CI runs them. What the report says depends on how the engine answers
+    client faults (issue 16): it must name each fault precisely, with a body that reproduces it."""
     model = Model.register(workspace, sklearn_model.path, "diabetes")
-    (tmp_path / "score.py").write_text(score_script("fuzz"))
+    script = score_script("fuzz") if tutorial == "infra-diabetes" else _quickstart_script()
+    (tmp_path / "score.py").write_text(script)
     svc = deploy(workspace, "fuzz-diabetes", [model], InferenceConfig(entry_script=str(tmp_path / "score.py")),
                  LocalWebservice.deploy_configuration())
     try:
