@@ -96,7 +96,7 @@ class FuzzReport:
 
     Attributes:
         service_name; findings (a DataFrame, columns :data:`COLUMNS`, errors first);
-        requests (sent in all), by_case (``{"valid": n, "invalid": n, "protocol": n}``),
+        requests (sent in all, re-sends of a body that dropped the connection included), by_case (``{"valid": n, "invalid": n, "protocol": n}``),
         statuses (``{status: n}``, 0 for no answer), accepted_invalid (invalid requests that
         got a 2xx), schema_source ("swagger", "sample" or "generic"), duration_s, seed,
         stopped_early (why fuzzing stopped before its budget, or None).

@@ -114,7 +114,7 @@ def test_fuzz_of_the_fixed_script_reports_no_fault_of_the_script(serve: Callable
     assert df[df.case == "valid"].empty, str(report)  # every valid request answered 200, output as promised
     assert "math domain error" not in df.response.str.cat()
     assert report.statuses.get(200, 0) >= 20
-    assert report.requests == sum(report.by_case.values())
+    assert report.requests >= sum(report.by_case.values())  # plus re-sends of bodies that dropped a connection
     # what remains can only be the engine's own answers to hostile bodies (issue 16): each
     # one named with a body that reproduces it
     for f in report.finding_list:
