@@ -46,6 +46,7 @@ import copy
 import json
 import math
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -524,14 +525,18 @@ def _excerpt(text: str, n: int) -> str:
     return text if len(text) <= n else f"{text[: min(n, 120)]}… ({len(text)} characters)"
 
 
+_RAISED = re.compile(r"run\(\) raised ([A-Za-z_][\w.]*)")
+
+
 def _error_signature(decoded: Any, text: str) -> str:
     """What tells two error answers apart: the error code and the exception type of
-    ``run() raised <Type>: ...`` (the engine's 500 message), else the code alone."""
+    ``run() raised <Type>...`` (the engine's 500 message; request ids and details are not
+    part of it), else the code alone."""
     if isinstance(decoded, dict) and isinstance(decoded.get("error"), dict):
         err = decoded["error"]
         msg = str(err.get("message", ""))
-        exc = msg.split("run() raised ", 1)[1].split(":", 1)[0] if "run() raised " in msg else ""
-        return f"{err.get('code', '')} {exc}".strip()
+        m = _RAISED.search(msg)
+        return f"{err.get('code', '')} {m.group(1) if m else ''}".strip()
     return "plain text" if text else "empty"
 
 

@@ -93,14 +93,15 @@ def test_fuzz_finds_the_planted_bug_with_a_minimal_example(serve: Callable[..., 
     bug = df[(df.kind == "5xx") & (df.case == "valid")]
     assert len(bug) == 1, df.to_string()
     row = bug.iloc[0]
-    assert row.status == 500 and "ValueError" in row.response and "math domain error" in row.response
+    assert row.status == 500 and "ValueError" in row.response
+    assert "math domain error" in svc.get_logs()  # the traceback: in the logs (older engines also sent it)
     # shrunk to the smallest body that still fails: one negative number
     minimal = json.loads(row.minimal_example)
     assert set(minimal) == {"values"} and len(minimal["values"]) == 1 and minimal["values"][0] < 0
     assert svc.call(minimal).status_code == 500  # it really reproduces
     assert "NOT OK" in report.summary() and "5xx" in report.summary()
     html = report._repr_html_()
-    assert "math domain error" in html and "NOT OK" in html
+    assert "ValueError" in html and "NOT OK" in html
     print(report)
     assert report.by_case["valid"] >= 20 and report.by_case["protocol"] >= 10
     assert report.schema_source == "swagger"
@@ -112,7 +113,7 @@ def test_fuzz_of_the_fixed_script_reports_no_fault_of_the_script(serve: Callable
     print(report)
     df = report.findings
     assert df[df.case == "valid"].empty, str(report)  # every valid request answered 200, output as promised
-    assert "math domain error" not in df.response.str.cat()
+    assert not df.response.str.contains("ValueError").any()  # the planted fault is gone
     assert report.statuses.get(200, 0) >= 20
     assert report.requests >= sum(report.by_case.values())  # plus re-sends of bodies that dropped a connection
     # what remains can only be the engine's own answers to hostile bodies (issue 16): each
@@ -228,7 +229,7 @@ def test_deploy_magic_fuzz_then_cli_verb(workspace: Any, tmp_path: Path, monkeyp
     try:
         assert isinstance(svc, Webservice) and svc.state == "Healthy"
         html = "".join(o.data.get("text/html", "") for o in cap.outputs)
-        assert "fuzz fuzz-magic: NOT OK" in html and "math domain error" in html
+        assert "fuzz fuzz-magic: NOT OK" in html and "ValueError" in html
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
             env = dict(os.environ, MLMANAGE_WORKSPACE=str(workspace.path))
@@ -240,7 +241,7 @@ def test_deploy_magic_fuzz_then_cli_verb(workspace: Any, tmp_path: Path, monkeyp
         out = json.loads(r.stdout)
         assert out["ok"] is False and out["seed"] == 4
         bug = [f for f in out["findings"] if f["case"] == "valid" and f["kind"] == "5xx"]
-        assert len(bug) == 1 and "math domain error" in bug[0]["response"]
+        assert len(bug) == 1 and "ValueError" in bug[0]["response"]
         assert json.loads(bug[0]["minimal_example"])["values"][0] < 0
         table = cli("-n", "fuzz-magic", "--max-examples", "10")
         assert table.returncode == 1 and table.stdout.startswith("fuzz fuzz-magic: NOT OK")
