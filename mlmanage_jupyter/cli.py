@@ -19,6 +19,8 @@ replaced by ``mlmanage``::
     mlmanage service regen-key -n NAME -k Primary|Secondary [-s KEY]
     mlmanage service update -n NAME [-m ...] [--ic F | --es SCRIPT [--sd DIR]] [--dc F] [--add-tag k=v]
     mlmanage service run -n NAME [-d JSON]
+    mlmanage service fuzz -n NAME [--max-examples N] [--seed S] [--timeout S] [--sample-input JSON]
+                          [--strict] [-o json|table]    (exit 1 when it finds a fault)
     mlmanage image list|show|export|delete
     mlmanage gc
 
@@ -582,6 +584,49 @@ def service_run(ctx: click.Context, name: str, input_data: str | None) -> Any:
     if input_data is None or input_data == "-":
         input_data = sys.stdin.read()
     return Answer(_get_service(ctx, name).run(input_data))
+
+
+@service_group.command("fuzz")
+@click.option("-n", "--name", required=True)
+@click.option("--max-examples", type=click.IntRange(min=0), default=200, show_default=True,
+              help="generated requests (half valid, half invalid), plus the protocol cases")
+@click.option("--seed", type=int, help="Hypothesis seed: the same seed sends the same requests")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="budget for the whole run, seconds")
+@click.option("--request-timeout", "request_timeout_s", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="per request, seconds")
+@click.option("--sample-input", help="a valid JSON body, for a service whose swagger has no input schema")
+@click.option("--strict", is_flag=True, help="a 4xx to a schema-valid request is a fault too")
+@click.option("-o", "--output", type=click.Choice(["json", "table"]), default="table", show_default=True)
+@click.pass_context
+def service_fuzz(
+    ctx: click.Context,
+    name: str,
+    max_examples: int,
+    seed: int | None,
+    timeout_s: float,
+    request_timeout_s: float,
+    sample_input: str | None,
+    strict: bool,
+    output: str,
+) -> None:
+    """Fuzz the service's /score from its swagger; print the report (exit 1 on any fault)."""
+    sample = None
+    if sample_input is not None:
+        try:
+            sample = json.loads(sample_input)
+        except ValueError as e:
+            raise ValidationError(f"--sample-input is not valid JSON: {e}") from None
+    report = _get_service(ctx, name).fuzz(
+        max_examples=max_examples, seed=seed, timeout_s=timeout_s,
+        request_timeout_s=request_timeout_s, sample_input=sample, strict=strict,
+    )  # fmt: skip
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        click.echo(str(report))
+    if not report.ok:
+        ctx.exit(1)
 
 
 @service_group.command("update")

@@ -437,11 +437,14 @@ class MlManageMagics(Magics):
     @argument("--overwrite", action="store_true", help="replace a service of that name")
     @argument("--dry-run", action="store_true", help="show what would be deployed (kubernetes: the manifests)")
     @argument("--form", action="store_true", help="open the DeploymentForm widget instead")
+    @argument("--fuzz", nargs="?", type=int, const=200, default=None, metavar="N",
+              help="then fuzz /score from its swagger with N generated requests (default 200) and show the report")
     @line_magic
     @_user_errors
     def deploy(self, line: str) -> Any:
         """Build an image from the models and the entry script and deploy it; waits until
-        it is Healthy and returns the Webservice."""
+        it is Healthy and returns the Webservice. ``--fuzz [N]`` then runs ``service.fuzz(N)``
+        and displays its FuzzReport (the service stays deployed whatever it finds)."""
         from mlmanage_jupyter.core.deployment import dry_run_text
         from mlmanage_jupyter.core.webservice import deploy
 
@@ -466,6 +469,10 @@ class MlManageMagics(Magics):
             progress.done("failed (see below)")
             raise
         progress.done(f"{args.service} is Healthy at {svc.scoring_uri}")
+        if args.fuzz is not None:
+            if args.fuzz < 0:
+                raise UsageError(f"--fuzz N: N must be >= 0, got {args.fuzz}")
+            display(svc.fuzz(max_examples=args.fuzz))
         return svc
 
     def _inference_config(self, script: str | None, ic: str | None) -> Any:

@@ -2,8 +2,8 @@
 ``Webservice``, ``LocalWebservice``, ``DockerWebservice``, ``AciWebservice``,
 ``AksWebservice`` and ``deploy``. Each wraps a
 :class:`~mlmanage_jupyter.core.entities.records.ServiceRecord` and calls
-``core/deployment.py`` (lifecycle), ``core/client.py`` (scoring), ``core/telemetry.py``
-and ``core/profiling.py`` (monitoring)."""
+``core/deployment.py`` (lifecycle), ``core/client.py`` (scoring), ``core/telemetry.py``,
+``core/profiling.py`` (monitoring) and ``core/fuzzing.py`` (contract fuzzing)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlparse
 
-from mlmanage_jupyter.core import deployment, images, profiling, telemetry
+from mlmanage_jupyter.core import deployment, fuzzing, images, profiling, telemetry
 from mlmanage_jupyter.core.client import ScoringClient
 from mlmanage_jupyter.core.compute import apply_deployment_target
 from mlmanage_jupyter.core.entities.lists import ResourceList
@@ -26,6 +26,7 @@ from mlmanage_jupyter.core.entities.records import ModelRecord, ScoringResponse,
 from mlmanage_jupyter.core.environment import InferenceConfig
 from mlmanage_jupyter.core.errors import ServiceNotFoundError, ValidationError, WebserviceException
 from mlmanage_jupyter.core.fsutil import read_json_object, write_json_atomic
+from mlmanage_jupyter.core.fuzzing import FuzzReport
 from mlmanage_jupyter.core.image import Image, model_record_of
 from mlmanage_jupyter.core.profiling import ModelProfile
 from mlmanage_jupyter.core.targets.base import (
@@ -469,6 +470,20 @@ class Webservice:
         """Load-test this service with ``samples`` (any JSON) at each concurrency level for
         ``duration_s`` seconds; returns a ``ModelProfile`` (see ``core.profiling.profile_service``)."""
         return profiling.profile_service(self.record, samples, concurrency=concurrency, duration_s=duration_s, **kwargs)
+
+    def fuzz(
+        self,
+        max_examples: int = 200,
+        seed: int | None = None,
+        timeout_s: float = 120.0,
+        **kwargs: Any,
+    ) -> FuzzReport:
+        """Contract-fuzz ``/score`` from this service's swagger: valid requests must answer 200
+        with output matching the output schema, invalid ones a 4xx JSON error, protocol-level
+        ones never a 5xx. Returns a ``FuzzReport`` (``ok``, ``findings`` DataFrame with a
+        minimal example per fault, ``summary()``); see ``core.fuzzing.fuzz_service`` for the
+        other options (``request_timeout_s``, ``sample_input``, ``strict``)."""
+        return fuzzing.fuzz_service(self.client, max_examples=max_examples, seed=seed, timeout_s=timeout_s, **kwargs)
 
     # ---------------------------------------------------------------- display
     def serialize(self) -> dict[str, Any]:
