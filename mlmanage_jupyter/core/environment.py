@@ -499,16 +499,8 @@ class InferenceConfig:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``from_dict`` reads it back); ``docker.base_dockerfile`` holds the
-        Dockerfile text (a path is read), and only when set. Raises ValidationError for a bad
-        ``base_dockerfile`` (see :meth:`DockerSection.dockerfile_text`)."""
-        d = self._to_dict()
-        text = self.docker.dockerfile_text()
-        if text is not None:
-            d["docker"]["base_dockerfile"] = text
-        return d
-
-    def _to_dict(self) -> dict[str, Any]:
+        """Azure's inferenceconfig.json field names (``entryScript``, ``sourceDirectory``,
+        ``runtime``, ...), the environment in :meth:`Environment.to_dict`'s form."""
         return {
             "entryScript": self.entry_script,
             "sourceDirectory": self.source_directory,

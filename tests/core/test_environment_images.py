@@ -203,3 +203,17 @@ def test_context_path_is_stored_relative_so_a_copied_workspace_finds_its_images(
     # a row written before paths were stored relative (absolute) still reads as it is
     image_store.set_fields(copy, again.record, context_path=str(again.context_path))
     assert Image(copy, "svc", 1).context_path == again.context_path
+
+
+def test_inference_config_to_dict_gives_azure_field_names(tmp_path: Path) -> None:
+    """InferenceConfig.to_dict() (public, Azure's field names) works with and without an Environment."""
+    from mlmanage_jupyter.core.environment import Environment, InferenceConfig
+
+    (tmp_path / "score.py").write_text("def init():\n    pass\n\ndef run(x):\n    return x\n")
+    ic = InferenceConfig(entry_script="score.py", source_directory=str(tmp_path))
+    d = ic.to_dict()
+    assert (d["entryScript"], d["sourceDirectory"], d["runtime"], d["environment"]) == ("score.py", str(tmp_path), "python", None)
+    env = Environment("e")
+    env.pip_requirements = ["numpy"]
+    ic.environment = env
+    assert ic.to_dict()["environment"]["name"] == "e"
