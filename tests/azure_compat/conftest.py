@@ -12,20 +12,22 @@ from typing import Any
 import pytest
 
 
-@pytest.fixture
-def deploy_local(workspace: Any) -> Iterator[Callable[..., Any]]:
-    """``deploy_local(name, models, source_dir, entry_script="score.py", **local_config)`` ->
-    a Healthy ``Webservice`` deployed with ``Model.deploy`` on the local target."""
-    from mlmanage_jupyter import InferenceConfig, LocalWebservice, Model, Webservice
+def _deployments(workspace: Any, target: str) -> Iterator[Callable[..., Any]]:
+    """``deploy(name, models, source_dir, entry_script="score.py", **config)`` -> a Healthy
+    ``Webservice`` deployed with ``Model.deploy`` on ``target`` ("local" | "docker"); every
+    service it started is deleted when the generator ends."""
+    from mlmanage_jupyter import DockerWebservice, InferenceConfig, LocalWebservice, Model, Webservice
 
+    cls = DockerWebservice if target == "docker" else LocalWebservice
     names: list[str] = []
 
     def _deploy(name: str, models: list[Any], source_dir: Path, entry_script: str = "score.py", **cfg: Any) -> Any:
         ic = InferenceConfig(entry_script=entry_script, source_directory=str(source_dir))
-        svc = Model.deploy(workspace, name, models, ic, LocalWebservice.deploy_configuration(**cfg))
+        svc = Model.deploy(workspace, name, models, ic, cls.deploy_configuration(**cfg))
         names.append(name)
-        svc.wait_for_deployment(show_output=False)
+        svc.wait_for_deployment(show_output=False, timeout_sec=900)
         assert svc.state == "Healthy", svc.get_logs()
+        assert svc.compute_type.lower() == target, svc.compute_type
         return svc
 
     yield _deploy
@@ -51,26 +53,6 @@ def deploy_azure(request: pytest.FixtureRequest, workspace: Any) -> Iterator[Cal
     ``Webservice`` deployed with ``Model.deploy`` on the local target, then (second parameter) on
     the docker target (a real image build and container): the same test runs on both.
     ``config`` takes the parameters both ``deploy_configuration`` methods have."""
-    from mlmanage_jupyter import DockerWebservice, InferenceConfig, LocalWebservice, Model, Webservice
-
-    target = request.param
-    if target == "docker":
+    if request.param == "docker":
         request.getfixturevalue("docker_env")  # skips (or fails under MLMANAGE_REQUIRE_COMPONENTS) without an Engine
-    cls = DockerWebservice if target == "docker" else LocalWebservice
-    names: list[str] = []
-
-    def _deploy(name: str, models: list[Any], source_dir: Path, entry_script: str = "score.py", **cfg: Any) -> Any:
-        ic = InferenceConfig(entry_script=entry_script, source_directory=str(source_dir))
-        svc = Model.deploy(workspace, name, models, ic, cls.deploy_configuration(**cfg))
-        names.append(name)
-        svc.wait_for_deployment(show_output=False, timeout_sec=900)
-        assert svc.state == "Healthy", svc.get_logs()
-        assert svc.compute_type.lower() == target, svc.compute_type
-        return svc
-
-    yield _deploy
-    for n in names:
-        try:
-            Webservice(workspace, n).delete()
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass
+    yield from _deployments(workspace, request.param)
