@@ -19,11 +19,19 @@ from mlmanage_jupyter.core.errors import ValidationError
 
 
 @pytest.mark.slow
-def test_no_code_scikit_learn_on_local(workspace: Any, sklearn_model: Any) -> None:
+@pytest.mark.parametrize("target", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_no_code_scikit_learn(workspace: Any, sklearn_model: Any, target: str, request: pytest.FixtureRequest) -> None:
+    """Azure's no-code page for scikit-learn, on the local target and in a docker image."""
+    from mlmanage_jupyter import DockerWebservice
+
+    if target == "docker":
+        request.getfixturevalue("docker_env")
+    cls = DockerWebservice if target == "docker" else LocalWebservice
     model = Model.register(workspace, str(sklearn_model.path), "diabetes-sk", model_framework=Model.Framework.SCIKITLEARN)
-    svc = Model.deploy(workspace, "nocode-sk", [model], deployment_config=LocalWebservice.deploy_configuration())
+    svc = Model.deploy(workspace, "nocode-sk", [model], deployment_config=cls.deploy_configuration())
     try:
-        svc.wait_for_deployment()
+        svc.wait_for_deployment(timeout_sec=900)
+        assert svc.compute_type == target
         assert svc.state == "Healthy", svc.get_logs()
         rows = sklearn_model.X[:2].tolist()
         assert svc.run({"data": rows}) == pytest.approx(sklearn_model.model.predict(sklearn_model.X[:2]).tolist())
