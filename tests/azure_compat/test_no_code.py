@@ -36,7 +36,8 @@ def test_no_code_scikit_learn(workspace: Any, sklearn_model: Any, target: str, r
         rows = sklearn_model.X[:2].tolist()
         assert svc.run({"data": rows}) == pytest.approx(sklearn_model.model.predict(sklearn_model.X[:2]).tolist())
         # a body without "data" is the caller's error, not a crash of the service
-        assert svc.call({"rows": rows}).status_code >= 400
+        bad = svc.call({"rows": rows})
+        assert bad.status_code == 400 and '{"data": [[...], ...]}' in bad.body["error"]["message"], bad.body
     finally:
         Webservice(workspace, "nocode-sk").delete()
 

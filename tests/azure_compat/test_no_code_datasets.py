@@ -135,7 +135,7 @@ def test_no_code_onnx_on_local(workspace: Any, sklearn_model: Any, tmp_path: Pat
         assert np.allclose(np.ravel(by_name["variable"]), expected, rtol=1e-4)
         assert np.allclose(np.ravel(svc.run({"data": rows})["variable"]), expected, rtol=1e-4)  # one input: "data" too
         bad = svc.call({"x_typo": rows})
-        assert bad.status_code >= 400 and "missing ['X']" in str(bad.body), bad.body
+        assert bad.status_code == 400 and "missing ['X']" in bad.body["error"]["message"], bad.body
     finally:
         Webservice(workspace, "nocode-onnx").delete()
 

@@ -14,6 +14,7 @@ import os
 import numpy as np
 import onnxruntime as ort
 from _no_code_samples import load_samples, sample_frame, schema_decorators
+from werkzeug.exceptions import BadRequest  # the engine answers it as a 400 with this message
 
 MODEL_NAME = "__MODEL_NAME__"
 MODEL_FILE = "__MODEL_FILE__"
@@ -62,13 +63,13 @@ def _score(feeds):
 def run_json(raw_data):
     body = json.loads(raw_data)
     if not isinstance(body, dict):
-        raise ValueError(f"expected a JSON object giving each model input by name: {list(inputs)}")
+        raise BadRequest(f"expected a JSON object giving each model input by name: {list(inputs)}")
     if len(inputs) == 1 and "data" in body and "data" not in inputs:
         body = {next(iter(inputs)): body["data"]}
     missing = [n for n in inputs if n not in body]
     unknown = [k for k in body if k not in inputs]
     if missing or unknown:
-        raise ValueError(f"the request must give each model input by name: {list(inputs)}; "
+        raise BadRequest(f"the request must give each model input by name: {list(inputs)}; "
                          f"missing {missing}, unknown {unknown}")
     return _score({n: _tensor(n, body[n]) for n in inputs})
 

@@ -15,6 +15,7 @@ import os
 import joblib
 import numpy as np
 from _no_code_samples import load_samples, sample_frame, schema_decorators
+from werkzeug.exceptions import BadRequest  # the engine answers it as a 400 with this message
 
 MODEL_NAME = "__MODEL_NAME__"
 MODEL_FILE = "__MODEL_FILE__"
@@ -32,14 +33,14 @@ def _predict(X, method):
     if not method:  # absent, or "" as in the swagger's example
         method = "predict_proba" if hasattr(model, "predict_proba") else "predict"
     if method not in METHODS or not hasattr(model, method):
-        raise ValueError(f"method must be one of {[m for m in METHODS if hasattr(model, m)]}, got {method!r}")
+        raise BadRequest(f"method must be one of {[m for m in METHODS if hasattr(model, m)]}, got {method!r}")
     return getattr(model, method)(X).tolist()
 
 
 def run_json(raw_data):
     body = json.loads(raw_data)
     if not isinstance(body, dict) or "data" not in body:
-        raise ValueError('expected a JSON object {"data": [[...], ...]}')
+        raise BadRequest('expected a JSON object {"data": [[...], ...]}')
     return _predict(np.asarray(body["data"]), body.get("method"))
 
 
