@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlmanage_jupyter.core.datastore import DataPath, Datastore, check_relative
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
-from mlmanage_jupyter.core.fsutil import read_json_object, write_json_atomic
+from mlmanage_jupyter.core.fsutil import claim_json_version, read_json_object, write_json_atomic
 from mlmanage_jupyter.core.workspace import resolve_workspace
 
 if TYPE_CHECKING:
@@ -343,14 +343,8 @@ class AbstractDataset:
             saved.name, saved.version = name, nxt
             saved.description, saved.tags = description, dict(tags or {})
             record = {**saved._to_json(), "origin": origin}
-            tmp = folder / f".{nxt}.{uuid.uuid4().hex}.tmp"
-            write_json_atomic(tmp, record)
-            try:  # link is atomic and fails when taken: two registrations never share a version
-                os.link(tmp, folder / f"{nxt}.json")
-            except FileExistsError:
+            if not claim_json_version(folder, nxt, record):
                 continue
-            finally:
-                tmp.unlink()
             write_json_atomic(ws.path / "datasets" / ".ids" / f"{saved.id}.json", record)
             return _read(ws, folder / f"{nxt}.json")
 

@@ -23,7 +23,12 @@ from typing import Any
 
 from mlmanage_jupyter.core.conda_dependencies import CondaDependencies
 from mlmanage_jupyter.core.errors import NotFoundError, ValidationError
-from mlmanage_jupyter.core.fsutil import load_yaml_file, load_yaml_text, read_json_object, write_json_atomic
+from mlmanage_jupyter.core.fsutil import (
+    claim_json_version,
+    load_yaml_file,
+    load_yaml_text,
+    read_json_object,
+)
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -300,14 +305,8 @@ class Environment:
                 if {**latest.to_dict(), "version": None} == mine:
                     return latest
             nxt = (versions[-1] if versions else 0) + 1
-            tmp = folder / f".{nxt}.{os.getpid()}.{id(self)}.tmp"
-            write_json_atomic(tmp, {**mine, "version": str(nxt)})
-            try:  # link is atomic and fails when taken: two registrations never share a version
-                os.link(tmp, folder / f"{nxt}.json")
-            except FileExistsError:
+            if not claim_json_version(folder, nxt, {**mine, "version": str(nxt)}):
                 continue
-            finally:
-                tmp.unlink()
             self.version = str(nxt)
             return Environment._read(folder / f"{nxt}.json")
 

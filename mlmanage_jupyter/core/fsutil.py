@@ -61,6 +61,22 @@ def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+def claim_json_version(folder: Path, version: int, record: dict[str, Any]) -> bool:
+    """Write ``record`` as ``folder/<version>.json`` only if no other writer has taken that
+    version: written to a temporary file, then hard-linked into place (``os.link`` is atomic and
+    fails when the name exists), so two concurrent registrations never share a version.
+    Returns False when the version was taken (re-read the versions and try the next one)."""
+    tmp = folder / f".{version}.{uuid.uuid4().hex}.tmp"
+    write_json_atomic(tmp, record)
+    try:
+        os.link(tmp, folder / f"{version}.json")
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+
+
 def read_json_object(source: str | os.PathLike[str] | dict[str, Any], what: str) -> tuple[dict[str, Any], Path | None]:
     """``(the JSON object, the file's path or None)`` from a path or an already parsed dict.
 
