@@ -37,12 +37,11 @@ import os
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
@@ -68,7 +67,8 @@ from mlmanage_jupyter.server.http_limits import (
     accepted_request_id,
 )
 from mlmanage_jupyter.server.jsonio import dumps, loads
-from mlmanage_jupyter.server.lifecycle import RUN_THREADS, HungRuns, RequestBudget
+from mlmanage_jupyter.server.lifecycle import HungRuns, RequestBudget
+from mlmanage_jupyter.server.runner import Runner, ScoringTimeout
 from mlmanage_jupyter.server.telemetry import RouteMetrics, TelemetryWriter, metrics_text
 
 log = logging.getLogger("mlmanage.server")
@@ -100,61 +100,6 @@ def _bounded(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-class ScoringTimeout(Exception):
-    """run() did not finish within scoring_timeout_ms."""
-
-
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any, hung: HungRuns | None = None) -> None:
-    if not fut.done():  # the deadline may have settled it first
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
-    elif hung is not None and not fut.cancelled() and isinstance(fut.exception(), ScoringTimeout):
-        hung.returned()  # a run() past its deadline gave its thread back
-
-
-def _expire(fut: asyncio.Future[Any], hung: HungRuns | None = None) -> None:
-    if not fut.done():
-        fut.set_exception(ScoringTimeout())
-        if hung is not None:
-            hung.expired()
-
-
-async def call_in_thread(
-    executor: ThreadPoolExecutor, timeout_s: float, fn: Callable[..., Any], *args: Any, hung: HungRuns | None = None
-) -> Any:
-    """``fn(*args)`` in ``executor``'s threads, raising ScoringTimeout after ``timeout_s`` s.
-
-    What ``asyncio.wait_for(loop.run_in_executor(...))`` does, with one loop future, one timer
-    handle and one thread-safe wake-up per call instead of the chained futures, done callbacks
-    and waiter of that pair: about half its per-call cost. A run() past its deadline keeps its
-    thread until it returns (Python cannot stop a thread); its answer is dropped, and
-    ``hung`` (when given) counts it until it returns (both on the loop's thread).
-    """
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Any] = loop.create_future()
-
-    def work() -> None:
-        try:
-            outcome = (True, fn(*args))
-        except Exception as e:  # noqa: BLE001 - handed to the awaiting request
-            outcome = (False, e)
-        except BaseException as e:  # noqa: BLE001 - SystemExit & co. must not stop the event loop
-            outcome = (False, RunAborted.wrap(e))
-        try:
-            loop.call_soon_threadsafe(_settle, fut, *outcome, hung)
-        except RuntimeError:  # the loop closed while a run() past its deadline was still going
-            pass
-
-    executor.submit(work)
-    timer = loop.call_later(timeout_s, _expire, fut, hung)
-    try:
-        return await fut
-    finally:
-        timer.cancel()
-
-
 class RequestIds:
     """New request ids for requests without one: UUID-shaped (8-4-4-4-12 hex), unique per
     worker start (80 random bits) and then a counter - as unique as ``uuid4()`` across
@@ -169,24 +114,53 @@ class RequestIds:
         return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
 
 
-def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, bool]:
-    """(request id, authorization, whether a client request id was refused) from the ASGI
-    headers in one pass (names are lower-case). The request id is the first acceptable
-    (:func:`.http_limits.accepted_request_id`) of ``x-ms-request-id`` and ``x-request-id``."""
-    ms_rid = rid = auth = None
-    for name, value in raw:  # the first of repeated headers counts, as in Headers.get()
-        if name == b"x-ms-request-id":
+class Head:
+    """What one pass over a request's ASGI headers (names are lower-case) finds (:func:`scan_head`)."""
+
+    __slots__ = ("request_id", "authorization", "refused", "content_length")
+
+    def __init__(
+        self, request_id: str | None, authorization: str | None, refused: bool, content_length: int | None
+    ) -> None:
+        #: the first acceptable (:func:`.http_limits.accepted_request_id`) of ``x-ms-request-id``
+        #: and ``x-request-id``, else None
+        self.request_id = request_id
+        self.authorization = authorization
+        #: a client request id was given and refused
+        self.refused = refused
+        #: the ``content-length`` the client declared (bytes), None when absent or not a number
+        self.content_length = content_length
+
+
+def scan_head(raw: list[tuple[bytes, bytes]]) -> Head:
+    """A request's :class:`Head` in one pass over its ASGI headers; the first of repeated
+    headers counts, as in ``Headers.get()``."""
+    ms_rid = rid = auth = length = None
+    for name, value in raw:
+        if name == b"content-length":
+            length = value if length is None else length
+        elif name == b"x-ms-request-id":
             ms_rid = value if ms_rid is None else ms_rid
         elif name == b"x-request-id":
             rid = value if rid is None else rid
         elif name == b"authorization":
             auth = value if auth is None else auth
     chosen = accepted_request_id(ms_rid) or accepted_request_id(rid)
-    return (
+    declared = None
+    if length is not None and length.isdigit() and len(length) < 20:
+        declared = int(length)
+    return Head(
         chosen,
         auth.decode("latin-1") if auth is not None else None,
         chosen is None and bool(ms_rid or rid),
+        declared,
     )
+
+
+def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, bool]:
+    """(request id, authorization, whether a client request id was refused): :func:`scan_head`."""
+    head = scan_head(raw)
+    return head.request_id, head.authorization, head.refused
 
 
 def headers_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -243,22 +217,85 @@ def _with_request_id(rid: str, fn: Callable[..., Any], *args: Any) -> Any:
         current_request_id.reset(token)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise _TooLarge(int(declared))
-        except ValueError:
-            pass
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+async def _read_body(request: Request, declared: int | None, limit: int) -> bytes:
+    """The whole request body (ASGI ``receive``), at most ``limit`` bytes: raises _TooLarge
+    when the declared ``content-length`` or the bytes received pass it, ClientDisconnect when
+    the client left."""
+    if declared is not None and declared > limit:
+        raise _TooLarge(declared)
+    receive = request.receive
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: one message
+        if len(body) > limit:
+            raise _TooLarge(len(body))
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
         if size > limit:
             raise _TooLarge(size)
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if size > limit:
+        raise _TooLarge(size)
     return b"".join(chunks)
+
+
+class JSONBody(Response):
+    """A JSON answer from already serialized bytes: the headers built at once (no
+    ``init_headers`` pass), ``content-type: application/json``."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+
+
+Handler = Callable[[Request, str, Head], Awaitable[tuple[Response, int]]]
+
+
+class ScoringApp:
+    """The ASGI app of one worker: ``/score``, ``/``, ``/health/ready`` and ``/swagger.json``
+    for their methods are answered here directly; anything else (``/metrics``, ``/telemetry``,
+    404, 405, lifespan) by ``fallback``, a Starlette app with the same routes.
+
+    Starlette's router and middleware stack cost ~15 us per request, more than the rest of
+    the engine's own work on a 1-row request. ``limits``: also check the request head's
+    bounds here (``HeadLimits.problem``; over them, ``fallback``'s :class:`HeaderGuard`
+    answers 431); None when the HTTP protocol checks them while parsing (the worker's).
+    ``state``: the fallback's ``app.state``.
+    """
+
+    def __init__(self, routes: dict[str, tuple[frozenset[str], Callable[..., Awaitable[None]]]], fallback: Starlette,
+                 limits: HeadLimits | None) -> None:  # fmt: skip
+        self.routes = routes
+        self.fallback = fallback
+        self.limits = limits
+        self.state = fallback.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            route = self.routes.get(scope["path"])
+            if (
+                route is not None
+                and scope["method"] in route[0]
+                and (self.limits is None or self.limits.problem(scope["headers"]) is None)
+            ):
+                await route[1](scope, receive, send)
+                return
+        await self.fallback(scope, receive, send)
 
 
 def create_app(
@@ -268,8 +305,13 @@ def create_app(
     on_ready: Callable[[], None] | None = None,
     failure: str | None = None,
     on_recycle: Callable[[str, str], None] | None = None,
-) -> Starlette:
+    head_checked: bool = False,
+) -> ScoringApp:
     """The app of one worker, serving an initialised ``script``.
+
+    ``head_checked``: the HTTP server enforces the request-head bounds while parsing (the
+    worker's httptools protocol, :func:`.http_limits.uvicorn_http_options`), so the app does
+    not check them again; False (the default) checks them in the app.
 
     ``failure`` (a message/traceback) instead makes every route but ``/`` and ``/metrics``
     answer 503 NotReady: what a generation whose init() failed serves.
@@ -277,7 +319,8 @@ def create_app(
     ``on_recycle(reason, message)`` is called once when this worker should be replaced
     (``server/lifecycle.py``): ``"hung_runs"`` (then ``/health/ready`` answers 503 NotReady
     with the message too) or ``"max_requests"`` (``settings.max_requests``).
-    ``app.state.hung_runs`` is the :class:`HungRuns` counter.
+    ``app.state.hung_runs`` is the :class:`HungRuns` counter, ``app.state.runner`` the
+    :class:`.runner.Runner` calling run().
     """
     keys = KeyStore(
         settings.keys_file,
@@ -294,10 +337,10 @@ def create_app(
         max_files=settings.telemetry_max_files,
     )
     collector = ModelDataCollector.from_env(settings.service_name, settings.models) if script else None
-    executor = ThreadPoolExecutor(max_workers=RUN_THREADS, thread_name_prefix="run")
     timeout_s = settings.scoring_timeout_ms / 1000
     recycle = on_recycle or (lambda reason, message: None)
     hung = HungRuns(settings.scoring_timeout_ms, on_trip=lambda message: recycle("hung_runs", message))
+    runner = Runner(timeout_s, hung, settings.inline_run_ms, RunAborted.wrap)
     budget = RequestBudget(settings.max_requests, settings.max_requests_jitter)
     swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
     ids = RequestIds()
@@ -305,25 +348,28 @@ def create_app(
     batcher = None
     if script is not None and settings.max_batch_size > 1 and batchable(script) is None:
         batcher = MicroBatcher(
-            script, executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout, hung
+            script, runner.executor, settings.max_batch_size, settings.max_latency_ms, timeout_s, ScoringTimeout, hung
         )
 
-    def instrumented(route: str, handler: Callable[[Request, str, str | None], Awaitable[tuple[Response, int]]]):
+    def instrumented(route: str, handler: Handler) -> tuple[Callable[[Request], Awaitable[Response]], Any]:
+        """(a Starlette endpoint, a raw ASGI endpoint) answering ``route`` with ``handler``:
+        request id, metrics, telemetry, max_requests."""
         metrics = RouteMetrics(route)
         record = telemetry.record
 
-        async def endpoint(request: Request) -> Response:
+        async def answer(request: Request) -> Response:
             t0 = time.perf_counter()
-            rid, authorization, refused = _scan_headers(request.scope["headers"])
+            head = scan_head(request.scope["headers"])
+            rid = head.request_id
             if rid is None:
                 rid = ids.new()
-            response, nbytes = await handler(request, rid, authorization)
+            response, nbytes = await handler(request, rid, head)
             raw = response.raw_headers
             if any(k == b"x-ms-request-id" for k, _ in raw):  # a Response returned by run()
                 response.headers["x-ms-request-id"] = rid
             else:
                 raw.append((b"x-ms-request-id", rid.encode("latin-1")))
-            if refused:
+            if head.refused:
                 raw.append((REQUEST_ID_REJECTED_HEADER, REQUEST_ID_REJECTED_VALUE))
             elapsed = time.perf_counter() - t0
             status = response.status_code
@@ -342,17 +388,27 @@ def create_app(
             )
             return response
 
-        return endpoint
+        async def raw_endpoint(scope: Any, receive: Any, send: Any) -> None:
+            try:
+                response = await answer(Request(scope, receive))
+            except ClientDisconnect:
+                return  # nobody to answer
+            except Exception as e:  # noqa: BLE001 - a bug of ours must answer, not drop the connection
+                log.exception("%s %s: the engine failed", scope["method"], route)
+                response = error(500, "InternalError", f"the scoring engine failed: {type(e).__name__}")
+            await response(scope, receive, send)
 
-    async def score(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
+        return answer, raw_endpoint
+
+    async def score(request: Request, rid: str, head: Head) -> tuple[Response, int]:
         if failure is not None:
             return not_ready(rid), 0
         if auth_on and request.method != "OPTIONS":
-            problem = keys.check(authorization)
+            problem = keys.check(head.authorization)
             if problem:
                 return error(401, "Unauthorized", problem, rid), 0
         try:
-            body = await _read_body(request, settings.max_request_bytes)
+            body = await _read_body(request, head.content_length, settings.max_request_bytes)
         except _TooLarge as e:
             return (
                 error(
@@ -416,7 +472,7 @@ def create_app(
             if rows is not None:
                 result = await batcher.submit(rows)  # type: ignore[union-attr]
             else:
-                result = await call_in_thread(executor, timeout_s, _with_request_id, rid, *call, hung=hung)
+                result = await runner.call(_with_request_id, rid, *call)
         except ScoringTimeout:
             log.error("request %s: run() did not finish within %d ms", rid, settings.scoring_timeout_ms)
             return (
@@ -454,19 +510,19 @@ def create_app(
             )
         if collector is not None and not script.rawhttp:
             collector.collect(rid, body, payload, valid_json=True)
-        return Response(payload, media_type="application/json"), len(body)
+        return JSONBody(payload), len(body)
 
-    async def liveness(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
+    async def liveness(request: Request, rid: str, head: Head) -> tuple[Response, int]:
         return PlainTextResponse("Healthy"), 0
 
-    async def ready(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
+    async def ready(request: Request, rid: str, head: Head) -> tuple[Response, int]:
         if failure is not None or script is None:
             return not_ready(rid), 0
         if hung.reason is not None:
             return error(503, "NotReady", hung.reason), 0
         return PlainTextResponse("Ready"), 0
 
-    async def swagger(request: Request, rid: str, authorization: str | None) -> tuple[Response, int]:
+    async def swagger(request: Request, rid: str, head: Head) -> tuple[Response, int]:
         if failure is not None:
             return not_ready(rid), 0
         return Response(swagger_body, media_type="application/json"), 0
@@ -516,21 +572,30 @@ def create_app(
             if collector is not None:
                 collector.stop()
             stop_script_collectors()
-            executor.shutdown(wait=False, cancel_futures=True)
+            runner.shutdown()
 
-    routes = [
-        Route("/", instrumented("/", liveness), methods=["GET"]),
-        Route("/score", instrumented("/score", score), methods=["GET", "POST", "OPTIONS"]),
-        Route("/swagger.json", instrumented("/swagger.json", swagger), methods=["GET"]),
-        Route("/health/ready", instrumented("/health/ready", ready), methods=["GET"]),
+    hot = {
+        "/": (frozenset({"GET"}), instrumented("/", liveness)),
+        "/score": (frozenset({"GET", "POST", "OPTIONS"}), instrumented("/score", score)),
+        "/swagger.json": (frozenset({"GET"}), instrumented("/swagger.json", swagger)),
+        "/health/ready": (frozenset({"GET"}), instrumented("/health/ready", ready)),
+    }
+    routes = [Route(path, endpoints[0], methods=sorted(methods)) for path, (methods, endpoints) in hot.items()]
+    routes += [
         Route("/metrics", metrics, methods=["GET"]),
         Route("/telemetry", telemetry_records, methods=["GET"]),
     ]
-    app = Starlette(
+    limits = HeadLimits.of(settings)
+    fallback = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: method_not_allowed},
-        middleware=[Middleware(HeaderGuard, limits=HeadLimits.of(settings))],
+        middleware=[Middleware(HeaderGuard, limits=limits)],
     )
-    app.state.hung_runs = hung
-    return app
+    fallback.state.hung_runs = hung
+    fallback.state.runner = runner
+    return ScoringApp(
+        {path: (methods, endpoints[1]) for path, (methods, endpoints) in hot.items()},
+        fallback,
+        None if head_checked else limits,
+    )

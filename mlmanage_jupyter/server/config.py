@@ -70,6 +70,7 @@ LIMIT_LINE_VAR = "MLMANAGE_LIMIT_REQUEST_LINE"
 MAX_REQUESTS_VAR = "MLMANAGE_MAX_REQUESTS"
 MAX_REQUESTS_JITTER_VAR = "MLMANAGE_MAX_REQUESTS_JITTER"
 MEMORY_GB_VAR = "MLMANAGE_MEMORY_GB"
+INLINE_RUN_VAR = "MLMANAGE_INLINE_RUN_MS"
 
 #: names ``environment_variables`` may not use: the engine's own
 ENGINE_VARS = frozenset(
@@ -113,6 +114,7 @@ ENGINE_VARS = frozenset(
         MAX_REQUESTS_VAR,
         MAX_REQUESTS_JITTER_VAR,
         MEMORY_GB_VAR,
+        INLINE_RUN_VAR,
         # set for each worker by the supervisor
         "MLMANAGE_SUPERVISOR_PID",
         "MLMANAGE_LISTEN_FD",
@@ -133,6 +135,7 @@ TUNING_VARS = (
     LIMIT_FIELDS_VAR,
     LIMIT_FIELD_SIZE_VAR,
     LIMIT_LINE_VAR,
+    INLINE_RUN_VAR,
 )
 
 _TRUE = ("1", "true", "yes")
@@ -251,6 +254,9 @@ class Settings:
         memory_gb: the service's memory cap in GiB (Azure's ``memory_gb`` name): the
             supervisor replaces, gracefully, a worker whose resident set size passes
             ``memory_gb / workers`` GiB (checked every second); None = no cap.
+        inline_run_ms: a ``run()`` whose calls are shorter than this (ms) and CPU-bound is
+            called on the worker's event loop instead of a run thread, once 32 calls in a row
+            showed it (``server/runner.py``); 0 = always in run threads (>= 0, default 10).
     """
 
     app_root: Path
@@ -292,6 +298,7 @@ class Settings:
     max_requests: int = 0
     max_requests_jitter: int = 0
     memory_gb: float | None = None
+    inline_run_ms: int = 10
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -320,6 +327,7 @@ class Settings:
             ("limit_request_line", 1),
             ("max_requests", 0),
             ("max_requests_jitter", 0),
+            ("inline_run_ms", 0),
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
@@ -404,6 +412,7 @@ class Settings:
         put(LIMIT_LINE_VAR, self.limit_request_line)
         put(MAX_REQUESTS_VAR, self.max_requests)
         put(MAX_REQUESTS_JITTER_VAR, self.max_requests_jitter)
+        put(INLINE_RUN_VAR, self.inline_run_ms)
         put(MEMORY_GB_VAR, None if self.memory_gb is None else repr(float(self.memory_gb)))
         return env
 
@@ -479,6 +488,7 @@ class Settings:
                 max_requests=_int(env, MAX_REQUESTS_VAR, 0, minimum=0),
                 max_requests_jitter=_int(env, MAX_REQUESTS_JITTER_VAR, 0, minimum=0),
                 memory_gb=_float(env, MEMORY_GB_VAR, None) if env.get(MEMORY_GB_VAR) else None,
+                inline_run_ms=_int(env, INLINE_RUN_VAR, 10, minimum=0),
             )
         except ConfigError as e:
             raise ConfigError(f"{e} (from the environment)") from None

@@ -33,6 +33,7 @@ from typing import Any
 from inference_schema.schema_util import get_input_schema, get_output_schema, is_schema_decorated
 
 from mlmanage_jupyter.server.azure_runtime import AMLRequest, install_azureml_shim, is_rawhttp
+from mlmanage_jupyter.server.lifecycle import RunTimedOut
 
 #: ``EntryScript.call``'s marker for "the caller did not decode the body"
 _UNPARSED: Any = object()
@@ -153,6 +154,8 @@ class EntryScript:
                     f"the request body does not fit run()'s input schema (GET /swagger.json shows it): "
                     f"{type(e).__name__}: {text}"
                 ) from e
+            raise
+        except RunTimedOut:  # the deadline of a run() on the event loop (server/runner.py)
             raise
         except BaseException as e:
             raise RunAborted.wrap(e) from e

@@ -39,6 +39,13 @@ HUNG_RUNS_LIMIT = RUN_THREADS // 2
 RECYCLE_REASONS = ("hung_runs", "max_requests", "memory")
 
 PR_SET_PDEATHSIG = 1
+
+
+class RunTimedOut(BaseException):
+    """Raised inside a run() called on the event loop when scoring_timeout_ms passes
+    (``server/runner.py``). A BaseException, so an entry script's ``except Exception`` does not
+    swallow it; the app answers 504."""
+
 GIB = 1024**3
 
 

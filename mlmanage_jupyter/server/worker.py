@@ -90,12 +90,15 @@ def main() -> int:
         except OSError as e:  # a full disk must not fail the request that hit the limit
             log.error("cannot ask to be replaced: writing %s failed: %s", status_path, e)
 
+    http_options = uvicorn_http_options(HeadLimits.of(settings))
     app = create_app(
         settings,
         script,
         on_ready=lambda: _write_status(status_path, state="ready"),
         failure=failure,
         on_recycle=on_recycle,
+        # the httptools protocol checks the head's bounds while parsing; h11 does not
+        head_checked=http_options.get("http") != "h11",
     )
     fd = os.environ.get("MLMANAGE_LISTEN_FD")
     kwargs: dict[str, object] = {"fd": int(fd)} if fd else {"host": settings.host, "port": settings.port}
@@ -105,8 +108,11 @@ def main() -> int:
         log_level="warning",
         timeout_graceful_shutdown=settings.scoring_timeout_ms / 1000 + 5,
         timeout_keep_alive=5,
+        # X-Forwarded-* is only trusted from 127.0.0.1 (uvicorn's default), where no proxy of
+        # ours runs: reading it cost every request a header dict
+        proxy_headers=False,
         # bounded header count/sizes and URL length, checked while parsing (server/http_limits.py)
-        **uvicorn_http_options(HeadLimits.of(settings)),
+        **http_options,
         **kwargs,  # type: ignore[arg-type]
     )
     DrainingServer(

@@ -12,9 +12,9 @@ from pathlib import Path
 import requests
 from infra.aio import run_async
 
-from mlmanage_jupyter.server.app import ScoringTimeout
 from mlmanage_jupyter.server.batching import MicroBatcher, batchable
 from mlmanage_jupyter.server.entry import EntryScript
+from mlmanage_jupyter.server.runner import ScoringTimeout
 
 BATCH_SCRIPT = """
 import time

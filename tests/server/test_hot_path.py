@@ -14,16 +14,11 @@ import pytest
 from infra.aio import run_async
 
 from mlmanage_jupyter.server import jsonio
-from mlmanage_jupyter.server.app import (
-    RequestIds,
-    ScoringTimeout,
-    _scan_headers,
-    call_in_thread,
-    headers_dict,
-)
+from mlmanage_jupyter.server.app import RequestIds, _scan_headers, headers_dict
 from mlmanage_jupyter.server.config import ConfigError
 from mlmanage_jupyter.server.entry import RunAborted
 from mlmanage_jupyter.server.http_limits import accepted_request_id
+from mlmanage_jupyter.server.runner import ScoringTimeout, call_in_thread
 from mlmanage_jupyter.server.supervisor import cgroup_cpu_quota, usable_cpus, worker_count
 from mlmanage_jupyter.server.telemetry import TelemetryWriter
 
@@ -176,7 +171,7 @@ def test_call_in_thread_returns_raises_and_times_out():
                     raise exc
 
                 with pytest.raises(RunAborted) as info:
-                    await call_in_thread(ex, 5, boom)
+                    await call_in_thread(ex, 5, boom, wrap=RunAborted.wrap)
                 assert info.value.__cause__ is exc
 
     run_async(scenario)
