@@ -24,8 +24,8 @@ loop, a ``SIGALRM`` timer (``setitimer``) raises :class:`.lifecycle.RunTimedOut`
 ``BaseException``, so a script's ``except Exception`` does not swallow it) inside ``run()`` at
 the deadline: Python code, ``time.sleep`` and lock waits stop there, the request answers 504
 and the worker goes on serving. A call stuck in C code that ignores signals is seen by a
-watchdog thread one grace period (:data:`INLINE_GRACE_S` or the timeout, the longer) past the
-deadline, which trips :class:`.lifecycle.HungRuns` so the supervisor replaces the worker.
+watchdog thread :data:`INLINE_GRACE_S` past the deadline, which trips
+:class:`.lifecycle.HungRuns` so the supervisor replaces the worker.
 Calls only go on the loop where the timer can work: the loop runs in the process's main
 thread and nothing else (an entry script's ``init()``) has a ``SIGALRM`` handler.
 """
@@ -51,9 +51,9 @@ INLINE_STREAK = 32
 MAX_STREAK = 4096
 #: a call shorter than this (ms) counts as short and CPU-bound whatever its CPU share
 ANY_CALL_MS = 1.0
-#: seconds past scoring_timeout_ms after which an on-loop run() the timer could not stop
-#: trips the worker (at least the timeout itself)
-INLINE_GRACE_S = 5.0
+#: seconds past scoring_timeout_ms after which an on-loop run() the timer did not stop (stuck
+#: in C code that does not look at signals) trips the worker
+INLINE_GRACE_S = 2.0
 
 
 class ScoringTimeout(Exception):
@@ -280,7 +280,7 @@ class Runner:
         return value
 
     def _watch(self) -> None:
-        limit = self.timeout_s + max(INLINE_GRACE_S, self.timeout_s)
+        limit = self.timeout_s + INLINE_GRACE_S
         tick = min(0.5, max(0.01, self.timeout_s / 4))
         while not self._stop.wait(tick):
             since = self._running_since
