@@ -11,12 +11,15 @@ up to :data:`.lifecycle.RUN_THREADS` calls overlap.
 :class:`Runner` picks per call, from what earlier calls did (:class:`InlinePolicy`):
 
 * it starts with threads, measuring each call's wall time and the CPU time of its thread;
-* after :data:`INLINE_STREAK` calls in a row that each took less than ``inline_run_ms`` and
-  were CPU-bound (CPU time at least half the wall time, or under :data:`ANY_CALL_MS` in all),
-  it calls ``run()`` on the loop's thread (logged once: ``calling run() on the event loop``);
-* one call that breaks either rule sends it back to threads, and the streak it needs next
-  time doubles (up to :data:`MAX_STREAK`), so a script whose calls are sometimes long settles
-  in threads. ``inline_run_ms=0`` (``MLMANAGE_INLINE_RUN_MS``) keeps every call in threads.
+* after :data:`INLINE_STREAK` calls that each took less than ``inline_run_ms`` and were
+  CPU-bound (CPU time at least half the wall time, or under :data:`ANY_CALL_MS` in all), with
+  no longer call and no :data:`WAITING_RUN` waiting calls in a row between them, it calls
+  ``run()`` on the loop's thread (logged: ``calling it on the event loop``);
+* one call of ``inline_run_ms`` or more, or :data:`WAITING_RUN` waiting calls in a row (one
+  alone may be the OS preempting the process), send it back to threads, and the streak it
+  needs next time doubles (up to :data:`MAX_STREAK`), so a script whose calls are sometimes
+  long settles in threads. ``inline_run_ms=0`` (``MLMANAGE_INLINE_RUN_MS``) keeps every call
+  in threads.
 
 ``scoring_timeout_ms`` holds in both ways. In threads, the call's answer is a 504 at the
 deadline and its thread is counted by :class:`.lifecycle.HungRuns` until it returns. On the
@@ -51,6 +54,9 @@ INLINE_STREAK = 32
 MAX_STREAK = 4096
 #: a call shorter than this (ms) counts as short and CPU-bound whatever its CPU share
 ANY_CALL_MS = 1.0
+#: waiting calls (>= ANY_CALL_MS, less than half of it on the CPU) in a row that count as a
+#: script that waits: one alone may be the OS preempting a busy machine
+WAITING_RUN = 4
 #: seconds past scoring_timeout_ms after which an on-loop run() the timer did not stop (stuck
 #: in C code that does not look at signals) trips the worker
 INLINE_GRACE_S = 2.0
@@ -73,29 +79,34 @@ class InlinePolicy:
         self.needed = streak
         self.max_streak = max_streak
         self.streak = 0
+        self.waiting_run = 0  # waiting calls in a row
         self.inline = False
         self.flips = 0  #: times it went back to threads
-
-    def short_and_cpu_bound(self, wall_s: float, cpu_s: float) -> bool:
-        return wall_s < self.limit_s and (wall_s < ANY_CALL_MS / 1000 or cpu_s >= wall_s / 2)
 
     def observe(self, wall_s: float, cpu_s: float) -> bool:
         if self.limit_s <= 0:
             return False
-        if self.short_and_cpu_bound(wall_s, cpu_s):
-            if self.inline:
-                return False
+        long = wall_s >= self.limit_s
+        # off the CPU for most of a call of 1 ms or more: waiting (I/O, sleep, a released GIL),
+        # or preempted by the OS on a busy machine: only a run of them counts
+        waiting = not long and wall_s >= ANY_CALL_MS / 1000 and cpu_s < wall_s / 2
+        self.waiting_run = self.waiting_run + 1 if waiting else 0
+        bad = long or self.waiting_run >= WAITING_RUN
+        if self.inline:
+            if bad:
+                self.inline = False
+                self.flips += 1
+                self.streak = self.waiting_run = 0
+                self.needed = min(self.needed * 2, self.max_streak)
+                return True
+            return False
+        if bad:
+            self.streak = self.waiting_run = 0
+        elif not waiting:
             self.streak += 1
             if self.streak >= self.needed:
                 self.inline = True
                 return True
-            return False
-        self.streak = 0
-        if self.inline:
-            self.inline = False
-            self.flips += 1
-            self.needed = min(self.needed * 2, self.max_streak)
-            return True
         return False
 
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from test_lifecycle import poll
 
-from mlmanage_jupyter.server.runner import ANY_CALL_MS, InlinePolicy
+from mlmanage_jupyter.server.runner import ANY_CALL_MS, WAITING_RUN, InlinePolicy
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -156,15 +156,22 @@ def test_policy_needs_a_streak_and_backs_off_after_each_flip():
     assert p.needed == 16
 
 
-def test_policy_counts_cpu_bound_calls_only():
-    p = InlinePolicy(10, streak=2)
-    waiting = (0.004, 0.0001)  # 4 ms of wall time, almost no CPU: I/O or sleep
+def test_policy_counts_cpu_bound_calls_only_and_a_run_of_waiting_ones_resets():
+    p = InlinePolicy(10, streak=3)
+    waiting = (0.004, 0.0001)  # 4 ms of wall time, almost no CPU: I/O or sleep (or preempted)
     cpu = (0.004, 0.003)
     tiny = (ANY_CALL_MS / 2000, 0.0)  # under ANY_CALL_MS: counted whatever its CPU share
-    assert not p.observe(*cpu)
-    assert not p.observe(*waiting) and p.streak == 0
+    p.observe(*cpu)
+    p.observe(*waiting)  # one waiting call alone (preemption?) neither counts nor resets
+    assert p.streak == 1
+    for _ in range(WAITING_RUN):
+        p.observe(*waiting)
+    assert p.streak == 0  # a run of them: a script that waits
     p.observe(*tiny)
+    p.observe(*cpu)
     assert p.observe(*cpu) and p.inline
+    for _ in range(WAITING_RUN - 1):
+        assert not p.observe(*waiting) and p.inline
     assert p.observe(*waiting) and not p.inline
 
 
