@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,10 @@ def metrics_text() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+#: records formatted per hold of the GIL by the flushing thread
+FORMAT_CHUNK = 256
 
 
 class TelemetryWriter:
@@ -168,25 +172,36 @@ class TelemetryWriter:
                 log.warning("telemetry: writing to %s works again (it failed with: %s)", self.dir, self.failing)
                 self.failing = None
 
-    def _write(self, recs: list[tuple[float, str, str, int, float, int, int]]) -> None:
-        models, service, pid = self.models, self.service, self.pid
-        lines = [
-            dumps(
-                {
-                    "time": datetime.fromtimestamp(t, timezone.utc).isoformat(),
-                    "request_id": rid,
-                    "route": route,
-                    "status": status,
-                    "latency_ms": round(latency_ms, 3),
-                    "request_bytes": nin,
-                    "response_bytes": nout,
-                    "models": models,
-                    "service": service,
-                    "worker": pid,
-                }
+    def format(self, recs: list[tuple[float, str, str, int, float, int, int]]) -> list[bytes]:
+        """JSON lines of buffered records: ``{"time" (ISO 8601 UTC, microseconds), "request_id",
+        "route", "status", "latency_ms", "request_bytes", "response_bytes", "models",
+        "service", "worker"}``. One bytes template per record (~1 us; a dict through
+        ``dumps`` and ``datetime.isoformat()`` took ~5 us, all of it holding the GIL the
+        worker's event loop needs); the same JSON values."""
+        tail = dumps({"models": self.models, "service": self.service, "worker": self.pid})[1:]
+        routes: dict[str, bytes] = {}
+        second, stamp = -1, b""
+        lines = []
+        for t, rid, route, status, latency_ms, nin, nout in recs:
+            whole = int(t)
+            if whole != second:
+                second, stamp = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)).encode()
+            route_json = routes.get(route)
+            if route_json is None:
+                route_json = routes[route] = dumps(route)
+            lines.append(
+                b'{"time":"%s.%06d+00:00","request_id":%s,"route":%s,"status":%d,"latency_ms":%r,'
+                b'"request_bytes":%d,"response_bytes":%d,%s'
+                % (stamp, int((t - whole) * 1e6), dumps(rid), route_json, status, round(latency_ms, 3), nin, nout, tail)
             )
-            for t, rid, route, status, latency_ms, nin, nout in recs
-        ]
+        return lines
+
+    def _write(self, recs: list[tuple[float, str, str, int, float, int, int]]) -> None:
+        lines: list[bytes] = []
+        for i in range(0, len(recs), FORMAT_CHUNK):
+            if i:
+                time.sleep(0)  # let the event loop have the GIL between chunks
+            lines += self.format(recs[i : i + FORMAT_CHUNK])
         with open(self.path, "ab") as f:
             start = f.tell()
             try:

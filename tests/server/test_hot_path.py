@@ -244,3 +244,29 @@ def test_collector_splices_checked_json_into_the_same_records(tmp_path: Path):
             assert repr(rec["input"]) == repr(json.loads(body))
             assert rec["prediction"] == [1.25, "é", None]
         assert [r["seq"] for r in recs] == [0, 1, 2] and list(recs[0])[-2:] == ["input", "prediction"]
+
+
+def test_telemetry_lines_carry_each_records_values(tmp_path):
+    from datetime import datetime, timezone
+
+    w = TelemetryWriter(tmp_path, "svc \"x\"", ("m:1", "n:2"))
+    recs = [
+        (1764700000.0, "plain-id", "/score", 200, 1.23456, 10, 20),
+        (1764700000.999999, 'quote"back\\slash ✓', "/", 500, 0.0, 0, 0),
+        (1764700001.5, "x", "/health/ready", 503, 12345.6789, 1, 2**40),
+    ]
+    for line, (t, rid, route, status, latency, nin, nout) in zip(w.format(recs), recs, strict=True):
+        rec = json.loads(line)
+        when = datetime.fromisoformat(rec.pop("time"))
+        assert abs((when - datetime.fromtimestamp(t, timezone.utc)).total_seconds()) < 2e-6
+        assert rec == {
+            "request_id": rid,
+            "route": route,
+            "status": status,
+            "latency_ms": round(latency, 3),
+            "request_bytes": nin,
+            "response_bytes": nout,
+            "models": ["m:1", "n:2"],
+            "service": 'svc "x"',
+            "worker": w.pid,
+        }
