@@ -11,6 +11,7 @@ generation whose init failed). ``MLMANAGE_SUPERVISOR_PID``: the worker dies with
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -37,6 +38,16 @@ def _write_status(path: str | None, **data: object) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f)
     os.replace(tmp, path)
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive after ``init()`` (modules, the model) out of the garbage
+    collector's sight (``gc.freeze()``, after one full collection): a full collection then only
+    scans what requests allocate, instead of pausing the worker ~20-90 ms to walk ~140,000
+    objects of numpy/scikit-learn/pandas - a tail-latency spike. Returns the objects frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def setup_logging() -> None:
@@ -77,6 +88,7 @@ def main() -> int:
             log.info("calling init()")
             script.init()
             log.info("init() completed")
+            freeze_startup_objects()
         except BaseException:
             tb = traceback.format_exc()
             log.error("the entry script failed to start:\n%s", tb)
