@@ -270,3 +270,16 @@ def test_telemetry_lines_carry_each_records_values(tmp_path):
             "service": 'svc "x"',
             "worker": w.pid,
         }
+
+
+def test_startup_objects_are_frozen_out_of_full_collections():
+    import gc
+
+    from mlmanage_jupyter.server.worker import freeze_startup_objects
+
+    try:
+        frozen = freeze_startup_objects()
+        assert frozen > 1000 and gc.get_freeze_count() == frozen  # this process's modules at least
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
