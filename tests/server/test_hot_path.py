@@ -283,3 +283,31 @@ def test_startup_objects_are_frozen_out_of_full_collections():
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
+
+
+# ------------------------------------------------------------------------------ the ASGI front
+def test_asgi_front_answers_hot_routes_and_leaves_the_rest_to_starlette(tmp_path):
+    from starlette.testclient import TestClient
+
+    from mlmanage_jupyter.server.app import ScoringApp, create_app
+    from mlmanage_jupyter.server.config import Settings
+
+    settings = Settings(app_root=tmp_path, run_dir=tmp_path / "run", limit_request_fields=20)
+    many = {f"x-h{i}": "v" for i in range(30)}
+    for head_checked in (False, True):
+        app = create_app(settings, None, failure="init() failed", head_checked=head_checked)
+        assert isinstance(app, ScoringApp)
+        with TestClient(app) as client:
+            r = client.get("/", headers={"x-request-id": "abc"})
+            assert r.status_code == 200 and r.text == "Healthy" and r.headers["x-ms-request-id"] == "abc"
+            assert client.post("/score", json={}).json()["error"]["code"] == "NotReady"
+            r = client.put("/score")
+            assert r.status_code == 405 and r.json()["error"]["code"] == "MethodNotAllowed"
+            r = client.get("/nope")
+            assert r.status_code == 404 and r.json()["error"]["code"] == "NotFound"
+            assert client.get("/metrics").status_code == 200
+            r = client.get("/", headers=many)
+            if head_checked:  # the server's protocol checked the head: not done twice
+                assert r.status_code == 200
+            else:  # a server that does not check: the app answers 431 itself
+                assert r.status_code == 431 and r.json()["error"]["code"] == "RequestHeaderFieldsTooLarge"
