@@ -24,6 +24,7 @@ from pathlib import Path
 
 import uvicorn
 
+from mlmanage_jupyter.server import schema_fast
 from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.http_limits import HeadLimits, uvicorn_http_options
 from mlmanage_jupyter.server.lifecycle import die_with_parent, parent_gone
@@ -77,6 +78,7 @@ def main() -> int:
         failure = Path(failure_file).read_text(encoding="utf-8")
     else:
         try:
+            schema_fast.install()  # inference_schema's numpy input conversion without its per-row loop
             log.info("loading entry script %s", settings.app_root / settings.entry_script)
             script = EntryScript(settings.app_root, settings.entry_script, settings.source_directory)
             if settings.max_batch_size > 1 and (why := batchable(script)):
