@@ -730,7 +730,7 @@ def _get_image(ctx: click.Context, image_id: str | None, name: str | None, versi
         name, version = parse_model_ref(image_id)
     if not name:
         raise ValidationError("give the image as -i NAME:VERSION or -n NAME [-v VERSION]")
-    return Image(_workspace(ctx), name, version)
+    return Image(_workspace(ctx), name, version=version)
 
 
 image_ref_options = [
@@ -762,7 +762,7 @@ def image_list(ctx: click.Context, name: str | None) -> Any:
         {
             "name": i.name,
             "version": i.version,
-            "models": ",".join(i.models),
+            "models": ",".join(i.model_ids),
             "entry_script": i.entry_script,
             "content_hash": i.content_hash[:12],
             "docker_image": i.docker_image or "",

@@ -353,7 +353,7 @@ class Webservice:
         if image is not None:  # Azure's image-era update(image=new_image): its models and script
             if not isinstance(image, Image):
                 raise ValidationError(f"update(image=...) needs an Image, got {type(image).__name__}")
-            models = image.models if models is None else models
+            models = image.model_ids if models is None else models
             inference_config = inference_config or images.inference_config_of(image.record)
         if azure_parameters:
             deployment_config = _apply_azure_update(
@@ -421,7 +421,7 @@ class Webservice:
                                  else AciWebservice.deploy_configuration())
         new_name = name or f"{self.name}-cloud"
         cfg = apply_deployment_target(deployment_config, deployment_target)
-        rec = deployment.deploy(self.workspace, new_name, img.models, images.inference_config_of(img.record), cfg)
+        rec = deployment.deploy(self.workspace, new_name, img.model_ids, images.inference_config_of(img.record), cfg)
         return Webservice(self.workspace, new_name, _record=rec)
 
     def reload(self, wait: bool = False) -> None:
