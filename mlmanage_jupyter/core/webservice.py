@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from html import escape
@@ -60,6 +61,23 @@ __all__ = [
 
 def _model_refs(models: Sequence[Any]) -> list[ModelRecord | str]:
     return [m if isinstance(m, str) else model_record_of(m) for m in models]
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessToken:
+    """Azure's ``AksServiceAccessToken``: ``access_token`` (for ``Authorization: Bearer``),
+    ``refresh_after`` and ``expiry_on`` (UTC datetimes), ``token_type``. ``to_dict()`` gives
+    ``az ml service get-access-token``'s keys (accessToken, refreshAfter, expiryOn, tokenType;
+    Azure ML SDK 1.0.85 release notes)."""
+
+    access_token: str
+    refresh_after: datetime.datetime
+    expiry_on: datetime.datetime
+    token_type: str = "Bearer"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"accessToken": self.access_token, "refreshAfter": self.refresh_after.isoformat(),
+                "expiryOn": self.expiry_on.isoformat(), "tokenType": self.token_type}
 
 
 class Webservice:
@@ -394,6 +412,16 @@ class Webservice:
         to fetch a new one (half its lifetime). Raises WebserviceException when the service
         was not deployed with ``token_auth_enabled=True``."""
         return deployment.get_token(self.workspace, self.record)
+
+    def get_access_token(self) -> AccessToken:
+        """Azure's ``AksWebservice.get_access_token()``: the token of :meth:`get_token` with
+        its ``refresh_after`` and ``expiry_on`` (UTC datetimes; valid 1 hour, refresh after
+        half of it) and ``token_type`` ``"Bearer"``; what ``mlmanage service get-access-token``
+        prints. Raises WebserviceException when token auth is off."""
+        issued = time.time()
+        token, refresh_after = deployment.get_token(self.workspace, self.record, now=issued)
+        expiry = datetime.datetime.fromtimestamp(issued + deployment.TOKEN_LIFETIME_S, tz=datetime.timezone.utc)
+        return AccessToken(token, refresh_after, expiry)
 
     def deploy_to_cloud(
         self, name: str | None = None, deployment_config: DeploymentConfig | None = None, deployment_target: Any = None
