@@ -9,13 +9,16 @@ replaced by ``mlmanage``::
     mlmanage model list [--model-name NAME] [--tag k[=v] ...] [--property k[=v] ...] [--latest]
     mlmanage model show|delete (--model-id NAME:VERSION | --model-name NAME [--version V])
     mlmanage model download --model-id NAME:VERSION -t TARGET_DIR [--overwrite]
+    mlmanage model update --model-id NAME:VERSION [--add-tag k=v ...] [--remove-tag k ...]
+                          [--add-property k=v ...] [--description TEXT]
     mlmanage model deploy -n NAME -m MODEL:VERSION [-m ...] --ic inferenceconfig.json
                           [--dc deploymentconfig.json] [--ct COMPUTE_TARGET] [--overwrite]
                           [--no-wait] [--dry-run]
     mlmanage model profile -n PROFILE -m MODEL:VERSION --ic F (-d JSON ... | --input-file F) [-t result.json]
     mlmanage model package -m MODEL:VERSION --ic F [--in IMAGE_NAME] [--il LABEL] [-p DOCKERFILE_DIR]
     mlmanage service list [-c COMPUTE_TYPE] [--model-name N] [--model-id N:V] [--tag k[=v]]
-    mlmanage service show|delete|get-logs|get-keys -n NAME
+    mlmanage service show|delete|get-keys|get-access-token -n NAME
+    mlmanage service get-logs -n NAME [-l NUM_LINES] [--init]
     mlmanage service regen-key -n NAME -k Primary|Secondary [-s KEY]
     mlmanage service update -n NAME [-m ...] [--ic F | --es SCRIPT [--sd DIR]] [--dc F] [--add-tag k=v]
     mlmanage service run -n NAME [-d JSON]
@@ -29,8 +32,14 @@ and ``--query JMESPATH`` (:mod:`mlmanage_jupyter.cli_output`), and ``az``'s
 ``-w/--workspace-name NAME`` (the local workspace of that name, ``Workspace.get``);
 ``-g/--resource-group`` and ``--subscription-id`` are accepted and unused. Our own names
 stay as aliases: ``service deploy`` (= ``model deploy``), ``service logs`` / ``keys``,
-``-n/--name`` on ``model list|show``. Differences from ``az``: ``-o`` defaults to ``table``
-(``az``: ``json``) and ``-v`` is ``--version`` (``az``: verbose).
+``-n/--name`` on ``model list|show``. ``az``'s global ``--verbose`` / ``--debug`` log to stderr.
+
+Differences from ``az``: ``-o`` defaults to ``table`` (``az``: ``json``) unless
+``$AZURE_CORE_OUTPUT`` (``az``'s variable for its default output) is set, which both honour;
+``-v`` is never verbose (``az`` spells it ``--verbose``, no short form): it is the model or
+image ``--version`` of ``model show|download|delete|update`` and ``image show|export|delete``,
+and ``mlmanage --version`` prints ours; ``service get-logs --init`` prints the service's own
+log (no init container exists here: the models are in the image).
 
 The workspace is ``--workspace``, else ``$MLMANAGE_WORKSPACE``, else ``./.mlmanage``.
 Build logs and deployment progress go to stderr; results to stdout. Any error prints one line
@@ -42,20 +51,25 @@ answer, which :func:`az_options` prints.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
+import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
+from mlmanage_jupyter import cli_output
 from mlmanage_jupyter.cli_output import FORMATS, Answer, emit
 from mlmanage_jupyter.core.entities.parsing import parse_filter, parse_kv, parse_model_ref
 from mlmanage_jupyter.core.errors import MlManageError, ValidationError
 
 EXIT_USAGE = 2
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------ shared parsing helpers
@@ -67,10 +81,12 @@ def _workspace(ctx: click.Context) -> Any:
 
     path, name = ctx.obj.get("workspace"), ctx.obj.get("workspace_name")
     if name and not path:
-        return Workspace.get(name)
-    ws = Workspace(path)
-    if name and ws.name != name:
-        raise ValidationError(f"the workspace at {ws.path} is named {ws.name!r}, not {name!r} (-w/--workspace-name)")
+        ws = Workspace.get(name)
+    else:
+        ws = Workspace(path)
+        if name and ws.name != name:
+            raise ValidationError(f"the workspace at {ws.path} is named {ws.name!r}, not {name!r} (-w/--workspace-name)")
+    log.info("workspace %r at %s", ws.name, ws.path)
     return ws
 
 
@@ -102,28 +118,55 @@ def az_options(default_output: str = "table") -> Callable[[Callable[..., Any]], 
         @functools.wraps(f)
         def run(**kwargs: Any) -> None:
             output, query = kwargs.pop("output"), kwargs.pop("query")
+            output = output or cli_output.default_output(default_output)
             workspace_name = kwargs.pop("workspace_name")
             kwargs.pop("resource_group")
             kwargs.pop("subscription_id")
+            debug, verbose = kwargs.pop("debug"), kwargs.pop("verbose")
+            level = logging.DEBUG if debug else logging.INFO if verbose else None
             if workspace_name:
                 click.get_current_context().find_root().obj["workspace_name"] = workspace_name
-            answer = f(**kwargs)
+            with _logging_to_stderr(level):
+                answer = f(**kwargs)
             if answer is not None:
                 emit(answer if isinstance(answer, Answer) else Answer(answer), output, query, lambda t: click.echo(t, nl=False))
 
         options = [
-            click.option("-o", "--output", type=click.Choice(FORMATS, case_sensitive=False), default=default_output,
-                         show_default=True, help="output format (az's)"),
+            click.option("-o", "--output", type=click.Choice(FORMATS, case_sensitive=False),
+                         help=f"output format (az's; default: ${cli_output.OUTPUT_ENV}, else {default_output})"),
             click.option("--query", metavar="JMESPATH", help="JMESPath query on the JSON answer (https://jmespath.org)"),
             click.option("-w", "--workspace-name", help="the local workspace of this name (az's -w)"),
             click.option("-g", "--resource-group", hidden=True, help="accepted for az compatibility; unused"),
             click.option("--subscription-id", hidden=True, help="accepted for az compatibility; unused"),
+            click.option("--verbose", is_flag=True, help="log what the command does to stderr (az's --verbose)"),
+            click.option("--debug", is_flag=True, help="log everything, debug lines too, to stderr (az's --debug)"),
         ]  # fmt: skip
         for opt in reversed(options):
             run = opt(run)
         return run
 
     return decorate
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(level: int | None) -> Iterator[None]:
+    """With ``level`` (``--verbose``: INFO, ``--debug``: DEBUG), the ``mlmanage_jupyter``
+    loggers write ``LEVEL: message`` lines to stderr while the command runs (results stay
+    alone on stdout, as ``az`` keeps them); without, nothing changes."""
+    if level is None:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("mlmanage_jupyter")
+    before = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
 
 
 def _alias(group: click.Group, command: click.Command, name: str) -> None:
@@ -161,15 +204,17 @@ def workspace_group() -> None:
 @click.option("-n", "--name", "--workspace-name", "name", help="workspace name (default: the parent folder's)")
 @click.option("--metadata-url", help="SQLAlchemy URL of the metadata store (default: SQLite in the folder)")
 @click.option("--exist-ok/--no-exist-ok", default=True, show_default=True)
-@click.option("-o", "--output", type=click.Choice(FORMATS, case_sensitive=False), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Choice(FORMATS, case_sensitive=False),
+              help=f"output format (default: ${cli_output.OUTPUT_ENV}, else table)")
 @click.option("--query", metavar="JMESPATH", help="JMESPath query on the JSON answer")
 @click.pass_context
 def workspace_create(
-    ctx: click.Context, name: str | None, metadata_url: str | None, exist_ok: bool, output: str, query: str | None
+    ctx: click.Context, name: str | None, metadata_url: str | None, exist_ok: bool, output: str | None, query: str | None
 ) -> None:
     """Create the workspace folder (``--workspace``) with its config.json."""
     from mlmanage_jupyter.core.workspace import Workspace
 
+    output = output or cli_output.default_output("table")
     ws = Workspace.create(ctx.obj.get("workspace"), name=name, metadata_url=metadata_url, exist_ok=exist_ok)
     emit(Answer(ws.get_details()), output, query, lambda t: click.echo(t, nl=False))
 
@@ -310,6 +355,50 @@ def model_delete(ctx: click.Context, model_id: str | None, name: str | None, ver
     m = _get_model(_workspace(ctx), model_id, name, version)
     m.delete()
     return Answer(None, text=f"deleted model {m.id}")
+
+
+@model_group.command("update")
+@_with_model_ref
+@click.option("--add-tag", "add_tags", multiple=True, metavar="KEY=VALUE", help="add or overwrite a tag (repeatable)")
+@click.option("--remove-tag", "remove_tags", multiple=True, metavar="KEY", help="remove a tag (repeatable)")
+@click.option("--add-property", "add_properties", multiple=True, metavar="KEY=VALUE",
+              help="add a property (repeatable; properties are write-once)")
+@click.option("--description", help="replaces the current description")
+@az_options()
+@click.pass_context
+def model_update(
+    ctx: click.Context,
+    model_id: str | None,
+    name: str | None,
+    version: int | None,
+    add_tags: tuple[str, ...],
+    remove_tags: tuple[str, ...],
+    add_properties: tuple[str, ...],
+    description: str | None,
+) -> Any:
+    """Add/remove tags, add properties or replace the description of one model version
+    (``az ml model update``; ``Model.update`` / ``add_properties``). Every flag is checked
+    before anything changes: a tag both added and removed, a missing tag to remove, or a
+    property that already has another value is an error and the model stays as it was."""
+    m = _get_model(_workspace(ctx), model_id, name, version)
+    tags, props = parse_kv(add_tags, "add-tag"), parse_kv(add_properties, "add-property")
+    if not (tags or remove_tags or props or description is not None):
+        raise ValidationError("nothing to update: give --add-tag, --remove-tag, --add-property and/or --description")
+    both = sorted(set(tags) & set(remove_tags))
+    if both:
+        raise ValidationError(f"--add-tag and --remove-tag both name {both[0]!r}: give one of them")
+    missing = [k for k in remove_tags if k not in m.tags]
+    if missing:
+        raise ValidationError(f"--remove-tag {missing[0]!r}: model {m.id} has no such tag (tags: {', '.join(m.tags) or 'none'})")
+    taken = sorted(k for k, v in props.items() if k in m.properties and m.properties[k] != v)
+    if taken:
+        k = taken[0]
+        raise ValidationError(f"--add-property {k}: model {m.id} already has {k}={m.properties[k]}; properties are write-once")
+    new_tags = {k: v for k, v in {**m.tags, **tags}.items() if k not in remove_tags}
+    m.update(description=description, tags=new_tags if (tags or remove_tags) else None)
+    if props:
+        m.add_properties(props)
+    return m.serialize()
 
 
 # ------------------------------------------------------------------ service
@@ -561,15 +650,30 @@ def service_show(ctx: click.Context, name: str) -> Any:
     return svc.serialize()
 
 
+#: what ``service get-logs --init`` says on stderr before the logs
+INIT_LOGS_NOTE = (
+    "note: services here have no init container (Azure's downloads the models at start; ours has them "
+    "in the image), so --init prints the service's own log, which holds init()'s output and traceback"
+)
+
+
 @service_group.command("get-logs")
 @click.option("-n", "--name", required=True)
 @click.option("-l", "--num_lines", "--num-lines", "--tail", "tail", type=int, default=5000, show_default=True,
               help="how many of the last lines")  # fmt: skip
+@click.option("-i", "--init", "init", is_flag=True,
+              help="az's init-container logs: there is none here, so the service's log (with init()'s output)")
 @az_options()
 @click.pass_context
-def service_get_logs(ctx: click.Context, name: str, tail: int) -> Any:
+def service_get_logs(ctx: click.Context, name: str, tail: int, init: bool) -> Any:
     """Print the last lines the service wrote (``az ml service get-logs``; ``-o json``
-    prints them as one JSON string, as ``az`` does)."""
+    prints them as one JSON string, as ``az`` does). ``--init``: Azure's ACI/AKS services
+    have an init container that fetches the models before the scoring container starts;
+    ours have the models in the image, so there is no such container and ``--init`` prints
+    the same log (the engine's start, the entry script's ``init()`` output and its
+    traceback when it fails) after a note on stderr saying so."""
+    if init:
+        click.echo(INIT_LOGS_NOTE, err=True)
     logs = _get_service(ctx, name).get_logs(num_lines=tail)
     return Answer(logs, text=logs)
 
@@ -697,6 +801,18 @@ def service_get_keys(ctx: click.Context, name: str) -> Any:
     return {"primaryKey": primary, "secondaryKey": secondary}
 
 
+@service_group.command("get-access-token")
+@click.option("-n", "--name", required=True)
+@az_options(default_output="json")
+@click.pass_context
+def service_get_access_token(ctx: click.Context, name: str) -> Any:
+    """A bearer token of a token-auth service (``token_auth_enabled=True``): ``accessToken``,
+    ``refreshAfter``, ``expiryOn`` (ISO-8601 UTC; valid 1 hour) and ``tokenType``, the keys
+    of ``az ml service get-access-token`` (``Webservice.get_access_token``). Send it as
+    ``Authorization: Bearer <accessToken>``; fails for a service without token auth."""
+    return _get_service(ctx, name).get_access_token().to_dict()
+
+
 @service_group.command("regen-key")
 @click.option("-n", "--name", required=True)
 @click.option("-k", "--key", type=click.Choice(["Primary", "Secondary"], case_sensitive=False), required=True)
@@ -730,7 +846,7 @@ def _get_image(ctx: click.Context, image_id: str | None, name: str | None, versi
         name, version = parse_model_ref(image_id)
     if not name:
         raise ValidationError("give the image as -i NAME:VERSION or -n NAME [-v VERSION]")
-    return Image(_workspace(ctx), name, version)
+    return Image(_workspace(ctx), name, version=version)
 
 
 image_ref_options = [
@@ -762,7 +878,7 @@ def image_list(ctx: click.Context, name: str | None) -> Any:
         {
             "name": i.name,
             "version": i.version,
-            "models": ",".join(i.models),
+            "models": ",".join(i.model_ids),
             "entry_script": i.entry_script,
             "content_hash": i.content_hash[:12],
             "docker_image": i.docker_image or "",

@@ -20,8 +20,9 @@ command's own columns; with it, the scalar fields of the query's answer, headers
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from io import StringIO
 from typing import Any
@@ -35,6 +36,23 @@ from mlmanage_jupyter.core.errors import ValidationError
 
 #: ``-o`` choices, ``az``'s names (``cmd`` is left out: it is for ``az vm run-command``)
 FORMATS = ("table", "json", "jsonc", "tsv", "yaml", "yamlc", "none")
+
+#: ``az``'s environment variable for the default ``-o`` (its ``[core] output`` setting)
+OUTPUT_ENV = "AZURE_CORE_OUTPUT"
+
+
+def default_output(command_default: str, environ: Mapping[str, str] | None = None) -> str:
+    """The ``-o`` format when none is given: ``$AZURE_CORE_OUTPUT`` when set and not empty
+    (``az``'s "environment variables override the configuration file": ``[core] output``
+    -> ``AZURE_CORE_OUTPUT``, azure-cli's "Azure CLI configuration" page), else the command's
+    own default (``table`` for most of ours; ``az``'s is ``json``). Case-insensitive, as
+    ``-o``. Raises ValidationError naming the variable and the choices for another value."""
+    value = (os.environ if environ is None else environ).get(OUTPUT_ENV, "").strip().lower()
+    if not value:
+        return command_default
+    if value not in FORMATS:
+        raise ValidationError(f"{OUTPUT_ENV}={value!r} is not an output format: use one of {', '.join(FORMATS)}")
+    return value
 _SKIP_TABLE_KEYS = ("id", "type", "etag")
 
 

@@ -25,12 +25,12 @@ from typing import Any, ClassVar
 
 from mlmanage_jupyter.core import images
 from mlmanage_jupyter.core.entities.lists import ResourceList
-from mlmanage_jupyter.core.entities.names import check_str_dict, match_filter, parse_filter
+from mlmanage_jupyter.core.entities.names import check_str_dict, match_filter, parse_filter, split_id
 from mlmanage_jupyter.core.entities.records import ImageRecord, ModelRecord
 from mlmanage_jupyter.core.environment import Environment, InferenceConfig, check_entry_script
-from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
+from mlmanage_jupyter.core.errors import NotFoundError, ValidationError, WebserviceException
 from mlmanage_jupyter.core.versioned import Versioned, WorkspaceLike
-from mlmanage_jupyter.core.workspace import resolve_workspace
+from mlmanage_jupyter.core.workspace import Workspace, resolve_workspace
 
 
 def model_record_of(model: Any) -> ModelRecord:
@@ -41,22 +41,75 @@ def model_record_of(model: Any) -> ModelRecord:
     return rec
 
 
+def _find_filtered(
+    ws: Workspace,
+    name: str | None,
+    id: str | None,
+    tags: Sequence[Any] | None,
+    properties: Sequence[Any] | None,
+    version: int | None,
+) -> ImageRecord:
+    """The latest version of ``name`` (or the ``id`` version, or ``version``) that has the
+    ``tags`` and ``properties`` filters (Azure's ``Image(ws, name, tags=..., properties=...)``).
+    Raises NotFoundError naming the filters, ValidationError for a malformed id or filter."""
+    name, version = split_id("Image", name, version, id)
+    tag_f, prop_f = parse_filter(tags, "tags"), parse_filter(properties, "properties")
+    for rec in images.list_images(ws, name):
+        if (version is None or rec.version == version) and match_filter(rec.tags, tag_f) \
+                and match_filter(dict(rec.spec.get("properties") or {}), prop_f):
+            return rec
+    raise NotFoundError(
+        f"ImageNotFound: no image {name}{':' + str(version) if version else ''} has tags {tags or []!r} "
+        f"and properties {properties or []!r} in workspace {ws.path}"
+    )
+
+
 class Image(Versioned[ImageRecord]):
     """A registered image (Azure ML v1's ``Image`` / ``ContainerImage``).
 
-    ``Image(workspace, name, version=None)`` gets a version (latest when omitted), or
-    ``Image(workspace, id="name:version")``. Raises NotFoundError when there is none.
+    ``Image(workspace, name=None, id=None, tags=None, properties=None, version=None)`` is
+    Azure's constructor, positions included (azureml-core ``azureml.core.image.Image``): the
+    latest version of ``name``, or ``version`` of it, or ``id="name:version"`` (``id`` wins
+    over ``name``/``version``, as in Azure); ``tags``/``properties`` keep only versions that
+    have them (``'key'`` or ``['key', 'value']`` items, as ``Image.list``), the latest of those
+    is returned. An int in ``id``'s place is taken as the version (our 0.2 positional
+    ``Image(ws, name, version)``) with a DeprecationWarning. Raises NotFoundError when no
+    version matches, ValidationError for a malformed id or filter.
 
     Attributes:
         name, version (int), id (``"name:version"``), content_hash (sha256 hex), tags,
         description, created_time, context_path (Path of the build context), spec (the
-        ``image.json`` dict), models (list of ``"name:version"``), entry_script (relative to
+        ``image.json`` dict), models (list of :class:`~mlmanage_jupyter.core.model.Model`,
+        as Azure's), model_ids (list of ``"name:version"``), entry_script (relative to
         ``app/``), environment (:class:`Environment`), docker_image (tag once built, or None),
         record (the :class:`ImageRecord`).
     """
 
     _kind = "Image"
     _get = staticmethod(images.get)
+
+    def __init__(
+        self,
+        workspace: WorkspaceLike,
+        name: str | None = None,
+        id: str | None = None,
+        tags: Sequence[Any] | None = None,
+        properties: Sequence[Any] | None = None,
+        version: int | None = None,
+        *,
+        _record: ImageRecord | None = None,
+    ) -> None:
+        if isinstance(id, int) and not isinstance(id, bool):
+            warnings.warn(
+                f"Image(ws, name, {id}): the third argument is Azure's id ('name:version'); "
+                f"write Image(ws, name, version={id})",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            id, version = None, id if version is None else version
+        if _record is None and (tags or properties):
+            _record = _find_filtered(resolve_workspace(workspace), name, id, tags, properties, version)
+        super().__init__(workspace, name, version, id=id, _record=_record)
 
     # the record's fields, read-only (name, version, description, tags, created_time, id: Versioned)
     @property
@@ -76,8 +129,12 @@ class Image(Versioned[ImageRecord]):
         return self.record.docker_image
 
     @property
-    def models(self) -> list[str]:
-        return self.record.models
+    def models(self) -> list[Any]:
+        """The image's models as :class:`~mlmanage_jupyter.core.model.Model` objects, in image
+        order (Azure's ``Image.models``); an empty list for an image made without models.
+        Raises NotFoundError when one was deleted since (its files stay in the image)."""
+        model_cls = Versioned.class_of("Model")
+        return [model_cls(self.workspace, m["name"], version=int(m["version"])) for m in self.spec.get("models", [])]
 
     @property
     def entry_script(self) -> str:
@@ -102,8 +159,10 @@ class Image(Versioned[ImageRecord]):
         *,
         inference_config: InferenceConfig | None = None,
     ) -> Image:
-        """Build the context for ``models`` (``Model`` objects) and register it as the next
-        version of ``name`` — or return the existing version with the same content hash.
+        """Build the context for ``models`` (``Model`` objects; an empty list is allowed, as in
+        Azure's "Can be an empty list": the entry script then loads nothing from
+        ``AZUREML_MODEL_DIR``, an empty folder) and register it as the next version of
+        ``name`` — or return the existing version with the same content hash.
 
         ``image_config``: Azure's ``ContainerImage.image_configuration(...)`` (its ``tags``,
         ``properties`` and ``description`` go to the image) or an :class:`InferenceConfig`
@@ -186,7 +245,7 @@ class Image(Versioned[ImageRecord]):
     @property
     def model_ids(self) -> list[str]:
         """``"name:version"`` of each model (Azure's ``Image.model_ids``)."""
-        return self.models
+        return self.record.models
 
     @property
     def properties(self) -> dict[str, str]:
@@ -252,11 +311,11 @@ class Image(Versioned[ImageRecord]):
         return images.to_dict(self.record)
 
     def __repr__(self) -> str:
-        return f"Image(name={self.name!r}, version={self.version}, models={self.models}, hash={self.content_hash[:12]})"
+        return f"Image(name={self.name!r}, version={self.version}, models={self.model_ids}, hash={self.content_hash[:12]})"
 
     def _repr_html_(self) -> str:
         return (
-            f"<div><b>Image</b> <code>{escape(self.id)}</code> — models {escape(', '.join(self.models))}, "
+            f"<div><b>Image</b> <code>{escape(self.id)}</code> — models {escape(', '.join(self.model_ids) or 'none')}, "
             f"entry <code>{escape(self.entry_script)}</code>, hash <code>{self.content_hash[:12]}</code>"
             f"{', docker <code>' + escape(self.docker_image) + '</code>' if self.docker_image else ''}</div>"
         )
@@ -273,7 +332,7 @@ class ImageList(ResourceList[Image]):
         return {
             "name": i.name,
             "version": i.version,
-            "models": ", ".join(i.models),
+            "models": ", ".join(i.model_ids),
             "entry_script": i.entry_script,
             "content_hash": i.content_hash[:12],
             "docker_image": i.docker_image,

@@ -222,12 +222,12 @@ class ImagePlan:
 def plan_image(ws: Workspace, name: str, models: Sequence[ModelRecord], inference_config: InferenceConfig) -> ImagePlan:
     """Validate the inputs and compute the image's spec and content hash; writes nothing.
 
-    Raises ValidationError (bad name, no models, duplicate model names, broken entry script).
+    ``models`` may be empty (Azure's ``Image.create``: "Can be an empty list"): the image then
+    serves an entry script that needs no model, with an empty ``azureml-models`` folder.
+    Raises ValidationError (bad name, duplicate model names, broken entry script).
     """
     validate_image_name(name)
     models = list(models)
-    if not models:
-        raise ValidationError("an image needs at least one model")
     if not all(isinstance(m, ModelRecord) for m in models):
         raise ValidationError("models must be Model objects (use Model(ws, name, version))")
     names = [m.name for m in models]
@@ -326,6 +326,7 @@ def _build_context(ws: Workspace, plan: ImagePlan) -> tuple[Path, dict[str, list
         for rel, p, _sha, _size in plan.files:
             (app / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(p, app / rel)
+        (tmp / MODELS_DIRNAME).mkdir()  # AZUREML_MODEL_DIR exists even for an image without models
         for m in plan.models:
             registry.download(ws, m, tmp / MODELS_DIRNAME / m.name / str(m.version), exist_ok=True)
         for fname, data in generated.items():

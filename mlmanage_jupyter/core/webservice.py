@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from html import escape
@@ -60,6 +61,23 @@ __all__ = [
 
 def _model_refs(models: Sequence[Any]) -> list[ModelRecord | str]:
     return [m if isinstance(m, str) else model_record_of(m) for m in models]
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessToken:
+    """Azure's ``AksServiceAccessToken``: ``access_token`` (for ``Authorization: Bearer``),
+    ``refresh_after`` and ``expiry_on`` (UTC datetimes), ``token_type``. ``to_dict()`` gives
+    ``az ml service get-access-token``'s keys (accessToken, refreshAfter, expiryOn, tokenType;
+    Azure ML SDK 1.0.85 release notes)."""
+
+    access_token: str
+    refresh_after: datetime.datetime
+    expiry_on: datetime.datetime
+    token_type: str = "Bearer"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"accessToken": self.access_token, "refreshAfter": self.refresh_after.isoformat(),
+                "expiryOn": self.expiry_on.isoformat(), "tokenType": self.token_type}
 
 
 class Webservice:
@@ -353,7 +371,7 @@ class Webservice:
         if image is not None:  # Azure's image-era update(image=new_image): its models and script
             if not isinstance(image, Image):
                 raise ValidationError(f"update(image=...) needs an Image, got {type(image).__name__}")
-            models = image.models if models is None else models
+            models = image.model_ids if models is None else models
             inference_config = inference_config or images.inference_config_of(image.record)
         if azure_parameters:
             deployment_config = _apply_azure_update(
@@ -395,6 +413,16 @@ class Webservice:
         was not deployed with ``token_auth_enabled=True``."""
         return deployment.get_token(self.workspace, self.record)
 
+    def get_access_token(self) -> AccessToken:
+        """Azure's ``AksWebservice.get_access_token()``: the token of :meth:`get_token` with
+        its ``refresh_after`` and ``expiry_on`` (UTC datetimes; valid 1 hour, refresh after
+        half of it) and ``token_type`` ``"Bearer"``; what ``mlmanage service get-access-token``
+        prints. Raises WebserviceException when token auth is off."""
+        issued = time.time()
+        token, refresh_after = deployment.get_token(self.workspace, self.record, now=issued)
+        expiry = datetime.datetime.fromtimestamp(issued + deployment.TOKEN_LIFETIME_S, tz=datetime.timezone.utc)
+        return AccessToken(token, refresh_after, expiry)
+
     def deploy_to_cloud(
         self, name: str | None = None, deployment_config: DeploymentConfig | None = None, deployment_target: Any = None
     ) -> Webservice:
@@ -421,7 +449,7 @@ class Webservice:
                                  else AciWebservice.deploy_configuration())
         new_name = name or f"{self.name}-cloud"
         cfg = apply_deployment_target(deployment_config, deployment_target)
-        rec = deployment.deploy(self.workspace, new_name, img.models, images.inference_config_of(img.record), cfg)
+        rec = deployment.deploy(self.workspace, new_name, img.model_ids, images.inference_config_of(img.record), cfg)
         return Webservice(self.workspace, new_name, _record=rec)
 
     def reload(self, wait: bool = False) -> None:

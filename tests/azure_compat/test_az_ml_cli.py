@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -91,12 +92,14 @@ class Az:
     def __init__(self, folder: Path, ws: Path) -> None:
         self.folder, self.ws = folder, ws
 
-    def __call__(self, *args: str, input: str | None = None) -> Run:
+    def __call__(self, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Run:
+        """Run it; ``env`` adds variables (``AZURE_CORE_OUTPUT`` is unset unless given)."""
         runner = CliRunner()
         cwd = os.getcwd()
         os.chdir(self.folder)
         try:
-            with runner.isolation(input=input, env={"MLMANAGE_WORKSPACE": str(self.ws)}) as (out, err, _):
+            variables = {"MLMANAGE_WORKSPACE": str(self.ws), "AZURE_CORE_OUTPUT": None, **(env or {})}
+            with runner.isolation(input=input, env=variables) as (out, err, _):
                 code = main(list(args))
         finally:
             os.chdir(cwd)
@@ -110,9 +113,9 @@ class Az:
     def json(self, *args: str) -> Any:
         return json.loads(self.ok(*args, "-o", "json").out)
 
-    def error(self, *args: str) -> str:
+    def error(self, *args: str, env: dict[str, str | None] | None = None) -> str:
         """A command that must fail: exit 2, nothing on stdout, one ``error: ...`` line."""
-        r = self(*args)
+        r = self(*args, env=env)
         assert r.code == 2 and r.out == "", r
         lines = r.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), r.err
@@ -373,3 +376,98 @@ def test_model_profile_as_the_reference_writes_it(az: Az, tutorial: Path, sklear
     assert az.json("service", "list") == [] and az.json("image", "list") == []  # profiling leaves nothing behind
     assert "give the requests to profile" in az.error("model", "profile", "-n", "p", "-m", "diabetes_sklearn:1",
                                                      "--ic", "inferenceconfig.json")  # fmt: skip
+
+
+def test_model_update_as_the_reference_describes(az: Az) -> None:
+    """``az ml model update`` ("Update a model in the workspace.", Azure's v1 CLI reference
+    learn.microsoft.com/cli/azure/ml(v1)/model: ``az ml model update --model-id
+    [--add-property] [--add-tag] [--description] [--remove-tag] ...``, each of
+    ``--add-tag``/``--add-property``/``--remove-tag`` repeatable, ``--description`` replacing
+    the current one). Properties stay write-once as ``Model.add_properties`` keeps them;
+    every flag is checked before anything changes."""
+    az.ok("model", "register", "-n", "m", "-p", "sklearn_regression_model.pkl", "--tag", "stage=dev",
+          "--tag", "team=a", "-d", "first")  # fmt: skip
+    out = az.json("model", "update", "--model-id", "m:1", "--add-tag", "stage=prod", "--add-tag", "rev=2",
+                  "--remove-tag", "team", "--add-property", "origin=cli", "--description", "second")  # fmt: skip
+    assert out["tags"] == {"stage": "prod", "rev": "2"} and out["properties"]["origin"] == "cli"
+    assert out["description"] == "second"
+    assert az.json("model", "show", "-i", "m:1", "--query", "[tags, description]") == [{"stage": "prod", "rev": "2"}, "second"]
+    # the description alone; -n/-v pick the version as on model show
+    assert az.json("model", "update", "-n", "m", "-v", "1", "--description", "third")["tags"] == {"stage": "prod", "rev": "2"}
+    # bad input: one error line naming the flag, and the model unchanged
+    assert "already has origin=cli; properties are write-once" in az.error("model", "update", "-i", "m:1",
+                                                                            "--add-tag", "x=1", "--add-property", "origin=ui")
+    assert "--remove-tag 'team': model m:1 has no such tag (tags: stage, rev)" in az.error(
+        "model", "update", "-i", "m:1", "--remove-tag", "team", "--description", "lost?")
+    assert "give one of them" in az.error("model", "update", "-i", "m:1", "--add-tag", "a=1", "--remove-tag", "a")
+    assert "--add-tag 'novalue': write it as key=value" in az.error("model", "update", "-i", "m:1", "--add-tag", "novalue")
+    assert "nothing to update" in az.error("model", "update", "-i", "m:1")
+    assert az.json("model", "show", "-i", "m:1", "--query", "[tags, description]") == [{"stage": "prod", "rev": "2"}, "third"]
+    # re-adding a property with its own value is allowed (write-once, not add-once)
+    assert az.json("model", "update", "-i", "m:1", "--add-property", "origin=cli")["properties"]["origin"] == "cli"
+
+
+def test_azure_core_output_sets_the_default_output(az: Az) -> None:
+    """``AZURE_CORE_OUTPUT``: az's environment variable for its ``[core] output`` setting
+    ("Environment variables ... AZURE_{section}_{name}", azure-cli's "Azure CLI configuration"
+    page; its default is json). Unset, our default stays ``table``; set, it is every
+    command's default; ``-o`` still wins; a bad value is one error naming the variable."""
+    az.ok("model", "register", "-n", "m", "-p", "sklearn_regression_model.pkl", "-o", "none")
+    table = az.ok("model", "list").out
+    assert table.splitlines()[0].split()[:2] == ["name", "version"]  # ours: a table
+    as_json = json.loads(az.ok("model", "list", env={"AZURE_CORE_OUTPUT": "json"}).out)
+    assert [m["id"] for m in as_json] == ["m:1"]
+    assert az.ok("model", "list", "--query", "[0].id", env={"AZURE_CORE_OUTPUT": "TSV"}).out == "m:1\n"
+    assert az.ok("model", "list", "-o", "table", env={"AZURE_CORE_OUTPUT": "json"}).out == table
+    assert az.ok("workspace", "show", env={"AZURE_CORE_OUTPUT": "none"}).out == ""
+    assert az.ok("model", "list", env={"AZURE_CORE_OUTPUT": ""}).out == table  # empty counts as unset
+    line = az.error("model", "list", env={"AZURE_CORE_OUTPUT": "xml"})
+    assert line == "error: AZURE_CORE_OUTPUT='xml' is not an output format: use one of table, json, jsonc, tsv, yaml, yamlc, none"
+
+
+def test_verbose_logs_to_stderr_and_v_stays_a_version(az: Az) -> None:
+    """az's global ``--verbose`` ("Increase logging verbosity. Use --debug for full debug
+    logs.", az's global parameters) and ``--debug`` log to stderr and leave stdout as it was;
+    ``-v`` is not verbose here (az has no short form for it): it is the model/image version."""
+    az.ok("model", "register", "-n", "m", "-p", "sklearn_regression_model.pkl", "-o", "none")
+    az.ok("model", "register", "-n", "m", "-p", "sklearn_regression_model.pkl", "-o", "none")
+    quiet = az.ok("model", "show", "-n", "m", "-v", "1", "-o", "json")
+    loud = az.ok("model", "show", "-n", "m", "-v", "1", "-o", "json", "--verbose")
+    assert json.loads(quiet.out)["version"] == 1 and loud.out == quiet.out
+    assert quiet.err == "" and loud.err.startswith("INFO: workspace 'ws' at ")
+    assert az.ok("model", "list", "--debug", "-o", "none").err.startswith("INFO: workspace")
+    assert az.ok("model", "list", "-o", "none").err == ""  # nothing left switched on
+    assert az.error("model", "list", "-v") == "error: No such option '-v'."
+    assert az("--version").out.startswith("mlmanage, version ")
+
+
+@pytest.mark.slow
+def test_get_access_token_and_get_logs_init(az: Az, tutorial: Path, sklearn_model: Any) -> None:
+    """``az ml service get-access-token -n <service-name>`` (azure-docs v1 "Consume a model
+    deployed as a web service": "you can use the following command to get a token") answers
+    ``accessToken``, ``refreshAfter``, ``expiryOn``, ``tokenType`` (SDK 1.0.85 release notes:
+    "Renamed token to accessToken and refreshBy to refreshAfter. Added expiryOn and tokenType
+    properties."); the token opens ``/score``. ``get-logs --init`` (Azure: the init
+    container's logs) prints the service's own log, init() output included, after a note."""
+    (tutorial / "tokenconfig.json").write_text(json.dumps({"computeType": "local", "tokenAuthEnabled": True}))
+    az.ok("model", "register", "-n", "diabetes_sklearn", "-p", "sklearn_regression_model.pkl")
+    try:
+        az.ok("model", "deploy", "-n", "tokened", "-m", "diabetes_sklearn:1", "--ic", "inferenceconfig.json",
+              "--dc", "tokenconfig.json")  # fmt: skip
+        token = json.loads(az.ok("service", "get-access-token", "-n", "tokened").out)  # JSON by default, as az
+        assert set(token) == {"accessToken", "refreshAfter", "expiryOn", "tokenType"} and token["tokenType"] == "Bearer"
+        refresh, expiry = datetime.fromisoformat(token["refreshAfter"]), datetime.fromisoformat(token["expiryOn"])
+        assert (expiry - refresh).total_seconds() == pytest.approx(1800, abs=2)  # valid 1 h, refresh after half
+        uri = az.json("service", "show", "-n", "tokened")["scoringUri"]
+        rows = {"data": sklearn_model.X[:1].tolist()}
+        assert requests.post(uri, json=rows, timeout=30).status_code == 401
+        headers = {"Authorization": f"Bearer {token['accessToken']}"}
+        assert requests.post(uri, json=rows, headers=headers, timeout=30).json() == pytest.approx(
+            sklearn_model.model.predict(sklearn_model.X[:1]).tolist())
+        init = az.ok("service", "get-logs", "-n", "tokened", "--init")
+        assert "model loaded" in init.out  # the entry script's init() printed it
+        assert init.err.startswith("note: services here have no init container")
+        assert az.ok("service", "get-logs", "-n", "tokened").err == ""
+        assert "no service named 'nosuch'" in az.error("service", "get-access-token", "-n", "nosuch")
+    finally:
+        az("service", "delete", "-n", "tokened")

@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import warnings
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import pytest
 # the notebooks' imports, with `azureml.core` changed to `mlmanage_jupyter.core`
 from mlmanage_jupyter.core.conda_dependencies import CondaDependencies
 from mlmanage_jupyter.core.environment import Environment
-from mlmanage_jupyter.core.errors import ValidationError, WebserviceException
+from mlmanage_jupyter.core.errors import NotFoundError, ValidationError, WebserviceException
 from mlmanage_jupyter.core.image import ContainerImage, Image, ModelPackage
 from mlmanage_jupyter.core.model import InferenceConfig, Model
 from mlmanage_jupyter.core.webservice import DockerWebservice, LocalWebservice, Webservice
@@ -165,6 +167,114 @@ def test_deploy_from_model_and_update_with_an_image(
     service.delete()
     services.clear()
     assert [i.id for i in Image.list(ws)] == ["v2-image:1"]
+
+
+def test_image_constructor_takes_azures_positions_and_filters(
+    workspace: Any, sklearn_model: Any, notebook_dir: Path
+) -> None:
+    """Azure's constructor ``Image(workspace, name=None, id=None, tags=None, properties=None,
+    version=None)`` (azureml-core ``azureml.core.image.Image``): ``id`` "The specific ID of the
+    Image to retrieve. (ID is "<name>:<version>")"; ``tags``/``properties`` "Will filter Image
+    results based on the provided list, by either 'key' or '[key, value]'"; ``version`` "When
+    version and name are both specified, will return the specific version of the Image". And
+    ``Image.models``: the image's models as ``Model`` objects (Azure's ``_initialize``:
+    ``self.models = [Model.deserialize(...) ...]``), ``model_ids`` their ids."""
+    ws = workspace
+    model = Model.register(ws, str(sklearn_model.path), "sklearn_regression_model.pkl")
+    v1 = ContainerImage.create(ws, "myimage1", [model], ContainerImage.image_configuration(
+        execution_script="score.py", dependencies=["helpers.py"], tags={"stage": "dev"}))
+    v2 = ContainerImage.create(ws, "myimage1", [model], ContainerImage.image_configuration(
+        execution_script="score.py", dependencies=["helpers.py"], conda_file="myenv.yml", tags={"stage": "prod"},
+        properties={"origin": "notebook"}))  # fmt: skip
+    assert (v1.version, v2.version) == (1, 2)
+    assert Image(ws, "myimage1", "myimage1:1") == v1  # id in the third position, as in Azure
+    assert Image(ws, "myimage1") == v2 and Image(ws, "myimage1", version=1) == v1
+    assert Image(ws, name="myimage1", tags=[["stage", "dev"]]) == v1  # the latest version with the tag
+    assert Image(ws, "myimage1", None, ["stage"]) == v2
+    assert Image(ws, "myimage1", properties=["origin"]) == v2
+    assert Image(ws, "myimage1", id="myimage1:2", tags=["stage"]) == v2
+    with pytest.raises(NotFoundError, match=r"no image myimage1 has tags \[\['stage', 'qa'\]\] and properties \[\]"):
+        Image(ws, "myimage1", tags=[["stage", "qa"]])
+    with pytest.raises(NotFoundError, match=r"no image myimage1:1 has tags \[\] and properties \['origin'\]"):
+        Image(ws, "myimage1", version=1, properties=["origin"])
+    with pytest.raises(ValidationError, match=r"version after ':' must be a positive integer"):
+        Image(ws, "myimage1", "myimage1:latest")
+    with pytest.raises(ValidationError, match=r"tags filter"):
+        Image(ws, "myimage1", tags=[["stage", 1]])
+    # our 0.2 positional version still works, with a DeprecationWarning naming the fix
+    with pytest.warns(DeprecationWarning, match=r"write Image\(ws, name, version=1\)"):
+        assert Image(ws, "myimage1", 1) == v1
+    # Image.models: Model objects that work as models do; model_ids their ids
+    assert v2.models == [model] and isinstance(v2.models[0], Model)
+    assert v2.model_ids == ["sklearn_regression_model.pkl:1"] and v2.models[0].tags == model.tags
+    assert [m.id for m in Image.list(ws)[0].models] == ["sklearn_regression_model.pkl:1"]
+
+
+def test_image_models_name_the_import_when_model_is_not_imported(tmp_path: Path) -> None:
+    """``Image.models`` needs the ``Model`` class; a script that imported only the image module
+    gets one error saying what to import, and ``model_ids`` works without it."""
+    script = textwrap.dedent("""
+        import sys
+        from mlmanage_jupyter.core.image import Image
+        from mlmanage_jupyter.core.errors import ValidationError
+        assert "mlmanage_jupyter.core.model" not in sys.modules
+        img = Image(sys.argv[1], "img")
+        print(img.model_ids)
+        try:
+            img.models
+        except ValidationError as e:
+            print(e)
+        from mlmanage_jupyter.core.model import Model
+        print([m.id for m in img.models])
+    """)
+    ws = tmp_path / "ws"
+    (tmp_path / "score.py").write_text("def init():\n    pass\n\ndef run(data):\n    return data\n")
+    (tmp_path / "w.txt").write_text("w")
+    from mlmanage_jupyter.core.workspace import Workspace
+
+    w = Workspace.create(ws)
+    Image.create(w, "img", [Model.register(w, str(tmp_path / "w.txt"), "w")], InferenceConfig(entry_script=str(tmp_path / "score.py")))
+    out = subprocess.run([sys.executable, "-c", script, str(ws)], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.splitlines() == [
+        "['w:1']",
+        "the Model class is not imported yet: import it first (from mlmanage_jupyter.core.model import Model, "
+        "or from azureml.core import Model with mlmanage_jupyter.azureml_alias)",
+        "['w:1']",
+    ]
+
+
+def test_image_without_models_is_created_and_serves(
+    workspace: Any, notebook_dir: Path, services: list[str]
+) -> None:
+    """``Image.create(workspace, name, models, image_config)``: models "A list of Model objects
+    to package with this image. Can be an empty list." (azureml-core ``Image.create``). The
+    image holds an empty ``azureml-models`` folder (``AZUREML_MODEL_DIR`` exists), deploys
+    and answers; ``Model.deploy`` with no models goes the same way."""
+    (notebook_dir / "echo.py").write_text(textwrap.dedent("""
+        import json, os
+
+        def init():
+            global listed
+            listed = sorted(os.listdir(os.environ["AZUREML_MODEL_DIR"]))
+
+        def run(raw_data):
+            return {"echo": json.loads(raw_data), "models": listed}
+    """))
+    image = Image.create(workspace, "no-models", [], ContainerImage.image_configuration(execution_script="echo.py"))
+    image.wait_for_creation()
+    assert image.models == [] and image.model_ids == [] and image.creation_state == "Succeeded"
+    assert (image.context_path / "azureml-models").is_dir()
+    assert Image.list(workspace, model_name="anything") == [] and Image.list(workspace)[0] == image
+    service = Webservice.deploy_from_image(workspace, "no-models-svc", image, LocalWebservice.deploy_configuration())
+    services.append("no-models-svc")
+    service.wait_for_deployment()
+    assert service.run(json.dumps({"x": 1})) == {"echo": {"x": 1}, "models": []}
+    assert service.models == [] and service.image == image
+    again = Model.deploy(workspace, "no-models-2", [], InferenceConfig(entry_script="echo.py"),
+                         LocalWebservice.deploy_configuration())  # fmt: skip
+    services.append("no-models-2")
+    again.wait_for_deployment()
+    assert again.run(json.dumps([1])) == {"echo": [1], "models": []}
 
 
 def test_image_configuration_errors_name_what_to_fix(workspace: Any, sklearn_model: Any, notebook_dir: Path) -> None:

@@ -143,7 +143,8 @@ def test_model_package_with_generate_dockerfile_saves_a_build_context(ws: Worksp
 
     m, ic = _script_and_model(ws, tmp_path)
     first = Model.package(ws, [m], ic)  # Azure's Model.package always gives a ModelPackage
-    assert isinstance(first, ModelPackage) and first.models == ["m:1"] and not first.generate_dockerfile
+    assert isinstance(first, ModelPackage) and first.model_ids == ["m:1"] and not first.generate_dockerfile
+    assert first.models == [m]  # Azure's Image.models: Model objects
     img = first.image
     pkg = Model.package(ws, [m], ic, generate_dockerfile=True)
     assert isinstance(pkg, ModelPackage) and pkg.image == img  # same inputs, same image

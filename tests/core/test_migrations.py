@@ -52,7 +52,7 @@ def test_0_1_0_workspace_opens_upgrades_and_keeps_everything(old_ws: Path, tmp_p
         assert json.loads((Path(Model.get_model_path("weights", 2, ws)) / "weights.json").read_text()) == {"w": 3}
         # the image and its build context (0.1.0 stored the context's absolute path where it was made)
         img = Image(ws, "echo", 1)
-        assert img.models == ["weights:1"] and img.entry_script == "score.py"
+        assert img.model_ids == ["weights:1"] and img.models == [v1] and img.entry_script == "score.py"
         ctx = ws.path / "images" / img.content_hash
         assert (ctx / "app" / "score.py").is_file() and (ctx / "azureml-models" / "weights" / "1" / "weights.json").is_file()
         # the service row (its process was stopped when the fixture was made)

@@ -78,7 +78,8 @@ def insert_version(
                 created_time=md.utcnow(),
             )
         ).inserted_primary_key[0]
-        conn.execute(insert(md.image_models), [{"image_id": image_id, "model_id": m.pk} for m in models])
+        if models:  # an empty executemany would insert one row of defaults
+            conn.execute(insert(md.image_models), [{"image_id": image_id, "model_id": m.pk} for m in models])
         db.log_event(conn, "image.create", f"{name}:{version}", content_hash=content_hash, models=[m.id for m in models])
         row = conn.execute(select(md.images).where(md.images.c.id == image_id)).one()
     return to_record(db, row)

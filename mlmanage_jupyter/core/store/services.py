@@ -91,7 +91,8 @@ def insert_service(
                 updated_time=now,
             )
         )
-        conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in models])
+        if models:  # an image without models (Azure allows it): an empty executemany would insert defaults
+            conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in models])
 
 
 def delete_service(db: MetadataDB, name: str, event: bool = True) -> None:
@@ -142,7 +143,8 @@ def set_updated(
             )
         )
         conn.execute(delete(md.service_models).where(md.service_models.c.service_name == name))
-        conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in served])
+        if served:
+            conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in served])
         db.log_event(conn, "service.update", name, **event)
 
 
