@@ -16,11 +16,10 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import numpy as np
-
-try:
+try:  # neither is the engine's own dependency: a service's environment may have none of them
+    import numpy as np
     from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
-except ImportError:  # pragma: no cover - inference_schema is a dependency of the serve extra
+except ImportError:
     NumpyParameterType = None  # type: ignore[assignment,misc]
 
 _ORIGINAL = NumpyParameterType.deserialize_input if NumpyParameterType is not None else None

@@ -311,3 +311,18 @@ def test_asgi_front_answers_hot_routes_and_leaves_the_rest_to_starlette(tmp_path
                 assert r.status_code == 200
             else:  # a server that does not check: the app answers 431 itself
                 assert r.status_code == 431 and r.json()["error"]["code"] == "RequestHeaderFieldsTooLarge"
+
+
+def test_the_engine_imports_without_numpy_or_inference_schema():
+    """A service's environment need not have numpy or inference_schema (a @rawhttp echo
+    script's conda file): the engine's own modules must import without them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numpy'] = None; sys.modules['inference_schema'] = None\n"
+        "import mlmanage_jupyter.server.worker, mlmanage_jupyter.server.schema_fast as f\n"
+        "assert f.install() is False\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
