@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import stat
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +103,11 @@ def _content_hash(models: Sequence[ModelRecord], files: list[tuple[str, Path, st
 # ---------------------------------------------------------------- build-context digest
 #: the context's own list of its files ``{relative path: [sha256, size]}``, not part of itself
 MANIFEST_NAME = ".manifest.json"
-
-
+#: per-context stat cache (owner-only, ``0600``) letting verification skip re-hashing files
+#: whose stat did not change: ``{"format", "context_digest", "files": {path: [size, mtime_ns,
+#: ctime_ns, inode, device, sha256]}}``; only a speed-up, the manifest digest stays the anchor
+STAT_CACHE_NAME = ".statcache.json"
+STAT_CACHE_FORMAT = 1
 def _manifest_bytes(manifest: dict[str, list[Any]]) -> bytes:
     return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
 
@@ -132,42 +137,160 @@ def _expected_manifest(
     return man
 
 
-def _context_problems(ctx: Path, manifest: dict[str, list[Any]]) -> list[str]:
-    """Files of ``ctx`` that differ from ``manifest`` ("<path>: <what>"), every file re-hashed;
-    empty when the context is intact. Files the context gained since (a script's own output,
-    ``__pycache__``) are not part of the digest."""
+#: a file's stat is trusted (its digest taken from the stat cache) only when the file was last
+#: written at least this long before it was hashed: a write in the same timestamp tick as the
+#: hash would leave an identical stat (git's "racily clean" problem). Filesystem timestamps
+#: come from a coarse clock (a few ms; 1-2 s on some filesystems), hence seconds.
+RACY_WINDOW_NS = 2_000_000_000
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _load_stat_cache(ctx: Path, digest: str) -> dict[str, list[Any]]:
+    """The stat cache of ``ctx`` made for the manifest ``digest``, or ``{}`` (then every file
+    is hashed) unless it is ours: a regular file (not a link) owned by this user, readable and
+    writable by no one else, well formed, made for this very manifest."""
+    try:
+        fd = os.open(ctx / STAT_CACHE_NAME, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    try:
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+                return {}
+            data = json.loads(f.read(64 << 20))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != STAT_CACHE_FORMAT or data.get("context_digest") != digest:
+        return {}
+    files = data.get("files")
+    if not isinstance(files, dict):
+        return {}
+    return {
+        rel: e
+        for rel, e in files.items()
+        if isinstance(e, list) and len(e) == 6 and all(type(x) is int for x in e[:5]) and isinstance(e[5], str)
+    }
+
+
+def _save_stat_cache(ctx: Path, digest: str, files: dict[str, list[Any]]) -> None:
+    """Write the stat cache (owner-only ``0600``, temp file + rename); a context that can't
+    be written (read-only) just stays without one."""
+    data = json.dumps({"format": STAT_CACHE_FORMAT, "context_digest": digest, "files": files}, separators=(",", ":"))
+    tmp = ctx / f".{STAT_CACHE_NAME}.{uuid.uuid4().hex}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode())
+        os.replace(tmp, ctx / STAT_CACHE_NAME)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _is_engine_file(rel: str) -> bool:
+    """The context root's files the engine writes besides the manifest's (not additions), and
+    their temporary files of an atomic write in progress."""
+    if rel in (MANIFEST_NAME, STAT_CACHE_NAME, BUILD_LOG):
+        return True
+    return rel.endswith(".tmp") and rel.startswith((f".{MANIFEST_NAME}.", f".{STAT_CACHE_NAME}."))
+
+
+def _context_entries(ctx: Path) -> dict[str, os.stat_result]:
+    """``lstat`` of everything below ``ctx`` that is not a folder (links not followed: a link
+    is an entry of its own), by posix path relative to ``ctx``; folders that can't be listed
+    are entries too (then reported as not files)."""
+    found: dict[str, os.stat_result] = {}
+
+    def visit(folder: str, rel: str) -> None:
+        with os.scandir(folder) as it:
+            for e in it:
+                r = f"{rel}{e.name}"
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    try:
+                        visit(e.path, r + "/")
+                    except OSError:
+                        found[r] = st
+                else:
+                    found[r] = st
+
+    try:
+        visit(str(ctx), "")
+    except OSError:  # no context folder: every file is missing
+        pass
+    return found
+
+
+def _context_problems(ctx: Path, manifest: dict[str, list[Any]], digest: str | None = None) -> list[str]:
+    """What differs between the files of ``ctx`` and ``manifest`` ("<path>: <what>"): files
+    added (any file the manifest doesn't list, but the engine's own files at the root and
+    Python's ``__pycache__`` folders), missing, replaced by a link or special file, resized or
+    with other content; empty when the context is intact.
+
+    A file's content is re-hashed unless the stat cache (``digest``: the manifest's sha256, to
+    use and refresh the cache; None: hash everything) holds it with the same size, mtime,
+    ctime, inode and device and the manifest's sha256; so an unchanged context costs one
+    ``lstat`` per file. Caching needs no trust in the cache for a *changed* file: any write
+    changes its ctime (which no user can set)."""
+    entries = _context_entries(ctx)
     problems = []
+    for rel in sorted(entries.keys() - manifest.keys()):
+        if _is_engine_file(rel) or "__pycache__" in rel.split("/")[:-1]:
+            continue
+        mode = entries[rel].st_mode
+        kind = "" if stat.S_ISREG(mode) else f" ({'symbolic link' if stat.S_ISLNK(mode) else file_kind(mode)})"
+        problems.append(f"{ctx / rel}: added since the build{kind}")
+    cache = _load_stat_cache(ctx, digest) if digest else {}
+    fresh: dict[str, list[Any]] = {}
     for rel, (sha, size) in sorted(manifest.items()):
         p = ctx / rel
-        try:
-            st = p.lstat()
-        except OSError:
+        st = entries.get(rel)
+        if st is None:
             problems.append(f"{p}: missing")
             continue
         if not stat.S_ISREG(st.st_mode):
             problems.append(f"{p}: now a {'symbolic link' if stat.S_ISLNK(st.st_mode) else file_kind(st.st_mode)}")
-        elif st.st_size != size:
+            continue
+        if st.st_size != size:
             problems.append(f"{p}: size {st.st_size} bytes, built with {size}")
-        elif sha256_file(p)[0] != sha:
+            continue
+        key = _stat_key(st)
+        if cache.get(rel) == [*key, sha]:
+            fresh[rel] = cache[rel]
+            continue
+        started = time.time_ns()
+        if sha256_file(p)[0] != sha:
             problems.append(f"{p}: content changed (sha256 differs)")
+        elif max(st.st_mtime_ns, st.st_ctime_ns) < started - RACY_WINDOW_NS:
+            fresh[rel] = [*key, sha]
+    if digest and fresh != cache:
+        _save_stat_cache(ctx, digest, fresh)
     return problems
 
 
 def _raise_context_problems(what: str, problems: list[str]) -> None:
     shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
     raise ArtifactCorruptError(
-        f"the build context of {what} was changed after it was built: {shown}. Restore the file(s), or "
-        f"delete the image and create it again"
+        f"the build context of {what} was changed after it was built: {shown}. Rebuild the image "
+        f"(delete it, then create it again from its model(s) and inference config), or restore the "
+        f"context: put back the changed or missing file(s) and remove the added one(s)"
     )
 
 
 def verify_context(image: ImageRecord) -> None:
     """Check an image's build context against the digest recorded when it was built
     (``spec["context_digest"]``: sha256 of its manifest ``.manifest.json``, which lists every
-    file's sha256 and size); each file is re-hashed (about 1 s per GB).
+    file's sha256 and size): every file must be there, unchanged, and no other file may have
+    been added (but Python's ``__pycache__`` folders and the engine's own root files). Files
+    are re-hashed (about 1 s per GB) only when their stat differs from the owner-only stat
+    cache ``.statcache.json`` (see :func:`_context_problems`); otherwise one ``lstat`` each.
 
     Images built before digests were recorded (no ``context_digest``) are not checked.
-    Raises ArtifactCorruptError naming the changed, missing or replaced files (or the manifest)."""
+    Raises ArtifactCorruptError naming the added, changed, missing or replaced files (or the
+    manifest) and saying to rebuild the image."""
     digest = image.spec.get("context_digest")
     if not digest or not image.pk:  # a plan's preview has no context yet
         return
@@ -178,7 +301,7 @@ def verify_context(image: ImageRecord) -> None:
         _raise_context_problems(f"image {image.id}", [f"{mpath}: missing"])
     if hashlib.sha256(data).hexdigest() != digest:
         _raise_context_problems(f"image {image.id}", [f"{mpath}: content changed (sha256 differs)"])
-    problems = _context_problems(image.context_path, json.loads(data))
+    problems = _context_problems(image.context_path, json.loads(data), digest)
     if problems:
         _raise_context_problems(f"image {image.id}", problems)
 
@@ -314,7 +437,7 @@ def _build_context(ws: Workspace, plan: ImagePlan) -> tuple[Path, dict[str, list
         theirs = _same_but_name(final / "image.json", generated["image.json"])
         if theirs is not None:
             manifest["image.json"] = [hashlib.sha256(theirs).hexdigest(), len(theirs)]
-        problems = _context_problems(final, manifest)
+        problems = _context_problems(final, manifest, hashlib.sha256(_manifest_bytes(manifest)).hexdigest())
         if problems:
             _raise_context_problems(f"the images of content {plan.content_hash[:12]}…", problems)
         if not (final / MANIFEST_NAME).is_file():  # made before digests were recorded
@@ -434,7 +557,7 @@ def export_context(ws: Workspace, image: ImageRecord, path: str | os.PathLike[st
     if dest.exists():
         raise ValidationError(f"{dest} already exists; give a new folder")
     spec = image_spec(image, ws)  # verifies the context first: nothing is copied from an edited one
-    shutil.copytree(image.context_path, dest, ignore=shutil.ignore_patterns(MANIFEST_NAME))
+    shutil.copytree(image.context_path, dest, ignore=shutil.ignore_patterns(MANIFEST_NAME, STAT_CACHE_NAME))
     write_docker_files(spec, dest, cache_dir=build_cache_dir(ws))
     return str(dest)
 

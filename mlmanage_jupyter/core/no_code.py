@@ -95,8 +95,9 @@ def inference_config(ws: Workspace, service_name: str, models: Sequence[ModelRec
     answers ``predict_proba`` or ``predict`` on ``{"data": [[...]]}`` with a list),
     environment ``scikit-learn`` (pinned to ``model_framework_version`` when given),
     ``joblib``, ``numpy``. ``Onnx``: ``no_code_templates/onnx_score.py`` (an onnxruntime
-    session; inputs by name, answer ``{output name: value}``), environment ``onnxruntime``,
-    ``numpy``. With a sample input dataset, ``pandas`` too and the generated swagger.
+    session opened when the script is imported; inputs by name, answer ``{output name: value}``,
+    both in the swagger from the model's ``get_inputs()``/``get_outputs()``), environment
+    ``onnxruntime``, ``numpy``. With a sample input dataset, ``pandas`` too and the generated swagger.
 
     Raises ValidationError naming what to add (an InferenceConfig) for several models, no
     framework, another framework, or a model without its one model file."""

@@ -336,11 +336,11 @@ def test_reusing_an_edited_context_for_a_new_image_name_is_refused(ws: Workspace
         verify_context(other.record)
 
 
-def test_files_a_service_adds_to_its_context_are_not_an_edit(ws: Workspace, tmp_path: Path) -> None:
+def test_bytecode_python_adds_to_its_context_is_not_an_edit(ws: Workspace, tmp_path: Path) -> None:
+    # other added files are (tests/core/test_context_verification.py)
     _m, _ic, img = _image(ws, tmp_path)
     (img.context_path / "app" / "src" / "__pycache__").mkdir()
     (img.context_path / "app" / "src" / "__pycache__" / "score.cpython-311.pyc").write_bytes(b"\0")
-    (img.context_path / "app" / "output.log").write_text("written by init()")
     verify_context(img.record)  # what deploy/update/package run first: no error
 
 

@@ -50,3 +50,61 @@ def sample_frame(data, sample_input):
     if list(data.columns) == list(range(len(columns))):
         data = data.set_axis(columns, axis=1).astype(sample_input.dtypes.to_dict())
     return data[columns]
+
+
+# OpenAPI (JSON schema) of an ONNX element type, as onnxruntime names it ("float" of "tensor(float)")
+_ONNX_LEAVES = {
+    "float": {"type": "number", "format": "float"}, "double": {"type": "number", "format": "double"},
+    "float16": {"type": "number"}, "bfloat16": {"type": "number"},
+    "int64": {"type": "integer", "format": "int64"}, "int32": {"type": "integer", "format": "int32"},
+    "int16": {"type": "integer"}, "int8": {"type": "integer"}, "uint8": {"type": "integer"},
+    "uint16": {"type": "integer"}, "uint32": {"type": "integer"}, "uint64": {"type": "integer"},
+    "bool": {"type": "boolean"}, "string": {"type": "string"},
+}
+
+
+def _split_args(inner):
+    """``"int64,tensor(float)"`` -> ``["int64", "tensor(float)"]`` (commas inside parentheses kept)."""
+    depth, start, out = 0, 0, []
+    for i, c in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if c == "," and depth == 0:
+            out.append(inner[start:i].strip())
+            start = i + 1
+    return [*out, inner[start:].strip()]
+
+
+def onnx_schema(kind, shape=None):
+    """The JSON schema of a value of onnxruntime type ``kind`` (``NodeArg.type``: ``tensor(T)``,
+    ``seq(...)``, ``map(K,V)``) and ``shape`` (``NodeArg.shape``: ints, None or a name for a
+    dynamic dimension), as the no-code template answers it (``tolist()``; map keys as strings):
+    a tensor is nested arrays, one level per dimension (``minItems``/``maxItems`` for a fixed
+    one; any value when the rank is unknown), a sequence an array, a map an object. Types
+    onnxruntime may add later give ``{}`` (any value)."""
+    if kind.startswith("tensor(") and kind.endswith(")"):
+        leaf = dict(_ONNX_LEAVES.get(kind[7:-1], {}))
+        if not isinstance(shape, (list, tuple)):
+            return leaf if shape == "scalar" else {}
+        schema = leaf
+        for dim in reversed(shape):
+            schema = {"type": "array", "items": schema}
+            if isinstance(dim, int) and dim >= 0:
+                schema["minItems"] = schema["maxItems"] = dim
+        return schema
+    if kind.startswith("seq(") and kind.endswith(")"):
+        return {"type": "array", "items": onnx_schema(kind[4:-1])}
+    if kind.startswith("map(") and kind.endswith(")"):
+        args = _split_args(kind[4:-1])
+        if len(args) == 2:  # a map's values are scalars (onnxruntime: {label: probability})
+            return {"type": "object", "additionalProperties": onnx_schema(args[1], "scalar")}
+    return {}
+
+
+def onnx_example(schema):
+    """A value that fits ``schema`` (from :func:`onnx_schema`): zeros, one item per dynamic dimension."""
+    kind = schema.get("type")
+    if kind == "array":
+        return [onnx_example(schema["items"]) for _ in range(max(schema.get("minItems", 1), 1))]
+    if kind == "object":
+        return {k: onnx_example(v) for k, v in schema.get("properties", {}).items()}
+    return {"number": 0.0, "integer": 0, "boolean": False, "string": ""}.get(kind)

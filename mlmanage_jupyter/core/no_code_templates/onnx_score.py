@@ -5,15 +5,26 @@ no pre- or post-processing).
 Request: a JSON object giving every model input by name, ``{"<input name>": [[...]], ...}``
 (nested lists converted to the input's element type); a model with one input also takes
 ``{"data": [[...]]}``. When the model was registered with a ``sample_input_dataset``, ``data``
-is a list of records with that dataset's columns (the one input's columns, in order), and the
-swagger describes it. Answer: ``{"<output name>": value, ...}`` for every model output."""
+is a list of records with that dataset's columns (the one input's columns, in order).
+Answer: ``{"<output name>": value, ...}`` for every model output.
 
+The swagger (``GET /swagger.json``) is generated from the model itself (onnxruntime's
+``get_inputs()`` / ``get_outputs()``: names, element types, shapes; ``_no_code_samples.onnx_schema``)
+or, for the input, from the sample input dataset. The model is loaded when the script is
+imported, since the decorators that carry the swagger need its inputs and outputs. Input names
+that are not Python identifiers (e.g. ``input.1``) can't be ``run()`` parameters: then
+requests are read by hand and the swagger describes no input or output."""
+
+import inspect
 import json
+import keyword
 import os
 
 import numpy as np
 import onnxruntime as ort
-from _no_code_samples import load_samples, sample_frame, schema_decorators
+from _no_code_samples import load_samples, onnx_example, onnx_schema, sample_frame, schema_decorators
+from inference_schema.parameter_types.abstract_parameter_type import AbstractParameterType
+from inference_schema.schema_decorators import input_schema, output_schema
 from werkzeug.exceptions import BadRequest  # the engine answers it as a 400 with this message
 
 MODEL_NAME = "__MODEL_NAME__"
@@ -27,12 +38,12 @@ TYPES = {
     "tensor(bool)": np.bool_, "tensor(string)": np.object_,
 }
 
+session = ort.InferenceSession(os.path.join(os.environ["AZUREML_MODEL_DIR"], MODEL_FILE),
+                               providers=["CPUExecutionProvider"])
+inputs = {i.name: i for i in session.get_inputs()}
+
 
 def init():
-    global session, inputs
-    session = ort.InferenceSession(os.path.join(os.environ["AZUREML_MODEL_DIR"], MODEL_FILE),
-                                   providers=["CPUExecutionProvider"])
-    inputs = {i.name: i for i in session.get_inputs()}
     if SAMPLE_INPUT is not None and len(inputs) != 1:
         raise RuntimeError(f"sample_input_dataset describes one input, but the model has {len(inputs)}: {list(inputs)}; "
                            "register the model without it (requests then name each input)")
@@ -74,11 +85,68 @@ def run_json(raw_data):
     return _score({n: _tensor(n, body[n]) for n in inputs})
 
 
+def run_inputs(**given):
+    """run() with one keyword parameter per model input (and ``data`` for a one-input model);
+    the decorators made each value an array of the input's element type."""
+    if len(inputs) == 1 and given.get(next(iter(inputs))) is None and given.get("data") is not None:
+        given[next(iter(inputs))] = given["data"]
+    missing = [n for n in inputs if given.get(n) is None]
+    if missing:
+        raise BadRequest(f"the request must give each model input by name: {list(inputs)}; missing {missing}")
+    return _score({n: _tensor(n, given[n]) for n in inputs})
+
+
 def run_records(data):
     name = next(iter(inputs))
     return _score({name: _tensor(name, sample_frame(data, SAMPLE_INPUT).to_numpy())})
 
 
-# run(): the raw JSON form, or the records of the sample input (inference_schema-decorated; no output
-# schema: the answer is {output name: value}, which sample_output_dataset's array doesn't describe)
-run = run_json if SAMPLE_INPUT is None else schema_decorators(SAMPLE_INPUT, None)(run_records)
+def _decorated_run_inputs():
+    """run_inputs with its parameters declared, each input described from the model, the
+    answer from its outputs; None when an input name can't be a parameter."""
+    names = list(inputs) + (["data"] if len(inputs) == 1 and "data" not in inputs else [])
+    if not all(n.isidentifier() and not keyword.iskeyword(n) and n != "request_headers" for n in names):
+        return None
+    if not all(i.type in TYPES for i in inputs.values()):
+        return None
+    run_inputs.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None) for n in names]
+    )
+    fn = output_schema(OnnxParameterType(session.get_outputs()))(run_inputs)
+    for n in reversed(names):
+        node = inputs.get(n) or next(iter(inputs.values()))
+        fn = input_schema(n, OnnxParameterType([node], convert=TYPES[node.type]), optional=True)(fn)
+    return fn
+
+
+class OnnxParameterType(AbstractParameterType):
+    """An ONNX input or the outputs, described by onnxruntime's node args (name, type, shape):
+    one node -> that value's schema; several -> ``{"<name>": value}``. ``convert``: the numpy
+    type a request's value becomes (inputs)."""
+
+    def __init__(self, nodes, convert=None):
+        self.nodes, self.convert = list(nodes), convert
+        super().__init__(np.zeros(0))  # not a list or dict: inference_schema calls deserialize_input
+
+    def deserialize_input(self, input_data):
+        return np.asarray(input_data, dtype=self.convert)
+
+    def input_to_swagger(self):
+        if len(self.nodes) == 1 and self.convert is not None:
+            schema = onnx_schema(self.nodes[0].type, self.nodes[0].shape)
+            return {**schema, "example": onnx_example(schema)}
+        props = {o.name: onnx_schema(o.type, o.shape) for o in self.nodes}
+        return {"type": "object", "required": list(props), "properties": props,
+                "example": {k: onnx_example(v) for k, v in props.items()}}
+
+
+def _run():
+    """run(): the records of the sample input (inference_schema-decorated from the dataset), or
+    one parameter per model input (decorated from the model), or the raw JSON form; the
+    answer's schema comes from the model's outputs."""
+    if SAMPLE_INPUT is not None:
+        return output_schema(OnnxParameterType(session.get_outputs()))(schema_decorators(SAMPLE_INPUT, None)(run_records))
+    return _decorated_run_inputs() or run_json
+
+
+run = _run()
