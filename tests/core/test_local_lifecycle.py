@@ -119,7 +119,7 @@ def _stray_worker(runtime) -> subprocess.Popen[bytes]:
     """A worker of the service serving its port on its own, as a supervisor killed before
     workers died with it left them: the generation's environment, its own socket."""
     env = dict(os.environ, **json.loads((Path(runtime["run_dir"]) / "spec.json").read_text())["env"])
-    for k in ("MLMANAGE_LISTEN_FD", "MLMANAGE_SUPERVISOR_PID", "MLMANAGE_WORKER_STATUS"):
+    for k in ("MLMANAGE_LISTEN_FD", "MLMANAGE_SUPERVISOR_PID", "MLMANAGE_WORKER_STATUS_FD"):
         env.pop(k, None)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(runtime["run_dir"]) / "prometheus")
     return subprocess.Popen(
