@@ -264,6 +264,8 @@ class Supervisor:
         while pending:
             for p in list(pending):
                 state = self.worker_state(p)
+                if not state and p.poll() is not None:
+                    state = self.worker_state(p)  # what it wrote just before it exited is in the pipe
                 if state.get("state") == "ready":
                     pending.remove(p)
                 elif state.get("state") == "failed":
