@@ -118,7 +118,7 @@ ENGINE_VARS = frozenset(
         # set for each worker by the supervisor
         "MLMANAGE_SUPERVISOR_PID",
         "MLMANAGE_LISTEN_FD",
-        "MLMANAGE_WORKER_STATUS",
+        "MLMANAGE_WORKER_STATUS_FD",
         "MLMANAGE_FAILURE_FILE",
     }
 )

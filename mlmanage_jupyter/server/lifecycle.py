@@ -1,9 +1,9 @@
 """Worker lifecycle: hung-run watchdog, max-requests budget, memory cap, death with the supervisor.
 
 A worker asks the supervisor to replace it by writing ``"recycle": {"reason": <kind>,
-"message": <str>}`` into its status file (``MLMANAGE_WORKER_STATUS``, next to
-``"state": "ready"``); the supervisor then starts a replacement, waits until it is ready and
-stops the old worker gracefully (its in-flight requests finish, its keep-alive connections
+"message": <str>}`` on its status pipe (``MLMANAGE_WORKER_STATUS_FD``, next to
+``"state": "ready"``; ``server/worker_status.py``); the supervisor then starts a replacement,
+waits until it is ready and stops the old worker gracefully (its in-flight requests finish, its keep-alive connections
 drain). Reasons (:data:`RECYCLE_REASONS`, the ``reason`` label of the Prometheus counter
 ``mlmanage_worker_recycles_total`` and the keys of status.json's ``"recycles"``):
 
@@ -147,3 +147,55 @@ def rss_bytes(pid: int) -> int | None:
         return int(psutil.Process(pid).memory_info().rss)
     except (psutil.Error, OSError):
         return None
+
+
+#: the Prometheus multiprocess files a worker writes: prometheus_client names them
+#: ``<prefix>_<pid>.db`` after the metric type (the engine's metrics are counters and histograms)
+METRIC_FILE_PREFIXES = ("counter", "histogram")
+#: bytes reserved per metric file at worker start (telemetry.METRIC_FILE_RESERVE keeps them so)
+METRIC_FILE_SIZE = 256 * 1024
+
+
+def claim_metric_files(
+    folder: str | None, prefixes: tuple[str, ...] = METRIC_FILE_PREFIXES, size: int = METRIC_FILE_SIZE
+) -> str | None:
+    """Create this process's Prometheus multiprocess files in ``folder`` with ``size`` bytes
+    of disk blocks reserved (``posix_fallocate``), before prometheus_client creates them.
+
+    prometheus_client creates them sparse and memory-maps them: on a full disk its first write
+    into the map kills the process with SIGBUS, so a worker started on a full disk died before
+    it served. Call this before prometheus_client is imported. Returns None when the files are
+    reserved (or there is no ``folder``, or no ``posix_fallocate``), else why they cannot be
+    (the files this call created are removed again): the caller must then not use the
+    multiprocess mode (unset ``PROMETHEUS_MULTIPROC_DIR`` before importing prometheus_client)."""
+    if not folder or not hasattr(os, "posix_fallocate"):
+        return None
+    created: list[str] = []
+    for prefix in prefixes:
+        path = os.path.join(folder, f"{prefix}_{os.getpid()}.db")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            created.append(path)
+        except FileExistsError:
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError as e:
+                return _unclaim(created, f"cannot open {path}: {e}")
+        except OSError as e:
+            return _unclaim(created, f"cannot create {path}: {e}")
+        try:
+            os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
+        except OSError as e:
+            return _unclaim(created, f"cannot reserve {size} bytes for {path}: {e}")
+        finally:
+            os.close(fd)
+    return None
+
+
+def _unclaim(created: list[str], why: str) -> str:
+    for path in created:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return why

@@ -9,7 +9,8 @@
   of ``$MLMANAGE_RUN_DIR/spec.json`` (``{"id": str, "env": {VAR: value}}``, on top of its
   own environment) when that file exists;
 * on SIGHUP re-reads spec.json and starts the next generation on the same socket; once
-  every new worker reports ready (``init()`` done) it stops the old workers gracefully
+  every new worker reports ready (``init()`` done; each worker reports on its own pipe,
+  :mod:`.worker_status`, which works on a full disk) it stops the old workers gracefully
   (in-flight requests finish). If the new generation fails, it is killed, the old one keeps
   serving and ``last_update_error`` holds the traceback;
 * restarts a worker that dies; SIGTERM/SIGINT stops everything gracefully;
@@ -54,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from mlmanage_jupyter.server.config import ConfigError, Settings
-from mlmanage_jupyter.server.lifecycle import GIB, RECYCLE_REASONS, rss_bytes
+from mlmanage_jupyter.server.lifecycle import GIB, RECYCLE_REASONS, claim_metric_files, rss_bytes
+from mlmanage_jupyter.server.worker_status import STATUS_FD_VAR, StatusReader
 
 log = logging.getLogger("mlmanage.server.supervisor")
 
@@ -140,9 +142,6 @@ class Supervisor:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.spec_file = self.run_dir / "spec.json"
         self.status_file = self.run_dir / "status.json"
-        self.workers_dir = self.run_dir / "workers"
-        shutil.rmtree(self.workers_dir, ignore_errors=True)
-        self.workers_dir.mkdir()
         self.prom_dir = self.run_dir / "prometheus"
         shutil.rmtree(self.prom_dir, ignore_errors=True)
         self.prom_dir.mkdir()
@@ -183,6 +182,10 @@ class Supervisor:
         self.recycle_after: dict[int, float] = {}  # worker pid -> no replacement before (monotonic)
         self.memory_warned: set[int] = set()
         self._recycles_counter: Any = None
+        # the disk blocks of its metric file, reserved while there is space (recycles_counter)
+        self._metric_file_claimed = claim_metric_files(str(self.prom_dir), ("counter",)) is None
+        #: each live worker's status pipe (server/worker_status.py): no disk needed to report
+        self.channels: dict[subprocess.Popen[bytes], StatusReader] = {}
 
     # -- status ---------------------------------------------------------------------------
     def write_status(self, **changes: Any) -> None:
@@ -226,20 +229,33 @@ class Supervisor:
         return env, spec_id
 
     def spawn(self, env: dict[str, str], extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        status = self.workers_dir / f"w{time.monotonic_ns()}.json"
+        channel, status_fd = StatusReader.pipe()
         wenv = dict(
             env,
             MLMANAGE_LISTEN_FD=str(self.sock.fileno()),
-            MLMANAGE_WORKER_STATUS=str(status),
             MLMANAGE_SUPERVISOR_PID=str(os.getpid()),
+            **{STATUS_FD_VAR: str(status_fd)},
             **(extra or {}),
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlmanage_jupyter.server.worker"], env=wenv, pass_fds=(self.sock.fileno(),)
-        )
-        proc.status_path = status  # type: ignore[attr-defined]
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mlmanage_jupyter.server.worker"],
+                env=wenv,
+                pass_fds=(self.sock.fileno(), status_fd),
+            )
+        except BaseException:
+            channel.close()
+            raise
+        finally:
+            os.close(status_fd)  # the worker holds it now: its exit is the reader's end of file
+        self.channels[proc] = channel
         log.info("started worker %d", proc.pid)
         return proc
+
+    def worker_state(self, p: subprocess.Popen[bytes]) -> dict[str, Any]:
+        """What worker ``p`` last reported on its status pipe (``{}`` before its first report)."""
+        channel = self.channels.get(p)
+        return channel.poll() if channel is not None else {}
 
     def wait_ready(self, procs: list[subprocess.Popen[bytes]]) -> str | None:
         """None when every worker is ready, else the error (traceback) of the first that failed."""
@@ -247,13 +263,9 @@ class Supervisor:
         pending = list(procs)
         while pending:
             for p in list(pending):
-                path: Path = p.status_path  # type: ignore[attr-defined]
-                state: dict[str, Any] = {}
-                if path.is_file():
-                    try:
-                        state = json.loads(path.read_text())
-                    except ValueError:
-                        state = {}
+                state = self.worker_state(p)
+                if not state and p.poll() is not None:
+                    state = self.worker_state(p)  # what it wrote just before it exited is in the pipe
                 if state.get("state") == "ready":
                     pending.remove(p)
                 elif state.get("state") == "failed":
@@ -288,10 +300,9 @@ class Supervisor:
             multiprocess.mark_process_dead(p.pid, str(self.prom_dir))
         except Exception:  # noqa: BLE001 - metrics cleanup must never stop the supervisor
             pass
-        try:
-            p.status_path.unlink()  # type: ignore[attr-defined]
-        except OSError:
-            pass
+        channel = self.channels.pop(p, None)
+        if channel is not None:
+            channel.close()
 
     def grace_s(self, env: dict[str, str]) -> float:
         return Settings.from_env(env).scoring_timeout_ms / 1000 + 10
@@ -323,6 +334,8 @@ class Supervisor:
         failure_file = self.run_dir / "failure.txt"
         failure_file.write_text(error)
         if self.failure_proc is None or self.failure_proc.poll() is not None:
+            if self.failure_proc is not None:
+                self._forget(self.failure_proc)
             self.failure_proc = self.spawn(env, {"MLMANAGE_FAILURE_FILE": str(failure_file), "MLMANAGE_WORKERS": "1"})
 
     def first_start(self) -> None:
@@ -395,6 +408,7 @@ class Supervisor:
             err = self.wait_ready([new])
             if err is None:
                 self.note_baseline(self.current, [new])
+                log.info("worker %d is ready (it replaced worker %d)", new.pid, p.pid)
                 self.write_status(state="Healthy", error=None)
             else:
                 self.write_status(state="Unhealthy", error=err)
@@ -403,22 +417,13 @@ class Supervisor:
 
     # -- recycling (server/lifecycle.py) ----------------------------------------------------
     def check_recycle(self, i: int, p: subprocess.Popen[bytes]) -> None:
-        """Replace worker ``i`` when it asked for it in its status file (read when it changed)."""
+        """Replace worker ``i`` when its last status report asks for it (once its back-off
+        after a failed replacement, if any, has passed)."""
         if time.monotonic() < self.recycle_after.get(p.pid, 0.0):
             return
-        path: Path = p.status_path  # type: ignore[attr-defined]
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
-            mtime = None
-        if mtime is not None and mtime != getattr(p, "status_mtime", None):
-            p.status_mtime = mtime  # type: ignore[attr-defined]
-            try:
-                ask = json.loads(path.read_text()).get("recycle")
-            except (OSError, ValueError):
-                ask = None
-            if isinstance(ask, dict) and ask.get("reason") in RECYCLE_REASONS:
-                self.recycle(i, str(ask["reason"]), str(ask.get("message") or ""))
+        ask = self.worker_state(p).get("recycle")
+        if isinstance(ask, dict) and ask.get("reason") in RECYCLE_REASONS:
+            self.recycle(i, str(ask["reason"]), str(ask.get("message") or ""))
 
     def check_memory(self) -> None:
         """With ``memory_gb``, every MEMORY_CHECK_S: replace each worker whose RSS passed
@@ -461,8 +466,15 @@ class Supervisor:
 
     def recycles_counter(self) -> Any:
         """``mlmanage_worker_recycles_total{reason}``, created on first use: prometheus_client
-        picks its multiprocess mode at import, after __init__ set PROMETHEUS_MULTIPROC_DIR."""
+        picks its multiprocess mode at import, after __init__ set PROMETHEUS_MULTIPROC_DIR.
+        Raises OSError when the disk has no blocks for its file (a sparse one would SIGBUS the
+        supervisor on a full disk: :func:`.lifecycle.claim_metric_files`)."""
         if self._recycles_counter is None:
+            if not self._metric_file_claimed:
+                why = claim_metric_files(str(self.prom_dir), ("counter",))
+                if why:
+                    raise OSError(why)
+                self._metric_file_claimed = True
             from prometheus_client import Counter
 
             self._recycles_counter = Counter(
@@ -483,7 +495,8 @@ class Supervisor:
         with_metrics = True
         try:  # counted before status.json says so: a reader of both sees them agree
             self.recycles_counter().labels(reason).inc()
-        except Exception:  # noqa: BLE001 - metrics must never stop the supervisor
+        except Exception as e:  # noqa: BLE001 - metrics must never stop the supervisor
+            log.warning("metrics: cannot count this replacement: %s", e)
             with_metrics = False
         if reason == "hung_runs":
             self.write_status(state="Unhealthy", error=f"worker {old.pid}: {message}", recycles=counts, last_recycle=last)
@@ -496,8 +509,7 @@ class Supervisor:
                 new.kill()
             new.wait()
             self._forget(new)
-            self.recycle_after[old.pid] = time.monotonic() + RECYCLE_BACKOFF_S
-            old.status_mtime = None  # type: ignore[attr-defined]  # re-read its request after the back-off
+            self.recycle_after[old.pid] = time.monotonic() + RECYCLE_BACKOFF_S  # then its request is acted on again
             msg = f"the replacement of worker {old.pid} ({reason}) failed; it keeps serving: {err}"
             log.error(msg)
             self.write_status(state="Unhealthy", error=msg)

@@ -1,9 +1,10 @@
 """One scoring worker: load the entry script, call init(), then serve on the inherited socket.
 
 Started by the supervisor with ``MLMANAGE_LISTEN_FD`` (the shared listening socket) and
-``MLMANAGE_WORKER_STATUS`` (a file where the worker writes ``{"state": "ready"}`` once it
+``MLMANAGE_WORKER_STATUS_FD`` (a pipe where the worker reports ``{"state": "ready"}`` once it
 serves, or ``{"state": "failed", "error": <traceback>}``; ``"recycle": {"reason", "message"}``
-next to ``"ready"`` asks the supervisor to replace it, ``server/lifecycle.py``). With
+next to ``"ready"`` asks the supervisor to replace it, ``server/lifecycle.py``; a pipe, so a
+full disk cannot silence it: ``server/worker_status.py``). With
 ``MLMANAGE_FAILURE_FILE`` it skips the entry script and serves 503 with that file's text (a
 generation whose init failed). ``MLMANAGE_SUPERVISOR_PID``: the worker dies with that process
 (SIGTERM from the kernel when it exits, and a parent check every tick of the server loop).
@@ -12,7 +13,6 @@ generation whose init failed). ``MLMANAGE_SUPERVISOR_PID``: the worker dies with
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import signal
@@ -27,18 +27,17 @@ import uvicorn
 from mlmanage_jupyter.server import schema_fast
 from mlmanage_jupyter.server.config import Settings
 from mlmanage_jupyter.server.http_limits import HeadLimits, uvicorn_http_options
-from mlmanage_jupyter.server.lifecycle import die_with_parent, parent_gone
+from mlmanage_jupyter.server.lifecycle import claim_metric_files, die_with_parent, parent_gone
+from mlmanage_jupyter.server.worker_status import StatusWriter
 
 log = logging.getLogger("mlmanage.server.worker")
 
 
-def _write_status(path: str | None, **data: object) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+def _write_status(channel: StatusWriter | None, **data: object) -> None:
+    """Report ``data`` to the supervisor (nothing without one). Raises OSError when the
+    supervisor is gone (its end of the pipe is closed)."""
+    if channel is not None:
+        channel.send(**data)
 
 
 def freeze_startup_objects() -> int:
@@ -66,8 +65,12 @@ def main() -> int:
         log.error("the supervisor (pid %s) is gone: exiting", supervisor_pid)
         return 4
     settings = Settings.from_env()
-    status_path = os.environ.get("MLMANAGE_WORKER_STATUS")
+    status = StatusWriter.from_env()
     failure_file = os.environ.get("MLMANAGE_FAILURE_FILE")
+    if why := claim_metric_files(os.environ.get("PROMETHEUS_MULTIPROC_DIR")):
+        # a full disk: multiprocess metrics would SIGBUS this worker, so it keeps its own
+        log.warning("metrics: %s: this worker's metrics stay in the worker (not in /metrics of the others)", why)
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
     from mlmanage_jupyter.server.app import create_app
     from mlmanage_jupyter.server.batching import batchable
     from mlmanage_jupyter.server.entry import EntryScript, EntryScriptError
@@ -94,21 +97,21 @@ def main() -> int:
         except BaseException:
             tb = traceback.format_exc()
             log.error("the entry script failed to start:\n%s", tb)
-            _write_status(status_path, state="failed", error=tb)
+            _write_status(status, state="failed", error=tb)
             return 3
 
     def on_recycle(reason: str, message: str) -> None:
         log.warning("asking to be replaced (%s): %s", reason, message)
         try:
-            _write_status(status_path, state="ready", recycle={"reason": reason, "message": message})
-        except OSError as e:  # a full disk must not fail the request that hit the limit
-            log.error("cannot ask to be replaced: writing %s failed: %s", status_path, e)
+            _write_status(status, state="ready", recycle={"reason": reason, "message": message})
+        except OSError as e:  # the supervisor is gone: that must not fail the request that hit the limit
+            log.error("cannot ask to be replaced: the status pipe failed: %s", e)
 
     http_options = uvicorn_http_options(HeadLimits.of(settings))
     app = create_app(
         settings,
         script,
-        on_ready=lambda: _write_status(status_path, state="ready"),
+        on_ready=lambda: _write_status(status, state="ready"),
         failure=failure,
         on_recycle=on_recycle,
         # the httptools protocol checks the head's bounds while parsing; h11 does not

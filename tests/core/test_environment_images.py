@@ -17,11 +17,6 @@ from mlmanage_jupyter.core.workspace import Workspace
 SCRIPT = "import json\n\ndef init():\n    pass\n\ndef run(data):\n    return json.loads(data)\n"
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
-
-
 def test_environment_from_files(tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text("# deps\nscikit-learn==1.5.0\n\nnumpy>=1.24  # pinned\n")

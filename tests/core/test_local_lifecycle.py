@@ -19,55 +19,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
 
-from contexts import UNDECORATED, diabetes, make_context  # noqa: E402
+from contexts import diabetes  # noqa: E402
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError  # noqa: E402
-from mlmanage_jupyter.core.targets.base import DeployRequest, ImageSpec, LocalDeploymentConfig, get_target  # noqa: E402
+from mlmanage_jupyter.core.targets.base import LocalDeploymentConfig  # noqa: E402
 from mlmanage_jupyter.core.targets.configs import config_from_json  # noqa: E402
 from mlmanage_jupyter.core.targets.local import LocalTarget  # noqa: E402
 from mlmanage_jupyter.core.webservice import LocalWebservice  # noqa: E402
-from mlmanage_jupyter.core.workspace import Workspace  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
 X, _ = diabetes()
 ROWS = X[:3].tolist()
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def target():
-    t = get_target("local")
-    deployed: list[tuple[str, dict]] = []
-    orig = t.deploy
-
-    def deploy(req):
-        res = orig(req)
-        deployed.append((req.name, res.runtime))
-        return res
-
-    t.deploy = deploy  # type: ignore[method-assign]
-    yield t
-    for name, runtime in deployed:
-        try:
-            t.delete(name, runtime)
-        except Exception:  # noqa: BLE001 - a test may have deleted it already
-            pass
-
-
-def request(ws, tmp_path, name, version=1, **cfg):
-    ctx = make_context(tmp_path / f"ctx-{name}-{version}", UNDECORATED, version=version)
-    return DeployRequest(
-        name=name,
-        image=ImageSpec.from_context(ctx),
-        config=LocalDeploymentConfig(**cfg),
-        service_dir=ws.path / "services" / name,
-        cache_dir=ws.path / "cache",
-    )
 
 
 def wait_healthy(target, name, runtime, timeout=60):
@@ -102,8 +65,8 @@ def workers_of(runtime) -> list[psutil.Process]:
     return [psutil.Process(pid) for pid in st["workers"]]
 
 
-def test_delete_after_kill_9_of_the_supervisor_stops_the_workers_and_frees_the_port(ws, tmp_path, target):
-    res = target.deploy(request(ws, tmp_path, "orphans", workers=2))
+def test_delete_after_kill_9_of_the_supervisor_stops_the_workers_and_frees_the_port(target, deploy_request):
+    res = target.deploy(deploy_request("orphans", workers=2))
     wait_healthy(target, "orphans", res.runtime)
     workers = workers_of(res.runtime)
     assert len(workers) == 2
@@ -119,7 +82,7 @@ def _stray_worker(runtime) -> subprocess.Popen[bytes]:
     """A worker of the service serving its port on its own, as a supervisor killed before
     workers died with it left them: the generation's environment, its own socket."""
     env = dict(os.environ, **json.loads((Path(runtime["run_dir"]) / "spec.json").read_text())["env"])
-    for k in ("MLMANAGE_LISTEN_FD", "MLMANAGE_SUPERVISOR_PID", "MLMANAGE_WORKER_STATUS"):
+    for k in ("MLMANAGE_LISTEN_FD", "MLMANAGE_SUPERVISOR_PID", "MLMANAGE_WORKER_STATUS_FD"):
         env.pop(k, None)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(runtime["run_dir"]) / "prometheus")
     return subprocess.Popen(
@@ -131,6 +94,23 @@ def _stray_worker(runtime) -> subprocess.Popen[bytes]:
     )
 
 
+def _leave_a_stray_worker(target, name, res) -> subprocess.Popen[bytes]:
+    """Once the service is healthy, kill -9 its supervisor and workers and start a stray
+    worker of it (:func:`_stray_worker`); return that worker once it serves the port."""
+    wait_healthy(target, name, res.runtime)
+    os.killpg(res.runtime["pid"], signal.SIGKILL)  # supervisor and workers
+    psutil.wait_procs(workers_of(res.runtime), timeout=30)
+    stray = _stray_worker(res.runtime)
+    deadline = time.monotonic() + 60
+    while _serving(res.scoring_uri) != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _serving(res.scoring_uri) != 200:
+        stray.kill()
+        stray.wait()
+        raise AssertionError(f"the stray worker of {name} does not serve {res.scoring_uri}")
+    return stray
+
+
 def _serving(url: str) -> int | None:
     try:
         r = requests.post(url, json={"data": ROWS}, timeout=5)
@@ -139,19 +119,12 @@ def _serving(url: str) -> int | None:
     return r.status_code
 
 
-def test_update_after_the_supervisor_died_takes_the_port_back_from_leftover_workers(ws, tmp_path, target):
+def test_update_after_the_supervisor_died_takes_the_port_back_from_leftover_workers(target, deploy_request):
     port = free_port()
-    res = target.deploy(request(ws, tmp_path, "stray", port=port))
-    wait_healthy(target, "stray", res.runtime)
-    os.killpg(res.runtime["pid"], signal.SIGKILL)  # supervisor and workers
-    psutil.wait_procs(workers_of(res.runtime), timeout=30)
-    stray = _stray_worker(res.runtime)
+    res = target.deploy(deploy_request("stray", port=port))
+    stray = _leave_a_stray_worker(target, "stray", res)  # the leftover serves v1 on the port
     try:
-        deadline = time.monotonic() + 60
-        while _serving(res.scoring_uri) != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _serving(res.scoring_uri) == 200  # the leftover serves v1 on the port
-        new = target.update(request(ws, tmp_path, "stray", version=2, port=port), res.runtime)
+        new = target.update(deploy_request("stray", version=2, port=port), res.runtime)
         assert stray.wait(timeout=30) is not None
         wait_healthy(target, "stray", new.runtime)
         r = requests.post(new.scoring_uri, json={"data": ROWS}, timeout=10)
@@ -164,17 +137,10 @@ def test_update_after_the_supervisor_died_takes_the_port_back_from_leftover_work
             stray.wait()
 
 
-def test_delete_stops_a_leftover_worker_found_by_its_run_folder(ws, tmp_path, target):
-    res = target.deploy(request(ws, tmp_path, "leftover"))
-    wait_healthy(target, "leftover", res.runtime)
-    os.killpg(res.runtime["pid"], signal.SIGKILL)
-    psutil.wait_procs(workers_of(res.runtime), timeout=30)
-    stray = _stray_worker(res.runtime)
+def test_delete_stops_a_leftover_worker_found_by_its_run_folder(target, deploy_request):
+    res = target.deploy(deploy_request("leftover"))
+    stray = _leave_a_stray_worker(target, "leftover", res)
     try:
-        deadline = time.monotonic() + 60
-        while _serving(res.scoring_uri) != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _serving(res.scoring_uri) == 200
         target.delete("leftover", res.runtime)
         assert stray.wait(timeout=30) is not None
         assert bindable(res.runtime["port"]) and _serving(res.scoring_uri) is None
@@ -184,11 +150,11 @@ def test_delete_stops_a_leftover_worker_found_by_its_run_folder(ws, tmp_path, ta
             stray.wait()
 
 
-def test_delete_names_a_foreign_process_that_holds_the_port(ws, tmp_path, target, monkeypatch):
+def test_delete_names_a_foreign_process_that_holds_the_port(target, monkeypatch, deploy_request):
     import mlmanage_jupyter.core.targets.local as local
 
     monkeypatch.setattr(local, "PORT_RELEASE_S", 0.5)
-    res = target.deploy(request(ws, tmp_path, "foreign"))
+    res = target.deploy(deploy_request("foreign"))
     wait_healthy(target, "foreign", res.runtime)
     os.killpg(res.runtime["pid"], signal.SIGKILL)
     psutil.wait_procs(workers_of(res.runtime), timeout=30)
@@ -214,9 +180,9 @@ def test_delete_names_a_foreign_process_that_holds_the_port(ws, tmp_path, target
     target.delete("foreign", res.runtime)  # nothing left: no error, whoever has the port now
 
 
-def test_redeploy_on_the_same_port_right_after_delete_despite_time_wait(ws, tmp_path, target):
+def test_redeploy_on_the_same_port_right_after_delete_despite_time_wait(target, deploy_request):
     port = free_port()
-    res = target.deploy(request(ws, tmp_path, "tw1", port=port, workers=2))
+    res = target.deploy(deploy_request("tw1", port=port, workers=2))
     wait_healthy(target, "tw1", res.runtime)
     sessions = [requests.Session() for _ in range(4)]
     for s in sessions:  # live keep-alive connections, closed by the server when it stops
@@ -231,19 +197,19 @@ def test_redeploy_on_the_same_port_right_after_delete_despite_time_wait(ws, tmp_
     assert any(
         c.laddr and c.laddr.port == port and c.status in lingering for c in psutil.net_connections("tcp")
     ), "no lingering connection on the port: the test would prove nothing"
-    again = target.deploy(request(ws, tmp_path, "tw2", port=port))
+    again = target.deploy(deploy_request("tw2", port=port))
     wait_healthy(target, "tw2", again.runtime)
     assert requests.post(again.scoring_uri, json={"data": ROWS}, timeout=10).status_code == 200
 
 
-def test_memory_cap_and_max_requests_reach_the_engine(ws, tmp_path):
+def test_memory_cap_and_max_requests_reach_the_engine(tmp_path, deploy_request):
     cfg = LocalWebservice.deploy_configuration(memory_gb=0.5, max_requests=1000, max_requests_jitter=50)
-    req = request(ws, tmp_path, "knobs")
+    req = deploy_request("knobs")
     req.config = cfg
     env = LocalTarget.generation_env(req, tmp_path / "run", 5555)
     assert env["MLMANAGE_MEMORY_GB"] == "0.5"
     assert env["MLMANAGE_MAX_REQUESTS"] == "1000" and env["MLMANAGE_MAX_REQUESTS_JITTER"] == "50"
-    plain = LocalTarget.generation_env(request(ws, tmp_path, "plain"), tmp_path / "run", 5555)
+    plain = LocalTarget.generation_env(deploy_request("plain"), tmp_path / "run", 5555)
     assert "MLMANAGE_MEMORY_GB" not in plain and plain["MLMANAGE_MAX_REQUESTS"] == "0"
     with pytest.raises(ValidationError, match="memory_gb must be a positive number"):
         LocalWebservice.deploy_configuration(memory_gb=0)

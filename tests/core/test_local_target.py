@@ -18,40 +18,14 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
 
 from contexts import (  # noqa: E402
     SLOW_INIT_FAILS,
-    UNDECORATED,
     diabetes,
-    make_context,
     model_predictions,
 )
 
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError  # noqa: E402
-from mlmanage_jupyter.core.targets.base import DeployRequest, ImageSpec, LocalDeploymentConfig, get_target  # noqa: E402
-from mlmanage_jupyter.core.workspace import Workspace  # noqa: E402
 
 X, _ = diabetes()
 ROWS = X[:3].tolist()
-
-
-@pytest.fixture
-def ws(tmp_path):
-    return Workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def target():
-    t = get_target("local")
-    deployed: list[tuple[str, dict]] = []
-    orig = t.deploy
-
-    def deploy(req):
-        res = orig(req)
-        deployed.append((req.name, res.runtime))
-        return res
-
-    t.deploy = deploy  # type: ignore[method-assign]
-    yield t
-    for name, runtime in deployed:
-        t.delete(name, runtime)
 
 
 def wait_state(target, name, runtime, *states, timeout=60):
@@ -64,20 +38,8 @@ def wait_state(target, name, runtime, *states, timeout=60):
     raise AssertionError(f"{name} not {states}: {target.status(name, runtime)}\n{target.logs(name, runtime)}")
 
 
-def request(ws, tmp_path, name, script=UNDECORATED, version=1, keys=None, **cfg):
-    ctx = make_context(tmp_path / f"ctx-{name}-{version}", script, version=version)
-    return DeployRequest(
-        name=name,
-        image=ImageSpec.from_context(ctx),
-        config=LocalDeploymentConfig(**cfg),
-        service_dir=ws.path / "services" / name,
-        cache_dir=ws.path / "cache",
-        keys=keys or {},
-    )
-
-
-def test_deploy_status_score_keys_logs_delete(ws, tmp_path, target):
-    req = request(ws, tmp_path, "svc", keys={"primaryKey": "a1", "secondaryKey": "b1"}, auth_enabled=True)
+def test_deploy_status_score_keys_logs_delete(target, deploy_request):
+    req = deploy_request("svc", keys={"primaryKey": "a1", "secondaryKey": "b1"}, auth_enabled=True)
     res = target.deploy(req)
     port = res.runtime["port"]
     assert res.scoring_uri == f"http://127.0.0.1:{port}/score"
@@ -104,25 +66,25 @@ def test_deploy_status_score_keys_logs_delete(ws, tmp_path, target):
     assert target.status("svc", res.runtime).state == "Unhealthy"
 
 
-def test_port_in_use_is_a_validation_error(ws, tmp_path, target):
+def test_port_in_use_is_a_validation_error(target, deploy_request):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(ValidationError, match=f"port {port}.*in use"):
-            target.deploy(request(ws, tmp_path, "busy", port=port))
+            target.deploy(deploy_request("busy", port=port))
 
 
-def test_dead_supervisor_is_unhealthy_with_a_message(ws, tmp_path, target):
-    res = target.deploy(request(ws, tmp_path, "gone"))
+def test_dead_supervisor_is_unhealthy_with_a_message(target, deploy_request):
+    res = target.deploy(deploy_request("gone"))
     wait_state(target, "gone", res.runtime, "Healthy")
     os.killpg(res.runtime["pid"], 9)
     st = wait_state(target, "gone", res.runtime, "Unhealthy", timeout=20)
     assert "is gone" in st.error
 
 
-def test_failing_init_is_failed_with_traceback(ws, tmp_path, target):
-    res = target.deploy(request(ws, tmp_path, "bad", script=SLOW_INIT_FAILS))
+def test_failing_init_is_failed_with_traceback(target, deploy_request):
+    res = target.deploy(deploy_request("bad", script=SLOW_INIT_FAILS))
     st = wait_state(target, "bad", res.runtime, "Failed", "Healthy")
     assert st.state == "Failed"
     assert "v2 init failed on purpose" in st.error and "Traceback" in st.error
@@ -138,11 +100,11 @@ def _session_processes(sid: int) -> list[psutil.Process]:
     return found
 
 
-def test_failed_service_releases_its_processes_and_port(ws, tmp_path, target):
+def test_failed_service_releases_its_processes_and_port(target, deploy_request):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    res = target.deploy(request(ws, tmp_path, "dead", script=SLOW_INIT_FAILS, port=port, workers=2))
+    res = target.deploy(deploy_request("dead", script=SLOW_INIT_FAILS, port=port, workers=2))
     st = wait_state(target, "dead", res.runtime, "Failed", "Healthy")
     assert st.state == "Failed"
     pid = res.runtime["pid"]
@@ -159,7 +121,7 @@ def test_failed_service_releases_its_processes_and_port(ws, tmp_path, target):
     log = target.logs("dead", res.runtime)
     assert "Traceback" in log and "v2 init failed on purpose" in log
     # a new deploy on the same port serves right away
-    ok = target.deploy(request(ws, tmp_path, "again", port=port))
+    ok = target.deploy(deploy_request("again", port=port))
     assert wait_state(target, "again", ok.runtime, "Healthy", "Failed").state == "Healthy", target.logs("again", ok.runtime)
     assert requests.post(ok.scoring_uri, json={"data": ROWS}, timeout=10).status_code == 200
     target.delete("dead", res.runtime)
@@ -207,12 +169,12 @@ class Load:
 
 
 @pytest.mark.slow
-def test_rolling_update_under_load_loses_no_request(ws, tmp_path, target):
-    res = target.deploy(request(ws, tmp_path, "roll", workers=1))
+def test_rolling_update_under_load_loses_no_request(tmp_path, target, deploy_request):
+    res = target.deploy(deploy_request("roll", workers=1))
     wait_state(target, "roll", res.runtime, "Healthy")
     with Load(res.scoring_uri) as load:
         time.sleep(1.0)
-        res2 = target.update(request(ws, tmp_path, "roll", version=2, workers=2), res.runtime)
+        res2 = target.update(deploy_request("roll", version=2, workers=2), res.runtime)
         time.sleep(1.0)
     assert res2.scoring_uri == res.scoring_uri
     assert load.failures == []
@@ -225,12 +187,12 @@ def test_rolling_update_under_load_loses_no_request(ws, tmp_path, target):
 
 
 @pytest.mark.slow
-def test_update_with_failing_init_keeps_v1_serving(ws, tmp_path, target):
-    res = target.deploy(request(ws, tmp_path, "keep"))
+def test_update_with_failing_init_keeps_v1_serving(tmp_path, target, deploy_request):
+    res = target.deploy(deploy_request("keep"))
     wait_state(target, "keep", res.runtime, "Healthy")
     with Load(res.scoring_uri, threads=2) as load:
         with pytest.raises(DeploymentFailedError, match="v2 init failed on purpose") as ei:
-            target.update(request(ws, tmp_path, "keep", script=SLOW_INIT_FAILS, version=2), res.runtime)
+            target.update(deploy_request("keep", script=SLOW_INIT_FAILS, version=2), res.runtime)
     assert "Traceback" in str(ei.value)
     assert "v2 init failed on purpose" in ei.value.logs
     assert load.failures == [] and load.ok > 0
@@ -238,7 +200,7 @@ def test_update_with_failing_init_keeps_v1_serving(ws, tmp_path, target):
     assert r.status_code == 200 and r.json() == pytest.approx(model_predictions(tmp_path / "ctx-keep-1", ROWS))
     assert target.status("keep", res.runtime).state == "Healthy"
     # a later good update still works
-    target.update(request(ws, tmp_path, "keep", version=3), res.runtime)
+    target.update(deploy_request("keep", version=3), res.runtime)
     assert requests.post(res.scoring_uri, json={"data": ROWS}, timeout=10).json()["version"] == 3
 
 
@@ -251,13 +213,13 @@ def run(raw_data):
 """
 
 
-def test_update_replaces_the_environment_variables(ws, tmp_path, target, monkeypatch):
+def test_update_replaces_the_environment_variables(target, monkeypatch, deploy_request):
     """Azure's environment_variables belong to a generation: an update that drops one drops it,
     and engine variables left in the notebook's own environment never reach the service."""
     monkeypatch.setenv("MLMANAGE_PRIMARY_KEY", "leaked-from-the-notebook")
 
     def req(version, variables):
-        r = request(ws, tmp_path, "envs", script=ENV_SCRIPT, version=version)
+        r = deploy_request("envs", script=ENV_SCRIPT, version=version)
         r.settings = r.engine.replace(environment_variables=variables)
         return r
 

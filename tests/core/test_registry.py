@@ -24,11 +24,6 @@ from mlmanage_jupyter.core.workspace import Workspace
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
-
-
-@pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     p = tmp_path / "model.pkl"
     p.write_bytes(os.urandom(4096))

@@ -33,11 +33,6 @@ SCRIPT = "import json\n\ndef init():\n    pass\n\ndef run(data):\n    return jso
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws")
-
-
-@pytest.fixture
 def folder(tmp_path: Path) -> Path:
     d = tmp_path / "saved_model"
     (d / "variables").mkdir(parents=True)
