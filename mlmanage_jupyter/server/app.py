@@ -8,8 +8,9 @@ request's ``x-ms-request-id``/``x-request-id`` when it is 1-64 characters of
 ``[A-Za-z0-9._-]``, else a new UUID (:mod:`.http_limits`).
 
 Every client-side fault answers 400 JSON: a body that is not UTF-8 or not JSON as Python's
-``json`` module reads it (Azure's parser: malformed, nested deeper than it can read, an
-integer of more than 4300 digits), a JSON body that is not what an ``@input_schema`` run()
+``json`` module reads it (Azure's parser: malformed, an integer of more than 4300 digits),
+arrays/objects nested more than 128 levels (:mod:`.json_depth`: deeper than that a script
+that parses or walks the value itself would fail with RecursionError), a JSON body that is not what an ``@input_schema`` run()
 takes (missing parameter, or a value its ``inference_schema`` types cannot convert: the
 conversion's error before run()'s own code starts). The ``Content-Type`` is not looked at
 (as Azure's server: the body is read as JSON). Server-side faults never show internals to
@@ -66,6 +67,7 @@ from mlmanage_jupyter.server.http_limits import (
     HeadLimits,
     accepted_request_id,
 )
+from mlmanage_jupyter.server.json_depth import JSONTooDeep, check_json_depth
 from mlmanage_jupyter.server.jsonio import dumps, loads
 from mlmanage_jupyter.server.lifecycle import HungRuns, RequestBudget
 from mlmanage_jupyter.server.runner import Runner, ScoringTimeout
@@ -440,7 +442,10 @@ def create_app(
             if not body or body.isspace():
                 return error(400, "BadRequest", "the request body is empty: send a JSON document", rid), 0
             try:
+                check_json_depth(body)  # what run() or inference_schema would recurse on
                 parsed = loads(body)
+            except JSONTooDeep as e:
+                return error(400, "BadRequest", str(e), rid), len(body)
             except UnicodeDecodeError as e:
                 return error(400, "BadRequest", f"the request body is not UTF-8 text: {e}", rid), len(body)
             except json.JSONDecodeError as e:

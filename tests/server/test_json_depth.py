@@ -121,7 +121,6 @@ def test_a_script_parsing_a_body_the_engine_read_does_not_fail_on_its_depth() ->
     assert run_thread_parse(ok, frames=800) == json.loads(ok)  # 800 frames of headroom left over
 
 
-@pytest.mark.xfail(strict=True, reason="server/app.py does not call check_json_depth yet (the lead wires it in)")
 def test_the_engine_answers_a_too_deep_body_400_whatever_the_script_does(serve) -> None:
     sp = serve(ECHO)
     assert sp.score(nest(MAX_JSON_DEPTH)).status_code == 200
