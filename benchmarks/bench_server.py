@@ -12,8 +12,10 @@ One run measures, on loopback with ``wrk`` (Debian package; a Lua script sets th
   ``mlflow`` (it is not our dependency: its pins clash with ours, so it lives in its own venv,
   e.g. ``python3 -m venv /tmp/mlflow && /tmp/mlflow/bin/pip install mlflow scikit-learn==<ours>``);
   reported as skipped otherwise;
-  plus the cost variants of ours: ``mlmanage+auth`` (Bearer key) and ``mlmanage+collect``
-  (``collect_model_data``), at one worker;
+  plus the cost variants of ours: ``mlmanage+auth`` (Bearer key), ``mlmanage+collect``
+  (``collect_model_data``) and ``mlmanage+threads`` (``MLMANAGE_INLINE_RUN_MS=0``: every
+  ``run()`` in a run thread, the engine's way for long or waiting scripts; by default a short
+  CPU-bound ``run()`` like this one is called on the event loop, ``server/runner.py``), at one worker;
 * the same Azure-style entry script: ``inference_schema``-decorated ``run(data)`` predicting
   with a scikit-learn ``Ridge`` on the diabetes data (10 features), 1-row and 1,000-row inputs;
 * 1 and 2 workers per server;
@@ -294,6 +296,7 @@ def starters(
             ours({"MLMANAGE_AUTH_ENABLED": "1", "MLMANAGE_PRIMARY_KEY": KEY}, "auth"),
             {"Authorization": f"Bearer {KEY}"},
         ),
+        "mlmanage+threads": (ours({"MLMANAGE_INLINE_RUN_MS": "0"}, "threads"), {}),
         "mlmanage+collect": (
             ours({"MLMANAGE_COLLECT_MODEL_DATA": "1", "MLMANAGE_DATA_COLLECTION_DIR": str(work / "modeldata")}, "collect"),
             {},
@@ -350,7 +353,7 @@ def ratios(med: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, f
             "p99_vs_bare": _ratio(ours["p99_ms"], bare and bare["p99_ms"]),
             "rps_vs_mlflow": _ratio(ours["requests_per_s"], mlflow and mlflow["requests_per_s"]),
         }
-        for variant in ("mlmanage+auth", "mlmanage+collect"):
+        for variant in ("mlmanage+auth", "mlmanage+collect", "mlmanage+threads"):
             if variant in s:
                 r[f"rps_{variant.split('+')[1]}_vs_plain"] = _ratio(s[variant]["requests_per_s"], ours["requests_per_s"])
         out[cell] = r
@@ -365,7 +368,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
 
     med = report["medians"]
     cells = list(med)
-    names = [n for n in ("mlmanage", "bare", "azmlinfsrv", "mlflow", "mlmanage+auth", "mlmanage+collect")
+    names = [n for n in ("mlmanage", "bare", "azmlinfsrv", "mlflow", "mlmanage+auth", "mlmanage+collect", "mlmanage+threads")
              if any(n in med[c] for c in cells)]  # fmt: skip
     fig, ax = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / len(names)
@@ -405,6 +408,16 @@ def readme_block(report: dict[str, Any]) -> str:
     for cell, r in rat.items():
         parts = [f"{k} {v}" for k, v in r.items() if v is not None]
         lines.append(f"- {cell}: " + ", ".join(parts))
+    first = rat.get("1 row, 1 worker", {})
+    checks = [("rps_vs_bare", ">=", 0.9), ("rps_vs_azmlinfsrv", ">=", 3.5), ("p99_vs_bare", "<=", 1.5)]
+    verdicts = []
+    for key, op, bound in checks:
+        v = first.get(key)
+        if v is not None:
+            ok = v >= bound if op == ">=" else v <= bound
+            verdicts.append(f"{key} {v} ({op} {bound}: {'met' if ok else 'NOT met'})")
+    if verdicts:
+        lines.append("- issue 15's targets, 1 row, 1 worker: " + "; ".join(verdicts))
     tel = report["telemetry_us_per_request"]
     lines.append(
         f"- telemetry (always on; in-process CPU): {tel['record_us']} µs per request on the request path, "
@@ -438,7 +451,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
     ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     ap.add_argument("--rows", default="1,1000", help="comma-separated input sizes (rows)")
-    ap.add_argument("--servers", default="mlmanage,bare,azmlinfsrv,mlmanage+auth,mlmanage+collect")
+    ap.add_argument("--servers", default="mlmanage,bare,azmlinfsrv,mlmanage+auth,mlmanage+collect,mlmanage+threads")
     ap.add_argument("--mlflow-python", default=os.environ.get("MLMANAGE_BENCH_MLFLOW_PYTHON"),
                     help="a Python interpreter with mlflow installed: adds `mlflow models serve` (d)")  # fmt: skip
     ap.add_argument("--out", default=str(RESULTS / "server.json"))
