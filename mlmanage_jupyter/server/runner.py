@@ -15,6 +15,9 @@ up to :data:`.lifecycle.RUN_THREADS` calls overlap.
   CPU-bound (CPU time at least half the wall time, or under :data:`ANY_CALL_MS` in all), with
   no longer call and no :data:`WAITING_RUN` waiting calls in a row between them, it calls
   ``run()`` on the loop's thread (logged: ``calling it on the event loop``);
+* calls that ran in threads at the same time share the GIL, so each one's wall time and CPU
+  share are judged for that concurrency (:class:`InlinePolicy`): a CPU-bound script under
+  load is not mistaken for a long or waiting one;
 * one call of ``inline_run_ms`` or more, or :data:`WAITING_RUN` waiting calls in a row (one
   alone may be the OS preempting the process), send it back to threads, and the streak it
   needs next time doubles (up to :data:`MAX_STREAK`), so a script whose calls are sometimes
@@ -69,9 +72,14 @@ class ScoringTimeout(Exception):
 class InlinePolicy:
     """Decides whether the next ``run()`` goes on the event loop (see the module doc).
 
-    ``observe(wall_s, cpu_s)`` after each call (wall time of the call and CPU time of the
-    thread that ran it, in seconds) updates :attr:`inline`; ``inline_run_ms <= 0`` never
-    inlines. Returns True when the decision changed. Not thread-safe: the loop's thread only.
+    ``observe(wall_s, cpu_s, sharing)`` after each call (wall time of the call and CPU time of
+    the thread that ran it, in seconds; ``sharing``: how many calls ran at the same time, on
+    average, in threads that share one GIL) updates :attr:`inline`; ``inline_run_ms <= 0``
+    never inlines. Returns True when the decision changed. Not thread-safe: the loop's thread
+    only. With ``sharing`` calls at once, a CPU-bound call's wall time is about ``sharing``
+    times its CPU time (each waits for the GIL while the others run): it is judged by
+    ``wall_s / sharing`` (long or not) and ``cpu_s * sharing`` (its CPU share), so concurrency
+    alone does not make a CPU-bound script look long or waiting.
     """
 
     def __init__(self, inline_run_ms: float, streak: int = INLINE_STREAK, max_streak: int = MAX_STREAK) -> None:
@@ -83,13 +91,14 @@ class InlinePolicy:
         self.inline = False
         self.flips = 0  #: times it went back to threads
 
-    def observe(self, wall_s: float, cpu_s: float) -> bool:
+    def observe(self, wall_s: float, cpu_s: float, sharing: float = 1.0) -> bool:
         if self.limit_s <= 0:
             return False
-        long = wall_s >= self.limit_s
+        sharing = max(1.0, sharing)
+        long = wall_s / sharing >= self.limit_s
         # off the CPU for most of a call of 1 ms or more: waiting (I/O, sleep, a released GIL),
         # or preempted by the OS on a busy machine: only a run of them counts
-        waiting = not long and wall_s >= ANY_CALL_MS / 1000 and cpu_s < wall_s / 2
+        waiting = not long and wall_s >= ANY_CALL_MS / 1000 and cpu_s * sharing < wall_s / 2
         self.waiting_run = self.waiting_run + 1 if waiting else 0
         bad = long or self.waiting_run >= WAITING_RUN
         if self.inline:
@@ -212,6 +221,7 @@ class Runner:
         self._alarmed = False  # the deadline interrupted the on-loop call in progress
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._in_threads = 0  # calls handed to run threads and not yet returned
 
     @property
     def inline(self) -> bool:
@@ -222,12 +232,19 @@ class Runner:
         """``fn(*args)``'s value; raises what ``fn`` raises, ScoringTimeout past the deadline."""
         if self.policy.inline and self._can_inline:
             return self._call_here(fn, args)
+        self._in_threads += 1
+        at_start = self._in_threads
+
+        def observe(wall: float, cpu: float) -> None:  # on the loop's thread, when the call returned
+            self._observe(wall, cpu, (at_start + self._in_threads) / 2)
+            self._in_threads -= 1
+
         return await call_in_thread(
-            self.executor, self.timeout_s, fn, *args, hung=self.hung, observe=self._observe, wrap=self.wrap
+            self.executor, self.timeout_s, fn, *args, hung=self.hung, observe=observe, wrap=self.wrap
         )
 
-    def _observe(self, wall: float, cpu: float) -> None:
-        if self.policy.observe(wall, cpu):
+    def _observe(self, wall: float, cpu: float, sharing: float = 1.0) -> None:
+        if self.policy.observe(wall, cpu, sharing):
             if self.policy.inline:
                 if self._can_inline is None:
                     self._can_inline = self._arm()

@@ -95,6 +95,35 @@ def test_a_fast_run_moves_to_the_event_loop_and_the_deadline_still_answers_504(s
     assert sp.status()["recycles"].get("hung_runs", 0) == 0
 
 
+CPU_SCRIPT = """
+import threading, time
+def init():
+    pass
+def run(raw):
+    t0 = time.thread_time()
+    while time.thread_time() - t0 < 0.003:  # 3 ms of CPU, holding the GIL
+        pass
+    return {"thread": threading.current_thread().name}
+"""
+
+
+def test_a_cpu_bound_run_under_concurrent_load_moves_to_the_event_loop(serve):
+    """8 clients at once: in threads each call waits for the GIL while the others run, so its
+    wall time is several times its 3 ms of CPU; it is still short and CPU-bound."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sp = serve(CPU_SCRIPT)
+
+    def client(_: int) -> list[str]:
+        s = requests.Session()
+        return [s.post(sp.url + "/score", data="{}", timeout=30).json()["thread"] for _ in range(40)]
+
+    with ThreadPoolExecutor(8) as pool:
+        names = [t for batch in pool.map(client, range(8)) for t in batch]
+    assert "MainThread" in names, sp.logs()[-2000:]
+    assert "calling it on the event loop" in sp.logs()
+
+
 def test_a_run_that_waits_stays_in_threads(serve):
     sp = serve(SCRIPT)
     names = threads_of(sp, 80, {"io": True})
@@ -173,6 +202,18 @@ def test_policy_counts_cpu_bound_calls_only_and_a_run_of_waiting_ones_resets():
     for _ in range(WAITING_RUN - 1):
         assert not p.observe(*waiting) and p.inline
     assert p.observe(*waiting) and not p.inline
+
+
+def test_policy_judges_threaded_calls_for_their_concurrency():
+    p = InlinePolicy(10, streak=2)
+    # 8 calls at once of 3 ms of CPU each: ~24 ms of wall time each, waiting for the GIL
+    assert not p.observe(0.024, 0.003, sharing=8)
+    assert p.observe(0.024, 0.003, sharing=8) and p.inline
+    q = InlinePolicy(10, streak=2)
+    for _ in range(WAITING_RUN):  # 8 calls at once waiting 5 ms each on I/O: still waiting
+        q.observe(0.005, 0.0002, sharing=8)
+    assert q.streak == 0 and not q.inline
+    assert InlinePolicy(10).observe(0.024, 0.003) is False  # alone, the same call is long
 
 
 def test_policy_off_never_inlines():
