@@ -66,6 +66,18 @@ def test_deploy_status_score_keys_logs_delete(target, deploy_request):
     assert target.status("svc", res.runtime).state == "Unhealthy"
 
 
+def test_bytecode_caches_go_to_the_run_folder_not_the_build_context(target, deploy_request, monkeypatch):
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # scripts/test.sh sets it; users don't
+    req = deploy_request("pyc", script="import helper_mod\ndef init():\n    pass\ndef run(raw):\n    return helper_mod.VALUE\n")
+    app = req.image.context_path / "app"
+    (app / "helper_mod.py").write_text("VALUE = 42\n")
+    res = target.deploy(req)
+    assert wait_state(target, "pyc", res.runtime, "Healthy", "Failed").state == "Healthy", target.logs("pyc", res.runtime)
+    assert requests.post(res.scoring_uri, data="{}", timeout=10).json() == 42
+    assert not list(app.rglob("__pycache__")), "the service wrote bytecode into the image's build context"
+    assert list((Path(res.runtime["run_dir"]) / "pycache").rglob("helper_mod*.pyc"))
+
+
 def test_port_in_use_is_a_validation_error(target, deploy_request):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

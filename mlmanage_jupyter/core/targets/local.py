@@ -49,7 +49,7 @@ from mlmanage_jupyter.core.targets.base import (
     TargetStatus,
     register_target,
 )
-from mlmanage_jupyter.server.config import ENGINE_VARS, ENV_NAMES_VAR
+from mlmanage_jupyter.server.config import ENGINE_VARS, ENV_NAMES_VAR, RUN_DIR_VAR
 
 #: how long update() waits for the new generation (seconds)
 UPDATE_TIMEOUT_S = 300.0
@@ -212,10 +212,14 @@ class LocalTarget(Target):
         """The supervisor's own environment: this process's, without any engine variable it
         may carry, plus the generation's engine settings but not Azure's
         ``environment_variables`` (each generation gets those from ``spec.json``, so an
-        update that drops one drops it)."""
+        update that drops one drops it). Python's bytecode caches go to ``<run dir>/pycache``
+        (``PYTHONPYCACHEPREFIX``, unless set already): the image's build context, the service's
+        working directory, stays as built (``images.verify_context``)."""
         user = set(req.engine.environment_variables) | {ENV_NAMES_VAR}
         env = {k: v for k, v in os.environ.items() if k not in ENGINE_VARS}
         env.update({k: v for k, v in gen_env.items() if k not in user})
+        if not env.get("PYTHONPYCACHEPREFIX") and gen_env.get(RUN_DIR_VAR):
+            env["PYTHONPYCACHEPREFIX"] = str(Path(gen_env[RUN_DIR_VAR]) / "pycache")
         return env
 
     @staticmethod
