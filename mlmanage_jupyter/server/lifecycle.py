@@ -184,12 +184,18 @@ def claim_metric_files(
         except OSError as e:
             return _unclaim(created, f"cannot create {path}: {e}")
         try:
-            os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
+            reserve_blocks(fd, size)
         except OSError as e:
             return _unclaim(created, f"cannot reserve {size} bytes for {path}: {e}")
         finally:
             os.close(fd)
     return None
+
+
+def reserve_blocks(fd: int, size: int = METRIC_FILE_SIZE) -> None:
+    """Give the open file ``fd`` real disk blocks for at least ``size`` bytes (and all it
+    already has): ``posix_fallocate``. Raises OSError (ENOSPC on a full disk)."""
+    os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
 
 
 def _unclaim(created: list[str], why: str) -> str:

@@ -39,6 +39,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from mlmanage_jupyter.server.jsonio import dumps
+from mlmanage_jupyter.server.lifecycle import METRIC_FILE_SIZE, reserve_blocks
 
 REQUESTS = Counter("mlmanage_requests", "HTTP requests answered", ["route", "status"])
 LATENCY = Histogram(
@@ -63,7 +64,7 @@ MAX_REQUEST_ID = 128
 #: bytes read per step when reading a file backwards
 READ_BLOCK = 64 * 1024
 #: bytes of disk reserved for each metrics file, and how often (s) the reservation is renewed
-METRIC_FILE_RESERVE = 256 * 1024
+METRIC_FILE_RESERVE = METRIC_FILE_SIZE
 RESERVE_EVERY_S = 10.0
 
 
@@ -308,7 +309,7 @@ def reserve_metric_files(folder: str | None = None, size: int = METRIC_FILE_RESE
         except OSError:
             continue
         try:
-            os.posix_fallocate(fd, 0, max(size, os.fstat(fd).st_size))
+            reserve_blocks(fd, size)
             _reserve_failed = False
         except OSError as e:
             if not _reserve_failed:
