@@ -212,7 +212,6 @@ def deploy(
     if cfg.token_auth_enabled:
         _token_secret(ws, name, new=True)
     req = _deploy_request(ws, name, img, cfg, keys, progress)
-    target.preflight(req)
     service_store.insert_service(
         ws, name=name, compute_type=cfg.compute_type, state=base.TRANSITIONING, image_pk=img.pk,
         config=cfg.to_dict(), keys=keys, models=recs,
