@@ -201,14 +201,15 @@ def deploy(
     if old is not None and not overwrite:
         raise WebserviceException(f"service {name!r} already exists: use service.update(...) or deploy(..., overwrite=True)")
     target = get_target(cfg.compute_type)
+    had = {i.pk for i in images.list_images(ws, name=name)}
     if image is not None:
         img = image
     else:
         progress(f"building image {name} from {', '.join(m.id for m in recs)}")
         img = images.create_image(ws, name, recs, inference_config)
     keys = new_keys() if cfg.auth_enabled else {}
-    if old is not None:
-        return _replace(ws, old, img, cfg, keys, recs, progress, built=image is None)
+    if old is not None:  # a version create_image found (same content) is not this deploy's to drop
+        return _replace(ws, old, img, cfg, keys, recs, progress, built=img.pk not in had)
     if cfg.token_auth_enabled:
         _token_secret(ws, name, new=True)
     req = _deploy_request(ws, name, img, cfg, keys, progress)
@@ -293,8 +294,8 @@ def _replace(
 
 
 def _drop_unused(ws: Workspace, img: ImageRecord, built: bool) -> None:
-    """Delete the image a failed replacement built (``built``), unless a service runs it (the
-    same content as the old service's image is the same image version)."""
+    """Delete the image version a failed replacement made (``built``: new in this deploy),
+    unless a service runs it."""
     if built and not images.services_of(ws, img):
         cleanup.delete_image_version(ws, img)
 
