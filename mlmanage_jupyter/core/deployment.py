@@ -64,14 +64,26 @@ def new_keys() -> dict[str, str]:
     return {"primaryKey": secrets.token_urlsafe(24), "secondaryKey": secrets.token_urlsafe(24)}
 
 
+def _new_secrets(cfg: DeploymentConfig) -> dict[str, str]:
+    """The secrets a new service of ``cfg`` keeps in the key store (``store/keys.py``): its
+    keys (``auth_enabled``) or its token-signing secret (``token_auth_enabled``, field
+    ``tokenSecret``; 32 random bytes), so every workspace folder of a shared database can
+    ``get_keys()`` / ``get_token()``."""
+    out = new_keys() if cfg.auth_enabled else {}
+    if cfg.token_auth_enabled:
+        out[TOKEN_SECRET_FIELD] = secrets.token_urlsafe(32)
+    return out
+
+
 def _token_secret_file(ws: Workspace, name: str) -> Path:
     return ws.path / "services" / name / "token.json"
 
 
 def _token_secret(ws: Workspace, name: str, *, new: bool = False) -> str:
-    """Service ``name``'s token-signing secret, kept in ``services/<name>/token.json`` (mode
-    0600), never in the metadata DB; ``new=True`` (a fresh deploy) replaces it, so tokens of
-    an earlier service of that name stop working."""
+    """The token-signing secret of a service without one in the key store (deployed before
+    secrets moved there, or updated to ``token_auth_enabled``): kept in this folder's
+    ``services/<name>/token.json`` (mode 0600), never in the metadata DB; ``new=True``
+    replaces it."""
     path = _token_secret_file(ws, name)
     if not new and path.is_file():
         secret = json.loads(path.read_text()).get(TOKEN_SECRET_FIELD)
@@ -95,7 +107,8 @@ def get_token(
             "token_auth_enabled=True (or use get_keys() with auth_enabled=True)"
         )
     issued = time.time() if now is None else now
-    token = issue_token(service.name, _token_secret(ws, service.name), issued + lifetime_s)
+    secret = service.keys.get(TOKEN_SECRET_FIELD) or _token_secret(ws, service.name)
+    token = issue_token(service.name, secret, issued + lifetime_s)
     refresh_after = datetime.datetime.fromtimestamp(issued + lifetime_s / 2, tz=datetime.timezone.utc)
     return token, refresh_after
 
@@ -122,7 +135,7 @@ def _deploy_request(
     engine's tuning knobs set in this process's environment (``server.config.TUNING_VARS``)
     apply to the service; data collection goes to the workspace's artifact store when
     ``cfg.collect_model_data``. Raises ValidationError for a bad knob value."""
-    if cfg.token_auth_enabled:  # the engine reads the secret from its keys file
+    if cfg.token_auth_enabled and not keys.get(TOKEN_SECRET_FIELD):  # the engine reads it from its keys file
         keys = {**keys, TOKEN_SECRET_FIELD: _token_secret(ws, name)}
     req = DeployRequest(
         name=name,
@@ -207,11 +220,9 @@ def deploy(
     else:
         progress(f"building image {name} from {', '.join(m.id for m in recs)}")
         img = images.create_image(ws, name, recs, inference_config)
-    keys = new_keys() if cfg.auth_enabled else {}
+    keys = _new_secrets(cfg)
     if old is not None:  # a version create_image found (same content) is not this deploy's to drop
         return _replace(ws, old, img, cfg, keys, recs, progress, built=img.pk not in had)
-    if cfg.token_auth_enabled:
-        _token_secret(ws, name, new=True)
     req = _deploy_request(ws, name, img, cfg, keys, progress)
     service_store.insert_service(
         ws, name=name, compute_type=cfg.compute_type, state=base.TRANSITIONING, image_pk=img.pk,
@@ -250,24 +261,18 @@ def _replace(
     name = old.name
     target = get_target(cfg.compute_type)
     old_cfg = config_of(old)
-    secret_file = _token_secret_file(ws, name)
-    old_secret = secret_file.read_bytes() if secret_file.is_file() else None
     running = refresh_state(ws, old) in (base.HEALTHY, base.TRANSITIONING, base.UNHEALTHY)
     released = (int(old.runtime.get("port") or 0) or None) if running else None
     try:
-        if cfg.token_auth_enabled:
-            _token_secret(ws, name, new=True)
         req = _deploy_request(ws, name, img, cfg, keys, progress)
         target.preflight(req, released_port=released)
     except BaseException:
-        _put_back_secret(secret_file, old_secret)
         _drop_unused(ws, img, built)
         raise
     progress(f"replacing existing service {name}: stopping it")
     try:
         get_target(old.compute_type).delete(name, old.runtime)
     except Exception as e:
-        _put_back_secret(secret_file, old_secret)
         _drop_unused(ws, img, built)
         state = refresh_state(ws, old)
         raise DeploymentFailedError(
@@ -279,7 +284,6 @@ def _replace(
         progress(f"starting {name} on the {cfg.compute_type} target")
         res = target.deploy(req)
     except Exception as e:
-        _put_back_secret(secret_file, old_secret)
         err = _restore(ws, old, old_cfg, img, e, progress)
         _drop_unused(ws, img, built)
         raise err from e
@@ -298,12 +302,6 @@ def _drop_unused(ws: Workspace, img: ImageRecord, built: bool) -> None:
     unless a service runs it."""
     if built and not images.services_of(ws, img):
         cleanup.delete_image_version(ws, img)
-
-
-def _put_back_secret(path: Path, content: bytes | None) -> None:
-    if content is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
 
 
 def _restore(

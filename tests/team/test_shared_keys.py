@@ -49,7 +49,7 @@ def two_folders(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Workspace, 
 
 
 @pytest.mark.slow
-def test_a_teammate_in_another_folder_gets_uses_and_regenerates_the_keys(two_folders, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_teammate_in_another_folder_gets_uses_and_regenerates_the_keys_and_gets_tokens(two_folders, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     a, b = two_folders
     (tmp_path / "score.py").write_text(SCORE)
     (tmp_path / "m.json").write_text("{}")
@@ -78,6 +78,13 @@ def test_a_teammate_in_another_folder_gets_uses_and_regenerates_the_keys(two_fol
     # deleting the service deletes its keys
     Webservice(b, "shared-keys").delete()
     assert _table_keys(a, "shared-keys") is None
+    # token auth: bob gets a token alice's service accepts (the signing secret is shared the same way)
+    tok = Model.deploy(a, "shared-token", [m], InferenceConfig(entry_script=str(tmp_path / "score.py")),
+                       LocalWebservice.deploy_configuration(token_auth_enabled=True))  # fmt: skip
+    tok.wait_for_deployment(timeout_sec=120)
+    token, _ = Webservice(b, "shared-token").get_token()
+    assert _post(tok.scoring_uri, token) == 200 and _post(tok.scoring_uri, "not-a-token") == 401
+    assert not (a.path / "services" / "shared-token" / "token.json").exists()
 
 
 def _service_row(conn, name: str) -> None:  # type: ignore[no-untyped-def]

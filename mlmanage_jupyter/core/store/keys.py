@@ -1,7 +1,7 @@
 """Service keys at rest: where they live depends on the metadata database.
 
 - **SQLite workspace** (the default, one user's folder): one JSON file per service,
-  ``<workspace>/keys/<service>.json`` (``{"primaryKey": str, "secondaryKey": str, ...}``, mode
+  ``<workspace>/keys/<service>.json`` (``{"primaryKey": str, "secondaryKey": str}``, or ``{"tokenSecret": str}`` for token auth, mode
   0600, in a 0700 folder), never in the metadata database: a copied ``metadata.db`` (or its
   WAL) must not leak them (revision 0003 moved them out).
 - **Any other database** (a team's PostgreSQL shared by several workspace folders): the
