@@ -64,14 +64,26 @@ def new_keys() -> dict[str, str]:
     return {"primaryKey": secrets.token_urlsafe(24), "secondaryKey": secrets.token_urlsafe(24)}
 
 
+def _new_secrets(cfg: DeploymentConfig) -> dict[str, str]:
+    """The secrets a new service of ``cfg`` keeps in the key store (``store/keys.py``): its
+    keys (``auth_enabled``) or its token-signing secret (``token_auth_enabled``, field
+    ``tokenSecret``; 32 random bytes), so every workspace folder of a shared database can
+    ``get_keys()`` / ``get_token()``."""
+    out = new_keys() if cfg.auth_enabled else {}
+    if cfg.token_auth_enabled:
+        out[TOKEN_SECRET_FIELD] = secrets.token_urlsafe(32)
+    return out
+
+
 def _token_secret_file(ws: Workspace, name: str) -> Path:
     return ws.path / "services" / name / "token.json"
 
 
 def _token_secret(ws: Workspace, name: str, *, new: bool = False) -> str:
-    """Service ``name``'s token-signing secret, kept in ``services/<name>/token.json`` (mode
-    0600), never in the metadata DB; ``new=True`` (a fresh deploy) replaces it, so tokens of
-    an earlier service of that name stop working."""
+    """The token-signing secret of a service without one in the key store (deployed before
+    secrets moved there, or updated to ``token_auth_enabled``): kept in this folder's
+    ``services/<name>/token.json`` (mode 0600), never in the metadata DB; ``new=True``
+    replaces it."""
     path = _token_secret_file(ws, name)
     if not new and path.is_file():
         secret = json.loads(path.read_text()).get(TOKEN_SECRET_FIELD)
@@ -95,7 +107,8 @@ def get_token(
             "token_auth_enabled=True (or use get_keys() with auth_enabled=True)"
         )
     issued = time.time() if now is None else now
-    token = issue_token(service.name, _token_secret(ws, service.name), issued + lifetime_s)
+    secret = service.keys.get(TOKEN_SECRET_FIELD) or _token_secret(ws, service.name)
+    token = issue_token(service.name, secret, issued + lifetime_s)
     refresh_after = datetime.datetime.fromtimestamp(issued + lifetime_s / 2, tz=datetime.timezone.utc)
     return token, refresh_after
 
@@ -122,7 +135,7 @@ def _deploy_request(
     engine's tuning knobs set in this process's environment (``server.config.TUNING_VARS``)
     apply to the service; data collection goes to the workspace's artifact store when
     ``cfg.collect_model_data``. Raises ValidationError for a bad knob value."""
-    if cfg.token_auth_enabled:  # the engine reads the secret from its keys file
+    if cfg.token_auth_enabled and not keys.get(TOKEN_SECRET_FIELD):  # the engine reads it from its keys file
         keys = {**keys, TOKEN_SECRET_FIELD: _token_secret(ws, name)}
     req = DeployRequest(
         name=name,
@@ -172,13 +185,17 @@ def deploy(
 
     Returns at once with the service Transitioning (see :func:`wait_for_deployment`).
     ``deployment_config`` defaults to a local one. ``overwrite=True`` replaces an existing
-    service of that name (deleted first). ``image``: run this recorded image instead of
+    service of that name: the new image is built and checked (configuration, port, target
+    reachable) before the old service stops, and if the new one then fails to start the old one
+    is started again (:func:`_replace`); the record, keys and images of the old one go only once
+    the new one has started. ``image``: run this recorded image instead of
     building one (Azure's ``Webservice.deploy_from_image``); ``models`` and
     ``inference_config`` are then the image's. Such an image is not the service's: deleting
     the service keeps it.
 
-    Raises ValidationError (bad name, config or script), WebserviceException (name taken),
-    and whatever the target raises when it can't start (nothing is recorded then).
+    Raises ValidationError (bad name, config or script, port in use), WebserviceException (name
+    taken), and whatever the target raises when it can't start (nothing is recorded then;
+    DeploymentFailedError saying what runs now when it was replacing a service).
     """
     validate_service_name(name)
     cfg = _check_config(deployment_config)
@@ -193,27 +210,27 @@ def deploy(
     if cfg.compute_type == "local":  # the local target runs this interpreter
         warn_python_mismatch(inference_config.environment, f"{sys.version_info.major}.{sys.version_info.minor}",
                                      f"local target ({sys.executable})")
-    if service_store.exists(ws, name):
-        if not overwrite:
-            raise WebserviceException(f"service {name!r} already exists: use service.update(...) or deploy(..., overwrite=True)")
-        progress(f"replacing existing service {name}")
-        delete(ws, service_store.get(ws, name))
+    old = service_store.get(ws, name) if service_store.exists(ws, name) else None
+    if old is not None and not overwrite:
+        raise WebserviceException(f"service {name!r} already exists: use service.update(...) or deploy(..., overwrite=True)")
     target = get_target(cfg.compute_type)
+    had = {i.pk for i in images.list_images(ws, name=name)}
     if image is not None:
         img = image
     else:
         progress(f"building image {name} from {', '.join(m.id for m in recs)}")
         img = images.create_image(ws, name, recs, inference_config)
-    keys = new_keys() if cfg.auth_enabled else {}
-    if cfg.token_auth_enabled:
-        _token_secret(ws, name, new=True)
+    keys = _new_secrets(cfg)
+    if old is not None:  # a version create_image found (same content) is not this deploy's to drop
+        return _replace(ws, old, img, cfg, keys, recs, progress, built=img.pk not in had)
+    req = _deploy_request(ws, name, img, cfg, keys, progress)
     service_store.insert_service(
         ws, name=name, compute_type=cfg.compute_type, state=base.TRANSITIONING, image_pk=img.pk,
         config=cfg.to_dict(), keys=keys, models=recs,
     )  # fmt: skip
     try:
         progress(f"starting {name} on the {cfg.compute_type} target")
-        res = target.deploy(_deploy_request(ws, name, img, cfg, keys, progress))
+        res = target.deploy(req)
     except BaseException:
         service_store.delete_service(ws, name, event=False)
         raise
@@ -223,6 +240,100 @@ def deploy(
         compute_type=cfg.compute_type, image=img.id, models=[m.id for m in recs],
     )  # fmt: skip
     return service_store.get(ws, name)
+
+
+def _replace(
+    ws: Workspace,
+    old: ServiceRecord,
+    img: ImageRecord,
+    cfg: DeploymentConfig,
+    keys: dict[str, str],
+    recs: Sequence[ModelRecord],
+    progress: ProgressFn,
+    built: bool,
+) -> ServiceRecord:
+    """``deploy(..., overwrite=True)`` of an existing service ``old``: every check that can fail
+    before anything runs (config, image built, port free or ``old``'s own) happens before
+    ``old`` is stopped; its record, image and keys stay until the new one has started. When the
+    new one then fails to start, ``old`` is started again from its image, configuration and keys
+    (same port) and DeploymentFailedError says so; when that fails too, the record says Failed
+    with both reasons and the error names what to do. Returns the new service's record."""
+    name = old.name
+    target = get_target(cfg.compute_type)
+    old_cfg = config_of(old)
+    running = refresh_state(ws, old) in (base.HEALTHY, base.TRANSITIONING, base.UNHEALTHY)
+    released = (int(old.runtime.get("port") or 0) or None) if running else None
+    try:
+        req = _deploy_request(ws, name, img, cfg, keys, progress)
+        target.preflight(req, released_port=released)
+    except BaseException:
+        _drop_unused(ws, img, built)
+        raise
+    progress(f"replacing existing service {name}: stopping it")
+    try:
+        get_target(old.compute_type).delete(name, old.runtime)
+    except Exception as e:
+        _drop_unused(ws, img, built)
+        state = refresh_state(ws, old)
+        raise DeploymentFailedError(
+            f"could not stop service {name!r} to replace it ({e}); nothing new was started and its record is "
+            f"kept (it is {state} now): fix that, then deploy again"
+        ) from e
+    service_store.set_state(ws, name, base.TRANSITIONING, f"being replaced by image {img.id}")
+    try:
+        progress(f"starting {name} on the {cfg.compute_type} target")
+        res = target.deploy(req)
+    except Exception as e:
+        err = _restore(ws, old, old_cfg, img, e, progress)
+        _drop_unused(ws, img, built)
+        raise err from e
+    _record_docker_image(ws, img, res)
+    service_store.replace_service(
+        ws, name, compute_type=cfg.compute_type, image_pk=img.pk, config=cfg.to_dict(), keys=keys, served=recs,
+        runtime=res.runtime, scoring_uri=res.scoring_uri, swagger_uri=res.swagger_uri,
+        image=img.id, models=[m.id for m in recs], replaced=True,
+    )  # fmt: skip
+    cleanup.delete_service_images(ws, name, old.image_pk)
+    return service_store.get(ws, name)
+
+
+def _drop_unused(ws: Workspace, img: ImageRecord, built: bool) -> None:
+    """Delete the image version a failed replacement made (``built``: new in this deploy),
+    unless a service runs it."""
+    if built and not images.services_of(ws, img):
+        cleanup.delete_image_version(ws, img)
+
+
+def _restore(
+    ws: Workspace, old: ServiceRecord, old_cfg: DeploymentConfig, new_img: ImageRecord, why: Exception, progress: ProgressFn
+) -> DeploymentFailedError:
+    """Start ``old`` again after its replacement failed to start (``why``); returns the error
+    to raise, saying what state things are in."""
+    name = old.name
+    old_img = images.get_by_pk(ws, old.image_pk) if old.image_pk else None
+    if getattr(old_cfg, "port", "n/a") is None and old.runtime.get("port"):
+        old_cfg.port = int(old.runtime["port"])  # type: ignore[attr-defined]  # the same scoring_uri
+    try:
+        if old_img is None:
+            raise WebserviceException(f"its image (id {old.image_pk}) is gone")
+        progress(f"the new {name} did not start ({why}); starting the previous one again")
+        res = get_target(old.compute_type).deploy(_deploy_request(ws, name, old_img, old_cfg, dict(old.keys), progress))
+    except Exception as e:  # noqa: BLE001 - reported with the first failure
+        msg = (
+            f"service {name!r} is stopped: the new version (image {new_img.id}) failed to start ({why}), and starting "
+            f"the previous version again failed too ({e}). Its record, configuration and keys are kept: "
+            f"service.update() starts it again, or deploy(..., overwrite=True) once the cause is fixed"
+        )
+        service_store.set_state(ws, name, base.FAILED, msg)
+        return DeploymentFailedError(msg)
+    service_store.set_restored(ws, name, runtime=res.runtime, scoring_uri=res.scoring_uri, swagger_uri=res.swagger_uri,
+                               failed_image=new_img.id)  # fmt: skip
+    where = f" at {res.scoring_uri}" if res.scoring_uri else ""
+    return DeploymentFailedError(
+        f"the new version of service {name!r} (image {new_img.id}) failed to start: {why}. The previous version "
+        f"(image {old_img.id}) was started again{where} with its configuration and keys (Transitioning: "
+        "wait_for_deployment() tells when it is Healthy); nothing else changed"
+    )
 
 
 def update(
@@ -342,18 +453,25 @@ def get_keys(service: ServiceRecord) -> tuple[str, str]:
     """``(primary_key, secondary_key)``. Raises WebserviceException when auth is off."""
     if not service.auth_enabled:
         raise WebserviceException(f"service {service.name} has auth disabled: no keys (deploy with auth_enabled=True)")
+    if not {"primaryKey", "secondaryKey"} <= service.keys.keys():
+        raise WebserviceException(
+            f"the keys of service {service.name} are not readable here (see the log for why: a keys file of another "
+            "user, or a database role without access to service_keys): regen_key('Primary') and regen_key('Secondary') "
+            "set new ones"
+        )
     return service.keys["primaryKey"], service.keys["secondaryKey"]
 
 
 def regen_key(ws: Workspace, service: ServiceRecord, key: str, set_key: str | None = None) -> None:
     """Replace the ``"Primary"`` or ``"Secondary"`` key (with ``set_key`` or a random one):
-    the target first, then the store; the old key stops working."""
+    the target first, then the store; the old key stops working. The other key is the stored
+    one (on a shared database, what another folder last set)."""
     if not service.auth_enabled:
         raise WebserviceException(f"service {service.name} has auth disabled: no keys to regenerate")
     k = {"primary": "primaryKey", "secondary": "secondaryKey"}.get(str(key).lower())
     if k is None:
         raise ValidationError(f"key must be 'Primary' or 'Secondary', got {key!r}")
-    keys = dict(service.keys)
+    keys = dict(service_store.get(ws, service.name).keys)  # as stored now: a teammate may have changed the other
     keys[k] = set_key or secrets.token_urlsafe(24)
     get_target(service.compute_type).set_keys(service.name, service.runtime, keys)
     service_store.set_keys(ws, service.name, keys, k)

@@ -24,6 +24,7 @@ from mlmanage_jupyter.core.errors import (
     ValidationError,
     WebserviceException,
 )
+from mlmanage_jupyter.core.store.keys import key_file
 from mlmanage_jupyter.core.webservice import ServiceNotFoundError
 
 SCORE = """
@@ -200,9 +201,10 @@ def test_token_auth_on_the_local_target(setup) -> None:  # type: ignore[no-untyp
         headers = {"Authorization": f"Bearer {bad}"} if bad else {}
         r = requests.post(svc.scoring_uri, data=body, headers=headers, timeout=10)
         assert r.status_code == 401 and r.json()["error"]["code"] == "Unauthorized", r.text
-    # the secret is in a 0600 file, never in the metadata DB
-    secret_file = ws.path / "services" / "tok" / "token.json"
+    # the secret is with the keys (a SQLite workspace: the 0600 keys file), never in the metadata DB
+    secret_file = key_file(ws.path, "tok")
     assert secret_file.stat().st_mode & 0o777 == 0o600
-    assert "tokenSecret" not in svc.record.keys
+    secret = json.loads(secret_file.read_text())["tokenSecret"]
+    assert secret.encode() not in b"".join(p.read_bytes() for p in ws.path.glob("metadata.db*"))
     with pytest.raises(WebserviceException, match="auth disabled"):
         svc.get_keys()

@@ -1,14 +1,19 @@
-"""Service keys at rest: one JSON file per service, ``<workspace>/keys/<service>.json``
-(``{"primaryKey": str, "secondaryKey": str, ...}``, mode 0600, in a 0700 folder), never in the
-metadata database.
+"""Service keys at rest: where they live depends on the metadata database.
 
-The metadata database is meant to be readable by whoever may list the workspace (a shared
-folder, a team's PostgreSQL); keys are the service owner's secret, like the local target's
-``run/keys.json`` (0600). The ``services.keys`` column stays in the schema (0.1.0 compatible)
-and is always ``{}`` since revision 0003, which moved the keys of existing services here.
+- **SQLite workspace** (the default, one user's folder): one JSON file per service,
+  ``<workspace>/keys/<service>.json`` (``{"primaryKey": str, "secondaryKey": str}``, or ``{"tokenSecret": str}`` for token auth, mode
+  0600, in a 0700 folder), never in the metadata database: a copied ``metadata.db`` (or its
+  WAL) must not leak them (revision 0003 moved them out).
+- **Any other database** (a team's PostgreSQL shared by several workspace folders): the
+  ``service_keys`` table (revision 0004), one row per service with auth. Every member's folder
+  then finds a service's keys (``get_keys()``, ``regen_key()``), whichever folder deployed it;
+  access is the database's credentials (a role without ``SELECT`` on ``service_keys`` still
+  lists services, and sees no keys). Keys a folder holds in files from before 0004 are moved
+  into the table the first time that folder reads them (:func:`load`).
+
+The ``services.keys`` column stays in the schema (0.1.0 compatible) and is always ``{}``.
 The targets need the keys themselves (they write them into the container's keys file or the
-Kubernetes Secret), so they are kept as they are, not hashed. A team sharing one PostgreSQL
-database from several workspace folders has each service's keys in the folder that deployed it.
+Kubernetes Secret), so they are kept as they are, not hashed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from sqlalchemy import Connection, delete, insert, select, update
+
 from mlmanage_jupyter.core.errors import ValidationError
+from mlmanage_jupyter.core.store import metadata as md
+from mlmanage_jupyter.core.store.db import MetadataDB
 
 KEYS_DIRNAME = "keys"
 
@@ -81,3 +90,65 @@ def delete_keys(root: str | os.PathLike[str], service: str) -> None:
     """Remove ``service``'s keys file (nothing when there is none)."""
     with contextlib.suppress(FileNotFoundError):
         key_file(root, service).unlink()
+
+
+# ------------------------------------------------------------- per workspace: file or table
+def in_database(db: MetadataDB) -> bool:
+    """True when ``db`` keeps keys in its ``service_keys`` table (a database that is not
+    SQLite, shared by several workspace folders); False for the 0600 files of a SQLite one."""
+    return not str(db.metadata_url).startswith("sqlite")
+
+
+def _row(conn: Connection, service: str) -> dict[str, str] | None:
+    row = conn.execute(select(md.service_keys.c["keys"]).where(md.service_keys.c.service_name == service)).first()
+    if row is None:
+        return None
+    keys = row[0]
+    if isinstance(keys, str):  # a JSON column read as text by some drivers
+        keys = json.loads(keys)
+    return {str(k): str(v) for k, v in dict(keys or {}).items()}
+
+
+def load(db: MetadataDB, conn: Connection, service: str) -> tuple[dict[str, str], bool]:
+    """``(keys, from_file)``: the keys of ``service`` (``{}`` when it has none), read in
+    ``conn``'s transaction, and whether they came from this folder's keys file although the
+    workspace keeps keys in its table (a file from before revision 0004: the caller moves it
+    into the table: ``store/services.py``). Raises ValidationError for a damaged keys file, OSError when the
+    file can't be read."""
+    if not in_database(db):
+        return read_keys(db.path, service), False
+    keys = _row(conn, service)
+    if keys is not None:
+        return keys, False
+    keys = read_keys(db.path, service)
+    return keys, bool(keys)
+
+
+def save(db: MetadataDB, conn: Connection, service: str, keys: Mapping[str, str]) -> None:
+    """Store ``keys`` for ``service`` in ``conn``'s (write) transaction; the service's row must
+    exist already (table). An empty mapping removes them. Raises OSError when the disk refuses
+    (files)."""
+    if not in_database(db):
+        write_keys(db.path, service, keys)
+        return
+    if not keys:
+        conn.execute(delete(md.service_keys).where(md.service_keys.c.service_name == service))
+        return
+    values = {"keys": dict(keys), "updated_time": md.utcnow()}
+    if _row(conn, service) is None:
+        conn.execute(insert(md.service_keys).values(service_name=service, **values))
+    else:
+        conn.execute(update(md.service_keys).where(md.service_keys.c.service_name == service).values(**values))
+
+
+def forget(db: MetadataDB, conn: Connection, service: str) -> None:
+    """Remove ``service``'s keys in ``conn``'s transaction (its row; a keys file is removed by
+    :func:`forget_file` after the commit)."""
+    if in_database(db):
+        conn.execute(delete(md.service_keys).where(md.service_keys.c.service_name == service))
+
+
+def forget_file(db: MetadataDB, service: str) -> None:
+    """Remove ``service``'s keys file in this folder, if any (also a table-keeping workspace's
+    leftover from before revision 0004)."""
+    delete_keys(db.path, service)

@@ -11,6 +11,7 @@ Tables:
   image_models    which model versions an image packs
   services        one row per web service (name unique)
   service_models  which model versions a service serves
+  service_keys    a service's auth keys, on databases other than SQLite (``store/keys.py``)
   events          an append-only log of what happened (register, deploy, update, ...)
 
 The schema is versioned with Alembic (``migrations/``, revision ``0001`` = 0.1.0's schema, kept
@@ -144,6 +145,14 @@ service_models = Table(
     metadata,
     Column("service_name", String(63), ForeignKey("services.name", ondelete="CASCADE"), primary_key=True),
     Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+)
+
+service_keys = Table(
+    "service_keys",
+    metadata,
+    Column("service_name", String(63), ForeignKey("services.name", ondelete="CASCADE"), primary_key=True),
+    Column("keys", JSON, nullable=False, default=dict),  # {"primaryKey": ..., "secondaryKey": ...}
+    Column("updated_time", String(40), nullable=False),
 )
 
 events = Table(

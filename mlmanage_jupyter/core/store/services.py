@@ -6,12 +6,13 @@ return :class:`~mlmanage_jupyter.core.entities.records.ServiceRecord` objects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mlmanage_jupyter.core.entities.records import ModelRecord, ServiceRecord
 from mlmanage_jupyter.core.errors import ReadOnlyWorkspaceError, ServiceNotFoundError, ValidationError
@@ -37,18 +38,40 @@ def get(db: MetadataDB, name: str) -> ServiceRecord:
                 .order_by(md.models.c.name)
             )
         ]
-    return record_from_row(ServiceRecord, row, image_pk=row.image_id, keys=_keys(db, name) or dict(row.keys or {}), models=models)
+        keys, from_file = _keys(db, conn, name)
+    if from_file:
+        _adopt_keys(db, name, keys)
+    elif keys and key_files.in_database(db):
+        with contextlib.suppress(OSError):  # a leftover of revision 0004's copy: the table has them
+            key_files.forget_file(db, name)
+    return record_from_row(ServiceRecord, row, image_pk=row.image_id, keys=keys or dict(row.keys or {}), models=models)
 
 
-def _keys(db: MetadataDB, name: str) -> dict[str, str]:
-    """The service's keys from its 0600 file; ``{}`` (logged) when this user can't read it
-    (someone else's workspace, shared read-only) or it is damaged: listing and reading a
-    service never fail because of its keys."""
+def _keys(db: MetadataDB, conn: Connection, name: str) -> tuple[dict[str, str], bool]:
+    """The service's keys (``store/keys.py``: its 0600 file, or the ``service_keys`` table) and
+    whether they came from a file the table should hold; ``({}, False)`` (logged) when this user
+    can't read them (someone else's workspace, shared read-only; a role without access to the
+    table) or they are damaged: listing and reading a service never fail because of its keys."""
     try:
-        return key_files.read_keys(db.path, name)
-    except (OSError, ValidationError) as e:
-        log.warning("the keys of service %s are unavailable: %s", name, e)
-        return {}
+        return key_files.load(db, conn, name)
+    except (OSError, ValidationError, DBAPIError) as e:
+        log.warning("the keys of service %s are unavailable: %s", name, str(e).splitlines()[0])
+        return {}, False
+
+
+def _adopt_keys(db: MetadataDB, name: str, keys: dict[str, str]) -> None:
+    """Move keys this folder kept in a file (from before revision 0004) into the shared table,
+    then remove the file. Best effort: a workspace that can't be written keeps the file."""
+    try:
+        with db.write() as conn:
+            if conn.execute(select(md.services.c.name).where(md.services.c.name == name)).first() is None:
+                return  # deleted meanwhile
+            key_files.save(db, conn, name, keys)
+    except (ReadOnlyWorkspaceError, DBAPIError) as e:
+        log.warning("could not move the keys of service %s into the service_keys table: %s", name, str(e).splitlines()[0])
+        return
+    with contextlib.suppress(OSError):
+        key_files.forget_file(db, name)
 
 
 def exists(db: MetadataDB, name: str) -> bool:
@@ -73,11 +96,10 @@ def insert_service(
     keys: dict[str, str],
     models: Sequence[ModelRecord],
 ) -> None:
-    """Record a service being deployed (before its target starts it). Its ``keys`` go to a
-    0600 file (``store/keys.py``), never into the database."""
+    """Record a service being deployed (before its target starts it). Its ``keys`` go where
+    the workspace keeps keys (``store/keys.py``), never into the ``services`` table."""
     now = md.utcnow()
     with db.write() as conn:
-        key_files.write_keys(db.path, name, keys)
         conn.execute(
             insert(md.services).values(
                 name=name,
@@ -93,16 +115,18 @@ def insert_service(
         )
         if models:  # an image without models (Azure allows it): an empty executemany would insert defaults
             conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in models])
+        key_files.save(db, conn, name, keys)
 
 
 def delete_service(db: MetadataDB, name: str, event: bool = True) -> None:
     """Forget a service (its rows); logs ``service.delete`` when ``event``."""
     with db.write() as conn:
+        key_files.forget(db, conn, name)
         conn.execute(delete(md.service_models).where(md.service_models.c.service_name == name))
         conn.execute(delete(md.services).where(md.services.c.name == name))
         if event:
             db.log_event(conn, "service.delete", name)
-    key_files.delete_keys(db.path, name)
+    key_files.forget_file(db, name)
 
 
 def set_deployed(db: MetadataDB, name: str, *, runtime: dict[str, Any], scoring_uri: str, swagger_uri: str, **event: Any) -> None:
@@ -114,6 +138,53 @@ def set_deployed(db: MetadataDB, name: str, *, runtime: dict[str, Any], scoring_
             .values(runtime=runtime, scoring_uri=scoring_uri, swagger_uri=swagger_uri)
         )
         db.log_event(conn, "service.deploy", name, **event)
+
+
+def replace_service(
+    db: MetadataDB,
+    name: str,
+    *,
+    compute_type: str,
+    image_pk: int,
+    config: dict[str, Any],
+    keys: dict[str, str],
+    served: Sequence[ModelRecord],
+    runtime: dict[str, Any],
+    scoring_uri: str,
+    swagger_uri: str,
+    **event: Any,
+) -> None:
+    """Record that a new service now runs under ``name`` in place of the old one
+    (``deploy(..., overwrite=True)`` once the new one has started): everything but the name is
+    replaced in one transaction (keys too); logs ``service.deploy`` with ``event``."""
+    now = md.utcnow()
+    with db.write() as conn:
+        conn.execute(
+            update(md.services)
+            .where(md.services.c.name == name)
+            .values(
+                compute_type=compute_type, state="Transitioning", error=None, image_id=image_pk, config=config,
+                runtime=runtime, keys={}, scoring_uri=scoring_uri, swagger_uri=swagger_uri,
+                created_time=now, updated_time=now,
+            )
+        )  # fmt: skip
+        conn.execute(delete(md.service_models).where(md.service_models.c.service_name == name))
+        if served:  # an image without models: an empty executemany would insert defaults
+            conn.execute(insert(md.service_models), [{"service_name": name, "model_id": m.pk} for m in served])
+        key_files.save(db, conn, name, keys)
+        db.log_event(conn, "service.deploy", name, **event)
+
+
+def set_restored(db: MetadataDB, name: str, *, runtime: dict[str, Any], scoring_uri: str, swagger_uri: str, **event: Any) -> None:
+    """Record where the old service runs again after its replacement failed to start; logs
+    ``service.replace_failed`` with ``event``."""
+    with db.write() as conn:
+        conn.execute(
+            update(md.services)
+            .where(md.services.c.name == name)
+            .values(state="Transitioning", error=None, runtime=runtime, scoring_uri=scoring_uri, swagger_uri=swagger_uri)
+        )
+        db.log_event(conn, "service.replace_failed", name, **event)
 
 
 def set_updated(
@@ -163,10 +234,10 @@ def set_state(db: MetadataDB, name: str, state: str, error: str | None) -> bool:
 
 
 def set_keys(db: MetadataDB, name: str, keys: dict[str, str], key_name: str) -> None:
-    """Store new keys (in the service's 0600 keys file); logs ``service.regen_key`` naming the
-    key that changed."""
+    """Store new keys (where the workspace keeps keys: ``store/keys.py``); logs
+    ``service.regen_key`` naming the key that changed."""
     with db.write() as conn:
-        key_files.write_keys(db.path, name, keys)
+        key_files.save(db, conn, name, keys)
         conn.execute(update(md.services).where(md.services.c.name == name).values(keys={}, updated_time=md.utcnow()))
         db.log_event(conn, "service.regen_key", name, key=key_name)
 

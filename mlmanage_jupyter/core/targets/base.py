@@ -283,6 +283,14 @@ class Target(ABC):
         """Start the service and return without waiting for Healthy (``status`` tells). On
         failure nothing of the service is left running."""
 
+    def preflight(self, req: DeployRequest, released_port: int | None = None) -> None:
+        """Raise now what :meth:`deploy` would raise for reasons known before starting (a port
+        another process holds, the platform unreachable), changing nothing; ``deploy(...,
+        overwrite=True)`` calls it before it stops the service it replaces. ``released_port``:
+        the port that service listens on (it is stopped before ``deploy``, so its port is no
+        conflict). Default: the configuration's own checks."""
+        req.config.validate()
+
     @abstractmethod
     def update(self, req: DeployRequest, runtime: dict[str, Any]) -> DeployResult:
         """Rolling update: the new version is Healthy before the old one stops, on the same

@@ -32,6 +32,7 @@ import io
 import json
 import os
 import queue
+import socket
 import tarfile
 import threading
 import time
@@ -337,6 +338,25 @@ class DockerTarget(Target):
         return DeployResult(scoring_uri=f"{base}/score", swagger_uri=f"{base}/swagger.json", runtime=runtime, docker_image=tag)
 
     # -- Target -------------------------------------------------------------------------------
+    def preflight(self, req: DeployRequest, released_port: int | None = None) -> None:
+        """The configuration valid, the engine reachable, the image built (``deploy`` then
+        finds it built) and, on a local engine, a fixed port free on 127.0.0.1 (or
+        ``released_port``). Raises ValidationError, WebserviceException, ImageBuildError."""
+        cfg = self._config(req)
+        build_image(req.image, req.progress, client=self.client, cache_dir=req.cache_dir)
+        host_ip, _ = _publish()
+        if cfg.port is None or cfg.port == released_port or host_ip != "127.0.0.1":
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host_ip, cfg.port))
+            except OSError:
+                raise ValidationError(
+                    f"port {cfg.port} is already in use on the Docker host: pick another port in "
+                    "DockerWebservice.deploy_configuration(port=...), or port=None for a free one"
+                ) from None
+
     def deploy(self, req: DeployRequest) -> DeployResult:
         """Build the image (layers cached), start the sandbox and generation 1. Returns at once
         (``status`` tells when it is Healthy). Raises ImageBuildError, ValidationError (port in use)."""

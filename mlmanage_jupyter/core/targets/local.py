@@ -239,6 +239,19 @@ class LocalTarget(Target):
             return None
 
     # -- Target -------------------------------------------------------------------------------
+    def preflight(self, req: DeployRequest, released_port: int | None = None) -> None:
+        """The configuration valid and a fixed port free (or ``released_port``); raises
+        ValidationError naming what holds the port."""
+        cfg = req.config
+        cfg.validate()
+        port = getattr(cfg, "port", None)
+        if port is not None and port != released_port and not _bindable(port):
+            raise ValidationError(
+                f"port {port} on 127.0.0.1 is already in use (held by {_port_holders(port)}): pick another port in "
+                "LocalWebservice.deploy_configuration(port=...), or port=None for a free one, "
+                "or stop what holds it"
+            )
+
     def deploy(self, req: DeployRequest) -> DeployResult:
         cfg = req.config
         if not isinstance(cfg, LocalDeploymentConfig):
