@@ -92,6 +92,12 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
     return v
 
 
+def utc_iso(t: float) -> str:
+    """Unix time ``t`` (s) as ISO 8601 in UTC with microseconds (``2026-12-02T18:00:00.000000+00:00``)."""
+    whole = int(t)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e6):06d}+00:00"
+
+
 def _one_line(data: bytes) -> bytes | None:
     """JSON text known to be valid (the app parsed it) on one line, to splice into a record
     as is (no parse and re-serialize); None when it cannot be (UTF-16/32, empty)."""
@@ -253,7 +259,7 @@ class ModelDataCollector:
 
         ``valid_json``: both are known to be valid JSON (the app parsed the body and wrote the
         answer), so the writer splices them into the record instead of parsing them again."""
-        self._enqueue((datetime.now(timezone.utc).isoformat(), request_id, body, answer, valid_json))
+        self._enqueue((time.time(), request_id, body, answer, valid_json))  # formatted by the writer
 
     def _enqueue(self, item: tuple[Any, ...]) -> None:
         """Append one record to the buffer, or drop and count it when the buffer is full."""
@@ -268,16 +274,17 @@ class ModelDataCollector:
             self._wake.set()
 
     # -------------------------------------------------------------- writer
-    def _take_batch(self) -> list[tuple[str, str, bytes, bytes, bool]]:
+    def _take_batch(self) -> list[tuple[float, str, bytes, bytes, bool]]:
         out = []
         while self._buf and len(out) < self.batch:
             out.append(self._buf.popleft())
         return out
 
-    def _record_head(self, t: str, rid: str) -> dict[str, Any]:
-        """The leading fields of one stored record (time, ids, sequence number); takes a ``seq``."""
+    def _record_head(self, t: float, rid: str) -> dict[str, Any]:
+        """The leading fields of one stored record (time, ids, sequence number); takes a ``seq``.
+        ``t``: Unix time (s) of the request, stored as ISO 8601 UTC."""
         rec = {
-            "time": t,
+            "time": utc_iso(t),
             "request_id": rid,
             "service": self.service,
             "model": self.model,
@@ -289,20 +296,30 @@ class ModelDataCollector:
         self._seq += 1
         return rec
 
-    def _encode(self, items: list[tuple[str, str, bytes, bytes, bool]]) -> tuple[str, bytes]:
+    def _encode(self, items: list[tuple[float, str, bytes, bytes, bool]]) -> tuple[str, bytes]:
         lines = []
+        # the fields every record of this collector shares, serialized once per batch
+        shared = json.dumps(
+            {"service": self.service, "model": self.model, "model_version": self.model_version,
+             "models": self.models, "worker": self.worker},
+            separators=(",", ":"),
+        ).encode("utf-8")[1:-1]  # fmt: skip
         for t, rid, body, answer, valid_json in items:
-            rec = self._record_head(t, rid)
             raw_in = _one_line(body) if valid_json else None
             raw_out = _one_line(answer) if valid_json else None
             if raw_in is not None and raw_out is not None:
-                head = json.dumps(rec, separators=(",", ":")).encode("utf-8")
-                lines.append(head[:-1] + b',"input":' + raw_in + b',"prediction":' + raw_out + b"}")
+                # the record as bytes (what json.dumps of the dict below gives, ~4x faster)
+                lines.append(
+                    b'{"time":"%s","request_id":%s,%s,"seq":%d,"input":%s,"prediction":%s}'
+                    % (utc_iso(t).encode(), dumps(rid), shared, self._seq, raw_in, raw_out)
+                )
+                self._seq += 1
             else:
+                rec = self._record_head(t, rid)
                 rec["input"] = _decode(body)
                 rec["prediction"] = _decode(answer)
                 lines.append(json.dumps(rec, separators=(",", ":")).encode("utf-8"))
-        day = datetime.fromisoformat(items[0][0])
+        day = datetime.fromtimestamp(items[0][0], timezone.utc)
         key = "/".join(
             [
                 _safe(self.service),
@@ -486,9 +503,9 @@ class ScriptDataCollector(ModelDataCollector):
             raise ValueError(f"ModelDataCollector.collect: cannot store a {type(input_data).__name__} as JSON: {e}")
         target: ModelDataCollector = getattr(self, "_shared", self)
         rid = current_request_id.get() or ""
-        target._enqueue((datetime.now(timezone.utc).isoformat(), rid, data, (self.feature_names, user_correlation_id or rid)))
+        target._enqueue((time.time(), rid, data, (self.feature_names, user_correlation_id or rid)))
 
-    def _encode(self, items: list[tuple[str, str, bytes, Any]]) -> tuple[str, bytes]:  # type: ignore[override]
+    def _encode(self, items: list[tuple[float, str, bytes, Any]]) -> tuple[str, bytes]:  # type: ignore[override]
         column = "prediction" if self.designation.lower() in _PREDICTION_DESIGNATIONS else "input"
         lines = []
         for t, rid, data, (feature_names, correlation_id) in items:
@@ -502,7 +519,7 @@ class ScriptDataCollector(ModelDataCollector):
             })
             rec[column] = json.loads(data)
             lines.append(json.dumps(rec, separators=(",", ":")))
-        day = datetime.fromisoformat(items[0][0])
+        day = datetime.fromtimestamp(items[0][0], timezone.utc)
         key = "/".join(
             [
                 _safe(self.service),

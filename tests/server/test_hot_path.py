@@ -326,3 +326,23 @@ def test_the_engine_imports_without_numpy_or_inference_schema():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_collected_records_carry_the_request_and_its_answer(tmp_path):
+    from datetime import datetime, timezone
+
+    from mlmanage_jupyter.server.collector import ModelDataCollector, _FolderSink
+
+    c = ModelDataCollector(_FolderSink(tmp_path), 'svc "q"', ("m:1",))
+    before = datetime.now(timezone.utc)
+    c.collect("rid-1", b'{"data": [[1.5, 2]]}\n', b"[3.25]", valid_json=True)  # spliced as is
+    c.collect('odd "id" ✓', b"not json", b"[1]")  # parsed, kept as text
+    assert c.flush() == 2
+    [path] = list(tmp_path.rglob("*.jsonl"))
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    for rec, rid, seq in zip(recs, ["rid-1", 'odd "id" ✓'], [0, 1], strict=True):
+        assert rec["request_id"] == rid and rec["seq"] == seq and rec["service"] == 'svc "q"'
+        assert rec["model"] == "m" and rec["model_version"] == "1" and rec["models"] == ["m:1"]
+        assert abs((datetime.fromisoformat(rec["time"]) - before).total_seconds()) < 60
+    assert recs[0]["input"] == {"data": [[1.5, 2]]} and recs[0]["prediction"] == [3.25]
+    assert recs[1]["input"] == "not json" and recs[1]["prediction"] == [1]
