@@ -159,12 +159,6 @@ def scan_head(raw: list[tuple[bytes, bytes]]) -> Head:
     )
 
 
-def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, bool]:
-    """(request id, authorization, whether a client request id was refused): :func:`scan_head`."""
-    head = scan_head(raw)
-    return head.request_id, head.authorization, head.refused
-
-
 def headers_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """The ASGI headers as ``{name: value}`` (the first of repeated names wins, as in
     ``dict(request.headers)``) in one pass; Starlette's ``dict(Headers)`` looks every key up
@@ -342,7 +336,7 @@ def create_app(
     timeout_s = settings.scoring_timeout_ms / 1000
     recycle = on_recycle or (lambda reason, message: None)
     hung = HungRuns(settings.scoring_timeout_ms, on_trip=lambda message: recycle("hung_runs", message))
-    runner = Runner(timeout_s, hung, settings.inline_run_ms, RunAborted.wrap)
+    runner = Runner(timeout_s, hung, settings.inline_run_ms)
     budget = RequestBudget(settings.max_requests, settings.max_requests_jitter)
     swagger_body = dumps(script.openapi(settings.service_name)) if script else b"{}"
     ids = RequestIds()

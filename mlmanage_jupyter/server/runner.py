@@ -47,6 +47,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mlmanage_jupyter.server.entry import RunAborted
 from mlmanage_jupyter.server.lifecycle import RUN_THREADS, HungRuns, RunTimedOut
 
 log = logging.getLogger("mlmanage.server")
@@ -143,7 +144,6 @@ async def call_in_thread(
     *args: Any,
     hung: HungRuns | None = None,
     observe: Callable[[float, float], None] | None = None,
-    wrap: Callable[[BaseException], BaseException] | None = None,
 ) -> Any:
     """``fn(*args)`` in ``executor``'s threads, raising ScoringTimeout after ``timeout_s`` s.
 
@@ -153,8 +153,8 @@ async def call_in_thread(
     thread until it returns (Python cannot stop a thread); its answer is dropped, and
     ``hung`` (when given) counts it until it returns (both on the loop's thread).
     ``observe(wall_s, cpu_s)`` gets each call's wall time and its thread's CPU time (on the
-    loop's thread); ``wrap`` turns a BaseException that is not an Exception into the
-    exception the caller gets (default: as it is).
+    loop's thread). A BaseException that is not an Exception (SystemExit & co.) arrives as
+    :class:`.entry.RunAborted`: set on the loop's future as it is, it would stop the loop.
     """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
@@ -166,7 +166,7 @@ async def call_in_thread(
         except Exception as e:  # noqa: BLE001 - handed to the awaiting request
             outcome = (False, e)
         except BaseException as e:  # noqa: BLE001 - SystemExit & co. must not stop the event loop
-            outcome = (False, wrap(e) if wrap is not None else e)
+            outcome = (False, RunAborted.wrap(e))
         wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
         try:
             loop.call_soon_threadsafe(_done, fut, outcome, hung, observe, wall, cpu)
@@ -198,9 +198,9 @@ class Runner:
     """Calls ``run()`` (any ``fn(*args)``) for the app: :meth:`call` (see the module doc).
 
     ``timeout_s``: scoring_timeout_ms in seconds; ``hung``: the worker's hung-run counter;
-    ``inline_run_ms``: the longest call that may go on the event loop (0: never);
-    ``wrap``: turns a BaseException (not an Exception) raised by ``fn`` into the exception the
-    caller gets. :attr:`executor` also serves the micro-batcher.
+    ``inline_run_ms``: the longest call that may go on the event loop (0: never). A
+    BaseException (not an Exception) raised by ``fn`` arrives as :class:`.entry.RunAborted`.
+    :attr:`executor` also serves the micro-batcher.
     """
 
     def __init__(
@@ -208,25 +208,17 @@ class Runner:
         timeout_s: float,
         hung: HungRuns,
         inline_run_ms: float,
-        wrap: Callable[[BaseException], BaseException],
         threads: int = RUN_THREADS,
     ) -> None:
         self.timeout_s = timeout_s
         self.hung = hung
-        self.wrap = wrap
         self.policy = InlinePolicy(inline_run_ms)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="run")
         self._can_inline: bool | None = None  # decided on the loop's thread, at the first switch
         self._running_since: float | None = None  # perf_counter of the on-loop call in progress
         self._alarmed = False  # the deadline interrupted the on-loop call in progress
         self._stop = threading.Event()
-        self._watchdog: threading.Thread | None = None
         self._in_threads = 0  # calls handed to run threads and not yet returned
-
-    @property
-    def inline(self) -> bool:
-        """True while calls go on the event loop."""
-        return self.policy.inline and bool(self._can_inline)
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)``'s value; raises what ``fn`` raises, ScoringTimeout past the deadline."""
@@ -239,9 +231,7 @@ class Runner:
             self._observe(wall, cpu, (at_start + self._in_threads) / 2)
             self._in_threads -= 1
 
-        return await call_in_thread(
-            self.executor, self.timeout_s, fn, *args, hung=self.hung, observe=observe, wrap=self.wrap
-        )
+        return await call_in_thread(self.executor, self.timeout_s, fn, *args, hung=self.hung, observe=observe)
 
     def _observe(self, wall: float, cpu: float, sharing: float = 1.0) -> None:
         if self.policy.observe(wall, cpu, sharing):
@@ -274,8 +264,7 @@ class Runner:
             signal.signal(signal.SIGALRM, self._on_alarm)
         except (ValueError, OSError, AttributeError):  # not the main thread / no SIGALRM
             return False
-        self._watchdog = threading.Thread(target=self._watch, name="run-watchdog", daemon=True)
-        self._watchdog.start()
+        threading.Thread(target=self._watch, name="run-watchdog", daemon=True).start()
         return True
 
     def _on_alarm(self, signum: int, frame: Any) -> None:
@@ -295,7 +284,7 @@ class Runner:
             except (RunTimedOut, Exception):
                 raise
             except BaseException as e:  # SystemExit & co. must not stop the event loop
-                raise self.wrap(e) from e
+                raise RunAborted.wrap(e) from e
             finally:
                 self._running_since = None  # from here on the alarm raises nothing
                 signal.setitimer(signal.ITIMER_REAL, 0)

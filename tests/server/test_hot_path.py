@@ -14,7 +14,7 @@ import pytest
 from infra.aio import run_async
 
 from mlmanage_jupyter.server import jsonio
-from mlmanage_jupyter.server.app import RequestIds, _scan_headers, headers_dict
+from mlmanage_jupyter.server.app import RequestIds, headers_dict, scan_head
 from mlmanage_jupyter.server.config import ConfigError
 from mlmanage_jupyter.server.entry import RunAborted
 from mlmanage_jupyter.server.http_limits import accepted_request_id
@@ -118,6 +118,11 @@ def test_request_ids_are_uuid_shaped_and_unique():
     assert all(shape.fullmatch(i) for i in ids)
 
 
+def _scan_headers(raw):
+    head = scan_head(raw)
+    return head.request_id, head.authorization, head.refused
+
+
 def test_scan_headers_prefers_ms_request_id_and_first_occurrence():
     raw = [
         (b"x-request-id", b"plain"),
@@ -171,7 +176,7 @@ def test_call_in_thread_returns_raises_and_times_out():
                     raise exc
 
                 with pytest.raises(RunAborted) as info:
-                    await call_in_thread(ex, 5, boom, wrap=RunAborted.wrap)
+                    await call_in_thread(ex, 5, boom)
                 assert info.value.__cause__ is exc
 
     run_async(scenario)
