@@ -62,7 +62,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from mlmanage_jupyter.server.jsonio import json_dumps as dumps
-from mlmanage_jupyter.server.telemetry import read_telemetry
+from mlmanage_jupyter.server.telemetry import read_telemetry, utc_iso
 
 log = logging.getLogger("mlmanage.server.collector")
 
@@ -90,12 +90,6 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
     if v < 1:
         raise ValueError(f"{name} must be >= 1, got {v}")
     return v
-
-
-def utc_iso(t: float) -> str:
-    """Unix time ``t`` (s) as ISO 8601 in UTC with microseconds (``2026-12-02T18:00:00.000000+00:00``)."""
-    whole = int(t)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((t - whole) * 1e6):06d}+00:00"
 
 
 def _one_line(data: bytes) -> bytes | None:

@@ -98,6 +98,22 @@ def metrics_text() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+_last_second: tuple[int, str] = (-1, "")  # utc_iso's last whole second and its text
+
+
+def utc_iso(t: float) -> str:
+    """Unix time ``t`` (s) as ISO 8601 in UTC with microseconds
+    (``2026-12-02T18:00:00.000000+00:00``); the text of the last whole second is reused
+    (records come in time order), so a call is ~0.4 us instead of ``datetime``'s ~1.5 us."""
+    global _last_second
+    whole = int(t)
+    second, text = _last_second
+    if whole != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second = (whole, text)
+    return f"{text}.{int((t - whole) * 1e6):06d}+00:00"
+
+
 #: records formatted per hold of the GIL by the flushing thread
 FORMAT_CHUNK = 256
 
@@ -181,19 +197,15 @@ class TelemetryWriter:
         worker's event loop needs); the same JSON values."""
         tail = dumps({"models": self.models, "service": self.service, "worker": self.pid})[1:]
         routes: dict[str, bytes] = {}
-        second, stamp = -1, b""
         lines = []
         for t, rid, route, status, latency_ms, nin, nout in recs:
-            whole = int(t)
-            if whole != second:
-                second, stamp = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)).encode()
             route_json = routes.get(route)
             if route_json is None:
                 route_json = routes[route] = dumps(route)
             lines.append(
-                b'{"time":"%s.%06d+00:00","request_id":%s,"route":%s,"status":%d,"latency_ms":%r,'
+                b'{"time":"%s","request_id":%s,"route":%s,"status":%d,"latency_ms":%r,'
                 b'"request_bytes":%d,"response_bytes":%d,%s'
-                % (stamp, int((t - whole) * 1e6), dumps(rid), route_json, status, round(latency_ms, 3), nin, nout, tail)
+                % (utc_iso(t).encode(), dumps(rid), route_json, status, round(latency_ms, 3), nin, nout, tail)
             )
         return lines
 
