@@ -24,7 +24,7 @@ from contexts import diabetes  # noqa: E402
 from mlmanage_jupyter.core.errors import DeploymentFailedError, ValidationError  # noqa: E402
 from mlmanage_jupyter.core.targets.base import LocalDeploymentConfig  # noqa: E402
 from mlmanage_jupyter.core.targets.configs import config_from_json  # noqa: E402
-from mlmanage_jupyter.core.targets.local import LocalTarget  # noqa: E402
+from mlmanage_jupyter.core.targets.local import LocalTarget, _bindable  # noqa: E402
 from mlmanage_jupyter.core.webservice import LocalWebservice  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
@@ -50,14 +50,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bindable(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def workers_of(runtime) -> list[psutil.Process]:
@@ -73,7 +65,7 @@ def test_delete_after_kill_9_of_the_supervisor_stops_the_workers_and_frees_the_p
     os.kill(res.runtime["pid"], signal.SIGKILL)
     target.delete("orphans", res.runtime)
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
-    assert bindable(res.runtime["port"])
+    assert _bindable(res.runtime["port"])
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{res.runtime['port']}/", timeout=5)
 
@@ -130,7 +122,7 @@ def test_update_after_the_supervisor_died_takes_the_port_back_from_leftover_work
         r = requests.post(new.scoring_uri, json={"data": ROWS}, timeout=10)
         assert new.runtime["port"] == port and r.json()["version"] == 2
         target.delete("stray", new.runtime)
-        assert bindable(port)
+        assert _bindable(port)
     finally:
         if stray.poll() is None:
             stray.kill()
@@ -143,7 +135,7 @@ def test_delete_stops_a_leftover_worker_found_by_its_run_folder(target, deploy_r
     try:
         target.delete("leftover", res.runtime)
         assert stray.wait(timeout=30) is not None
-        assert bindable(res.runtime["port"]) and _serving(res.scoring_uri) is None
+        assert _bindable(res.runtime["port"]) and _serving(res.scoring_uri) is None
     finally:
         if stray.poll() is None:
             stray.kill()
